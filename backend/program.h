@@ -1,0 +1,105 @@
+/* The lowered program: what the backend turns into a model .so.
+ *
+ * Lowering (backend/lower.c) turns an optimized, memory-planned graph into,
+ * per (batch, seq) bucket, a straight list of kernel calls. Each call names a
+ * task function of the kernel library (backend/kernels/kernels.h):
+ *
+ *     void bk_NAME(const bertc_env_t *env, int64_t task, <args...>);
+ *
+ * and how many tasks to run (0 .. ntasks-1, in parallel through
+ * env->parallel_for when ntasks > 1). Arguments are 64-bit integers, floats,
+ * or pointers into one of four regions at a constant byte offset. Codegen
+ * (backend/codegen.c) specializes each kernel on its integer and float
+ * arguments (one specialized copy per distinct scalar signature) and passes
+ * the pointers at run time, so the six identical layers of a model share one
+ * specialized kernel per op. */
+#ifndef BERTC_BACKEND_PROGRAM_H
+#define BERTC_BACKEND_PROGRAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bertc/abi.h"
+#include "bertc/status.h"
+
+typedef enum cg_region_e {
+  CG_REGION_WEIGHTS = 0, /* the weights blob; offset in bytes */
+  CG_REGION_ARENA = 1,   /* the caller's arena; offset in bytes */
+  CG_REGION_INPUT = 2,   /* input buffer `index`; offset in bytes */
+  CG_REGION_OUTPUT = 3,  /* output buffer `index`; offset in bytes */
+  CG_REGION_NULL = 4,    /* a NULL pointer (optional kernel operand) */
+} cg_region_t;
+
+typedef enum cg_arg_kind_e { CG_ARG_I64 = 0, CG_ARG_F32 = 1, CG_ARG_PTR = 2 } cg_arg_kind_t;
+
+typedef struct cg_arg {
+  cg_arg_kind_t kind;
+  cg_region_t region; /* CG_ARG_PTR */
+  int32_t index;      /* input/output index for those regions */
+  int64_t i;          /* CG_ARG_I64 value, or CG_ARG_PTR byte offset */
+  float f;            /* CG_ARG_F32 value */
+} cg_arg_t;
+
+#define CG_MAX_ARGS 24
+
+typedef struct cg_call {
+  const char *kernel; /* task function name, e.g. "bk_gemm" (static storage) */
+  int64_t ntasks;     /* >= 1 */
+  int32_t num_args;
+  cg_arg_t args[CG_MAX_ARGS];
+} cg_call_t;
+
+typedef struct cg_bucket {
+  int32_t batch, seq;
+  uint64_t arena_bytes;
+  size_t num_calls;
+  cg_call_t *calls;
+} cg_bucket_t;
+
+typedef struct cg_program {
+  const char *model_name;    /* [A-Za-z0-9_]+; generated symbols carry it */
+  const char *metadata_json; /* embedded verbatim */
+  const uint8_t *weights;    /* weights_size bytes, 64-byte aligned offsets inside */
+  uint64_t weights_size;
+  const uint8_t *tokenizer_blob; /* may be NULL */
+  uint64_t tokenizer_blob_size;
+  size_t num_buckets;
+  cg_bucket_t *buckets; /* sorted by (batch, seq) */
+  size_t num_inputs, num_outputs;
+  const bertc_abi_tensor_t *inputs;
+  const bertc_abi_tensor_t *outputs;
+} cg_program_t;
+
+typedef enum cg_emit_e {
+  CG_EMIT_SO = 0,     /* the shared object (default) */
+  CG_EMIT_OBJ = 1,    /* the relocatable object, for static linking */
+  CG_EMIT_LLVM = 2,   /* textual LLVM IR after optimization */
+  CG_EMIT_ASM = 3,    /* assembly */
+  CG_EMIT_HEADER = 4, /* a C header describing the model's ABI */
+} cg_emit_t;
+
+typedef struct cg_options {
+  const char *target_cpu;      /* "native" (default) or an LLVM cpu name */
+  const char *target_features; /* NULL: the cpu's features (host's for native) */
+  const char *linker;          /* NULL: $CC, else cc */
+  int weights_external;        /* write OUT.weights beside OUT instead of embedding */
+  cg_emit_t emit;
+  int opt_level;               /* 0..3, default 3 */
+  /* Called once per phase with its name and seconds taken (may be NULL). */
+  void (*progress)(void *user, const char *phase, double seconds);
+  void *progress_user;
+} cg_options_t;
+
+void cg_options_init(cg_options_t *o);
+
+/* Generates code for every bucket and writes `out_path` (atomically: on any
+ * error no file is left). With weights_external, also writes
+ * `<out_path>.weights` and records its base name and hash in the descriptor. */
+bertc_status_t cg_compile(const cg_program_t *p, const cg_options_t *o,
+                          const char *out_path) BERTC_MUST_USE;
+
+/* Resolves "native" and NULL features to concrete strings (heap, caller frees). */
+bertc_status_t cg_resolve_target(const char *cpu, const char *features, char **out_cpu,
+                                 char **out_features) BERTC_MUST_USE;
+
+#endif
