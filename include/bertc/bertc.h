@@ -1,0 +1,194 @@
+/* bertc runtime: load a model .so written by `bertc compile` and run it.
+ *
+ *     bertc_model_t *model = NULL;
+ *     bertc_status_t s = bertc_model_load("model.so", NULL, &model);
+ *     bertc_context_t *ctx = NULL;
+ *     if (!s) s = bertc_context_create(model, NULL, &ctx);
+ *     bertc_run_input_t in;
+ *     bertc_run_input_init(&in);
+ *     in.count = 2; in.lengths = lens; in.input_ids = ids;   // ids[i]: lens[i] tokens
+ *     if (!s) s = bertc_context_run(ctx, &in);
+ *     bertc_tensor_view_t out;
+ *     if (!s) s = bertc_context_output_by_name(ctx, "last_hidden_state", &out);
+ *     ...                                    // out.dims = {2, max(lens), hidden}
+ *     bertc_context_release(ctx);
+ *     bertc_model_release(model);
+ *     if (s) { fprintf(stderr, "%s\n", bertc_status_message(s)); bertc_status_free(s); }
+ *
+ * A model is immutable after loading: share it between threads freely. A
+ * context (arena, padded input and output buffers, thread count) belongs to one
+ * caller at a time; give each thread its own. Everything a run needs is
+ * allocated when the context is created, so bertc_context_run never touches
+ * the heap (except to build an error status).
+ *
+ * Conventions (IREE runtime style): functions are bertc_<noun>_<verb>, options
+ * structs are filled with defaults by bertc_<x>_options_init and may be passed
+ * as NULL for the defaults, `out_` parameters are set on every path (NULL or
+ * zeros on failure), and every fallible call returns a bertc_status_t (NULL is
+ * OK; a non-NULL status is owned by the caller). */
+#ifndef BERTC_BERTC_H
+#define BERTC_BERTC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bertc/abi.h"
+#include "bertc/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct json_t; /* jansson's json_t */
+
+typedef enum bertc_dtype_e {
+  BERTC_DTYPE_F32 = BERTC_ABI_F32,
+  BERTC_DTYPE_I32 = BERTC_ABI_I32,
+} bertc_dtype_t;
+
+/* ---------------------------------------------------------------- model -- */
+
+typedef struct bertc_model_s bertc_model_t;
+
+typedef struct bertc_model_load_options {
+  /* Where the weights are when the model keeps them in a side file. NULL (the
+   * default): the descriptor's weights_file, in the directory of the .so. */
+  const char *weights_path;
+  /* Hash a side file's weights and compare with the descriptor (default true).
+   * Embedded weights are part of the .so and are not hashed. */
+  bool verify_weights;
+  /* Load only to read the descriptor and metadata (`bertc inspect`): skip the
+   * CPU feature and weights checks. Such a model cannot create contexts.
+   * Default false. */
+  bool inspect_only;
+} bertc_model_load_options_t;
+
+void bertc_model_load_options_init(bertc_model_load_options_t *opts);
+
+/* Loads a model .so: dlopen, query the descriptor, check magic, ABI version,
+ * the host CPU's features against the ones the code was compiled for, the
+ * descriptor's tables and metadata, and map and check the weights. Every error
+ * message starts with the path. The returned model has one reference. */
+bertc_status_t bertc_model_load(const char *so_path, const bertc_model_load_options_t *opts,
+                                bertc_model_t **out_model) BERTC_MUST_USE;
+void bertc_model_retain(bertc_model_t *model);
+/* Drops a reference; the last one unloads the .so. NULL is a no-op. Contexts
+ * hold a reference to their model. */
+void bertc_model_release(bertc_model_t *model);
+
+const char *bertc_model_path(const bertc_model_t *model);
+/* The .so's constant descriptor (bertc/abi.h), valid while the model lives. */
+const bertc_model_descriptor_t *bertc_model_descriptor(const bertc_model_t *model);
+/* The metadata JSON text as embedded in the .so ("{}" when it has none) and
+ * its parsed form (a jansson object; do not modify or decref it). */
+const char *bertc_model_metadata_json(const bertc_model_t *model);
+const struct json_t *bertc_model_metadata(const bertc_model_t *model);
+/* The metadata's "vocab_size" and "type_vocab_size" (top level, or inside a
+ * "config" object); type_vocab_size is 0 when the model takes no token types. */
+int64_t bertc_model_vocab_size(const bertc_model_t *model);
+int64_t bertc_model_type_vocab_size(const bertc_model_t *model);
+
+/* The compiled (batch, seq) buckets, sorted by (batch, seq). */
+const bertc_abi_bucket_t *bertc_model_buckets(const bertc_model_t *model,
+                                              uint32_t *out_count);
+/* Input and output tensors in descriptor order; dims hold BERTC_ABI_DIM_BATCH
+ * and BERTC_ABI_DIM_SEQ where the bucket's sizes go. */
+const bertc_abi_tensor_t *bertc_model_inputs(const bertc_model_t *model, uint32_t *out_count);
+const bertc_abi_tensor_t *bertc_model_outputs(const bertc_model_t *model, uint32_t *out_count);
+/* The largest batch and sequence length over all buckets (the largest batch
+ * need not come with the largest seq). */
+int32_t bertc_model_max_batch(const bertc_model_t *model);
+int32_t bertc_model_max_seq(const bertc_model_t *model);
+
+/* -------------------------------------------------------------- context -- */
+
+typedef struct bertc_context_s bertc_context_t;
+
+#define BERTC_CONTEXT_DEFAULT_MAX_BATCH 64
+
+typedef struct bertc_context_options {
+  /* Threads the model's parallel loops use. 0 (the default): OpenMP's default
+   * team size, i.e. all cores unless OMP_NUM_THREADS says otherwise. */
+  int32_t num_threads;
+  /* The most sequences one bertc_context_run accepts. Runs with more
+   * sequences than the largest batch bucket are split into several calls;
+   * this bounds the output buffers allocated up front (their pages are only
+   * touched as runs use them). 0 (the default): the larger of
+   * BERTC_CONTEXT_DEFAULT_MAX_BATCH and the largest batch bucket. */
+  int32_t max_batch;
+} bertc_context_options_t;
+
+void bertc_context_options_init(bertc_context_options_t *opts);
+
+/* Allocates the arena and every input and output buffer a run can need.
+ * Fails for models loaded with inspect_only. */
+bertc_status_t bertc_context_create(bertc_model_t *model, const bertc_context_options_t *opts,
+                                    bertc_context_t **out_context) BERTC_MUST_USE;
+/* NULL is a no-op. */
+void bertc_context_release(bertc_context_t *context);
+
+bertc_model_t *bertc_context_model(const bertc_context_t *context);
+int32_t bertc_context_num_threads(const bertc_context_t *context);
+int32_t bertc_context_max_batch(const bertc_context_t *context);
+
+/* One run: `count` token sequences of possibly different lengths. Each array
+ * of pointers has `count` entries; entry i points at lengths[i] values. */
+typedef struct bertc_run_input {
+  int32_t count;
+  const int32_t *lengths;               /* each in [1, bertc_model_max_seq] */
+  const int32_t *const *input_ids;      /* each in [0, vocab_size) */
+  /* NULL: all zeros. Each in [0, type_vocab_size); ignored when the model
+   * takes no token types. */
+  const int32_t *const *token_type_ids;
+  /* NULL: 1 on every real token. Each 0 or 1. Padding is always 0. */
+  const int32_t *const *attention_mask;
+  int32_t pad_id; /* the id written into padding; default 0 */
+} bertc_run_input_t;
+
+void bertc_run_input_init(bertc_run_input_t *in);
+
+/* Validates the input (messages name the sequence and position), then for
+ * each chunk of sequences picks the cheapest bucket that holds it (smallest
+ * batch*seq with seq >= its longest sequence and batch >= its size), pads
+ * (pad_id, token type 0, mask 0), runs the bucket's entry and copies the
+ * outputs into the context's output buffers without the padding: an output
+ * the model declares as [batch, seq, ...] reads [count, L, ...] with L the
+ * longest length in this run, [batch, ...] reads [count, ...]. Positions at
+ * or past a sequence's length are zero. Allocates nothing. */
+bertc_status_t bertc_context_run(bertc_context_t *context,
+                                 const bertc_run_input_t *in) BERTC_MUST_USE;
+
+/* An output of the last successful run. `data` is valid until the next run
+ * or the context's release. */
+typedef struct bertc_tensor_view {
+  const char *name;
+  bertc_dtype_t dtype;
+  int32_t rank;
+  int64_t dims[4];
+  const void *data; /* dense row-major */
+  uint64_t size_bytes;
+} bertc_tensor_view_t;
+
+/* out_view is zeroed on failure (no run yet, index or name unknown). */
+bertc_status_t bertc_context_output(const bertc_context_t *context, uint32_t index,
+                                    bertc_tensor_view_t *out_view) BERTC_MUST_USE;
+bertc_status_t bertc_context_output_by_name(const bertc_context_t *context, const char *name,
+                                            bertc_tensor_view_t *out_view) BERTC_MUST_USE;
+
+/* What the last successful run did: entry calls made, and tokens computed
+ * (batch * seq summed over calls) versus real tokens. */
+typedef struct bertc_run_info {
+  uint32_t num_calls;
+  int32_t last_batch; /* bucket of the last call */
+  int32_t last_seq;
+  uint64_t padded_tokens;
+  uint64_t real_tokens;
+} bertc_run_info_t;
+
+void bertc_context_run_info(const bertc_context_t *context, bertc_run_info_t *out_info);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
