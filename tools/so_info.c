@@ -1,0 +1,68 @@
+/* `bertc inspect model.so`: the descriptor (ABI version, target, weights,
+ * arena and plan efficiency, buckets, tensors) and the embedded metadata,
+ * read through the runtime loader without running anything. */
+#include "tools/so_info.h"
+
+#include "bertc/bertc.h"
+
+static json_t *tensor_json(const bertc_abi_tensor_t *t) {
+  json_t *o = json_object(), *dims = json_array();
+  for (int i = 0; i < t->rank; i++) {
+    int64_t d = t->dims[i];
+    if (d == BERTC_ABI_DIM_BATCH) json_array_append_new(dims, json_string("batch"));
+    else if (d == BERTC_ABI_DIM_SEQ) json_array_append_new(dims, json_string("seq"));
+    else json_array_append_new(dims, json_integer(d));
+  }
+  json_object_set_new(o, "name", json_string(t->name));
+  json_object_set_new(o, "dtype", json_string(t->dtype == BERTC_ABI_I32 ? "i32" : "f32"));
+  json_object_set_new(o, "dims", dims);
+  return o;
+}
+
+bertc_status_t so_info_json(const char *path, json_t **out) {
+  *out = NULL;
+  bertc_model_load_options_t lo;
+  bertc_model_load_options_init(&lo);
+  lo.inspect_only = true;
+  bertc_model_t *m;
+  BERTC_RETURN_IF_ERROR(bertc_model_load(path, &lo, &m));
+  const bertc_model_descriptor_t *d = bertc_model_descriptor(m);
+  json_t *o = json_object();
+  json_object_set_new(o, "path", json_string(path));
+  json_object_set_new(o, "model_name", json_string(d->model_name));
+  json_object_set_new(o, "abi_version", json_integer(d->abi_version));
+  json_object_set_new(o, "bertc_version", json_string(d->bertc_version ? d->bertc_version : ""));
+  json_object_set_new(o, "target_cpu", json_string(d->target_cpu));
+  json_object_set_new(o, "target_features", json_string(d->target_features));
+  json_object_set_new(o, "weights", json_string(d->weights ? "embedded" : "external"));
+  if (!d->weights) json_object_set_new(o, "weights_file", json_string(d->weights_file));
+  json_object_set_new(o, "weights_bytes", json_integer((json_int_t)d->weights_size));
+  char hash[32];
+  snprintf(hash, sizeof hash, "%016llx", (unsigned long long)d->weights_hash);
+  json_object_set_new(o, "weights_hash", json_string(hash));
+  json_object_set_new(o, "arena_bytes", json_integer((json_int_t)d->arena_size));
+  json_object_set_new(o, "arena_align", json_integer((json_int_t)d->arena_align));
+  json_t *buckets = json_array();
+  for (uint32_t i = 0; i < d->num_buckets; i++) {
+    json_t *b = json_object();
+    json_object_set_new(b, "batch", json_integer(d->buckets[i].batch));
+    json_object_set_new(b, "seq", json_integer(d->buckets[i].seq));
+    json_object_set_new(b, "arena_bytes", json_integer((json_int_t)d->buckets[i].arena_bytes));
+    json_array_append_new(buckets, b);
+  }
+  json_object_set_new(o, "buckets", buckets);
+  json_t *ins = json_array(), *outs = json_array();
+  for (uint32_t i = 0; i < d->num_inputs; i++) json_array_append_new(ins, tensor_json(&d->inputs[i]));
+  for (uint32_t i = 0; i < d->num_outputs; i++) json_array_append_new(outs, tensor_json(&d->outputs[i]));
+  json_object_set_new(o, "inputs", ins);
+  json_object_set_new(o, "outputs", outs);
+  json_t *meta = json_loads(bertc_model_metadata_json(m), 0, NULL);
+  if (meta) {
+    json_t *plan = json_object_get(meta, "memory_plan");
+    if (plan) json_object_set(o, "memory_plan", plan);
+    json_object_set_new(o, "metadata", meta);
+  }
+  bertc_model_release(m);
+  *out = o;
+  return BERTC_OK;
+}
