@@ -1,0 +1,123 @@
+/* The compile driver (see driver.h). */
+#include "backend/driver.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "runtime/tokenizer.h"
+
+void driver_options_init(driver_options_t *o) {
+  memset(o, 0, sizeof(*o));
+  o->task = FE_TASK_AUTO;
+  o->weights_external = -1;
+  pass_options_init(&o->pass);
+  lower_options_init(&o->lower);
+  cg_options_init(&o->codegen);
+}
+
+size_t driver_default_seq_lens(int64_t max, int64_t *out) {
+  size_t n = 0;
+  for (int64_t s = 16; s <= 512 && s < max; s *= 2) out[n++] = s;
+  out[n++] = max < 512 ? max : 512;
+  return n;
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void report(const driver_options_t *o, const char *phase, double t0) {
+  if (o->codegen.progress) o->codegen.progress(o->codegen.progress_user, phase, now_seconds() - t0);
+}
+
+bertc_status_t driver_compile(const char *model_path, const driver_options_t *opts,
+                              const char *out_path) {
+  driver_options_t o = *opts;
+  double t = now_seconds();
+  fe_load_options_t fo;
+  fe_load_options_init(&fo);
+  fo.warn_nonfinite = !o.quiet;
+  fo.task = o.task;
+  fe_model_t *m = NULL;
+  BERTC_RETURN_IF_ERROR(fe_model_load(model_path, &fo, &m));
+  report(&o, "import", t);
+
+  int64_t seqs[FE_MAX_BUCKETS], batches[FE_MAX_BUCKETS];
+  size_t nseq, nbatch;
+  bertc_status_t s = BERTC_OK;
+  if (o.seq_lens) {
+    nseq = o.num_seq_lens;
+    memcpy(seqs, o.seq_lens, nseq * sizeof(int64_t));
+  } else if (m->spec.num_seq_lens) {
+    nseq = m->spec.num_seq_lens;
+    memcpy(seqs, m->spec.seq_lens, nseq * sizeof(int64_t));
+  } else {
+    nseq = driver_default_seq_lens(m->max_seq_length, seqs);
+  }
+  if (o.batch_sizes) {
+    nbatch = o.num_batch_sizes;
+    memcpy(batches, o.batch_sizes, nbatch * sizeof(int64_t));
+  } else if (m->spec.num_batch_sizes) {
+    nbatch = m->spec.num_batch_sizes;
+    memcpy(batches, m->spec.batch_sizes, nbatch * sizeof(int64_t));
+  } else {
+    batches[0] = 1;
+    nbatch = 1;
+  }
+  for (size_t i = 0; !s && i < nseq; i++)
+    if (seqs[i] < 1 || seqs[i] > m->max_seq_length)
+      s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                            "%s: sequence bucket %lld is outside 1..%lld (the model's maximum)",
+                            model_path, (long long)seqs[i], (long long)m->max_seq_length);
+  if (!o.codegen.target_cpu) o.codegen.target_cpu = m->spec.target_cpu;
+  if (!o.codegen.target_features) o.codegen.target_features = m->spec.target_features;
+  o.codegen.weights_external = o.weights_external >= 0 ? o.weights_external : m->spec.weights_external;
+
+  t = now_seconds();
+  if (!s) s = pass_run_pipeline(m->graph, o.passes, o.disabled_passes, &o.pass);
+  if (!s) report(&o, "passes", t);
+
+  char *meta = NULL;
+  uint8_t *blob = NULL;
+  size_t blob_size = 0;
+  lower_result_t lr;
+  memset(&lr, 0, sizeof(lr));
+  t = now_seconds();
+  if (!s) s = fe_model_metadata_json(m, &meta);
+  if (!s) {
+    bertc_status_t ts = rt_tokenizer_pack_dir(m->spec.tokenizer_dir, &blob, &blob_size);
+    if (ts && bertc_status_code(ts) == BERTC_STATUS_NOT_FOUND) {
+      if (!o.quiet)
+        fprintf(stderr, "bertc: note: %s; the .so takes token ids only\n", bertc_status_message(ts));
+      bertc_status_free(ts);
+    } else {
+      s = ts;
+    }
+  }
+  if (!s) s = lower_program(m->graph, m->spec.name, meta, batches, nbatch, seqs, nseq, &o.lower, &lr);
+  if (!s) {
+    lr.program.tokenizer_blob = blob;
+    lr.program.tokenizer_blob_size = blob_size;
+    report(&o, "lower", t);
+    for (size_t b = 0; o.print_plan && b < lr.program.num_buckets; b++) {
+      const cg_bucket_t *bk = &lr.program.buckets[b];
+      fprintf(stderr,
+              "memory plan: batch %4d seq %4d  arena %10llu bytes  peak live %10llu  efficiency %.3f  "
+              "kernel calls %zu\n",
+              bk->batch, bk->seq, (unsigned long long)bk->arena_bytes,
+              (unsigned long long)lr.peak_live_bytes[b],
+              bk->arena_bytes ? (double)lr.peak_live_bytes[b] / (double)bk->arena_bytes : 1.0,
+              bk->num_calls);
+    }
+  }
+  if (!s) s = cg_compile(&lr.program, &o.codegen, out_path);
+  lower_result_deinit(&lr);
+  free(blob);
+  free(meta);
+  fe_model_destroy(m);
+  return s;
+}

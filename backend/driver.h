@@ -1,0 +1,36 @@
+/* The compile driver: model path -> .so, every phase in order
+ * (frontend, passes, lowering, tokenizer packing, codegen). Used by
+ * `bertc compile` and by tests. */
+#ifndef BERTC_BACKEND_DRIVER_H
+#define BERTC_BACKEND_DRIVER_H
+
+#include "backend/lower.h"
+#include "backend/program.h"
+#include "frontend/frontend.h"
+#include "passes/passes.h"
+
+typedef struct driver_options {
+  fe_task_t task;              /* FE_TASK_AUTO: from the model */
+  const int64_t *seq_lens;     /* NULL: model.json's, else defaults */
+  size_t num_seq_lens;
+  const int64_t *batch_sizes;  /* NULL: model.json's, else {1} */
+  size_t num_batch_sizes;
+  int weights_external;        /* -1: model.json's choice */
+  const char *passes;          /* NULL: default pipeline */
+  const char *disabled_passes;
+  pass_options_t pass;
+  lower_options_t lower;
+  cg_options_t codegen;        /* progress callback also gets import/passes/lower */
+  bool print_plan;             /* memory plan per bucket on stderr */
+  bool quiet;                  /* no notes on stderr */
+} driver_options_t;
+
+void driver_options_init(driver_options_t *o);
+
+/* Default seq buckets for a model whose longest input is `max`. */
+size_t driver_default_seq_lens(int64_t max, int64_t *out);
+
+bertc_status_t driver_compile(const char *model_path, const driver_options_t *o,
+                              const char *out_path) BERTC_MUST_USE;
+
+#endif

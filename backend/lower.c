@@ -1,0 +1,432 @@
+/* Lowering: graph -> kernel calls per bucket (see lower.h).
+ *
+ * Each op maps to one kernel of backend/kernels/kernels.h (two for concat and
+ * for attn_mask when it cannot work in place). Values become pointers: weights
+ * at their blob offset, inputs and outputs by index, temporaries at their
+ * memory-plan offset. The split of every loop into tasks is decided here, at
+ * compile time, from the bucket's exact shape and the planned thread count. */
+#include "backend/lower.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/kernels/kernels.h"
+#include "passes/memory_plan.h"
+#include "runtime/common.h"
+
+void lower_options_init(lower_options_t *o) {
+  memset(o, 0, sizeof(*o));
+  o->threads = 2;
+}
+
+typedef struct emitter {
+  const ir_graph_t *g;
+  const mp_plan_t *plan;
+  const uint64_t *weight_offset; /* per value */
+  int32_t input_index[3];        /* value of input k */
+  int threads;
+  bool use_blas;
+  int64_t batch, seq;
+  cg_call_t *calls;
+  size_t num_calls, cap_calls;
+} emitter_t;
+
+static cg_arg_t arg_i(int64_t v) { return (cg_arg_t){CG_ARG_I64, CG_REGION_NULL, 0, v, 0}; }
+static cg_arg_t arg_f(float v) { return (cg_arg_t){CG_ARG_F32, CG_REGION_NULL, 0, 0, v}; }
+static cg_arg_t arg_null(void) { return (cg_arg_t){CG_ARG_PTR, CG_REGION_NULL, 0, 0, 0}; }
+
+/* Pointer to value v, plus `extra` bytes. */
+static cg_arg_t arg_v(const emitter_t *e, int32_t v, int64_t extra) {
+  const ir_value_t *val = &e->g->values[v];
+  cg_arg_t a = {CG_ARG_PTR, CG_REGION_ARENA, 0, extra, 0};
+  if (val->kind == IR_VALUE_CONST) {
+    a.region = CG_REGION_WEIGHTS;
+    a.i += (int64_t)e->weight_offset[v];
+  } else if (val->kind == IR_VALUE_INPUT) {
+    a.region = CG_REGION_INPUT;
+    for (int k = 0; k < 3; k++)
+      if (e->input_index[k] == v) a.index = k;
+  } else {
+    for (size_t k = 0; k < e->g->num_outputs; k++)
+      if (e->g->outputs[k].value == v) {
+        a.region = CG_REGION_OUTPUT;
+        a.index = (int32_t)k;
+        return a;
+      }
+    a.i += (int64_t)e->plan->offsets[v];
+  }
+  return a;
+}
+
+static bertc_status_t emit(emitter_t *e, const char *kernel, int64_t ntasks, int nargs,
+                           const cg_arg_t *args) {
+  if (nargs > CG_MAX_ARGS)
+    return bertc_status_make(BERTC_STATUS_INTERNAL, "%s: too many kernel arguments", kernel);
+  if (e->num_calls == e->cap_calls) {
+    size_t cap = e->cap_calls ? e->cap_calls * 2 : 64;
+    cg_call_t *c = realloc(e->calls, cap * sizeof(cg_call_t));
+    if (!c) return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory lowering");
+    e->calls = c;
+    e->cap_calls = cap;
+  }
+  cg_call_t *c = &e->calls[e->num_calls++];
+  memset(c, 0, sizeof(*c));
+  c->kernel = kernel;
+  c->ntasks = ntasks < 1 ? 1 : ntasks;
+  c->num_args = nargs;
+  memcpy(c->args, args, (size_t)nargs * sizeof(cg_arg_t));
+  return BERTC_OK;
+}
+
+#define EMIT(e, kernel, ntasks, ...)                                                     \
+  emit((e), (kernel), (ntasks), (int)(sizeof((cg_arg_t[]){__VA_ARGS__}) / sizeof(cg_arg_t)), \
+       (cg_arg_t[]){__VA_ARGS__})
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* Elementwise split: chunks of at least 16K elements, about 4 per thread. */
+static int64_t chunk_for(const emitter_t *e, int64_t total) {
+  int64_t chunk = ceil_div(total, 4 * (int64_t)e->threads);
+  if (chunk < 16384) chunk = 16384;
+  chunk = ceil_div(chunk, 16) * 16;
+  return chunk > total ? (total > 0 ? total : 1) : chunk;
+}
+
+static int64_t rows_for(const emitter_t *e, int64_t rows, int64_t row_len) {
+  int64_t per = ceil_div(rows, 4 * (int64_t)e->threads);
+  int64_t min_rows = ceil_div(4096, row_len > 0 ? row_len : 1);
+  if (per < min_rows) per = min_rows;
+  return per > rows ? (rows > 0 ? rows : 1) : per;
+}
+
+static int64_t numel(const emitter_t *e, int32_t v) {
+  return ir_value_numel(&e->g->values[v], e->batch, e->seq);
+}
+static int64_t last_dim(const emitter_t *e, int32_t v) {
+  const ir_value_t *x = &e->g->values[v];
+  return ir_dim_bind(x->dims[x->rank - 1], e->batch, e->seq);
+}
+
+static int64_t act_of(ir_op_t op) {
+  switch (op) {
+  case IR_OP_GELU: return IR_ACT_GELU;
+  case IR_OP_GELU_TANH: return IR_ACT_GELU_TANH;
+  case IR_OP_GELU_FAST: return IR_ACT_GELU_FAST;
+  case IR_OP_QUICK_GELU: return IR_ACT_QUICK_GELU;
+  case IR_OP_RELU: return IR_ACT_RELU;
+  case IR_OP_SILU: return IR_ACT_SILU;
+  case IR_OP_TANH: return IR_ACT_TANH;
+  default: return IR_ACT_NONE;
+  }
+}
+
+/* linear / linear_add_ln: the packed GEMM (or BLAS, or the row-major kernel). */
+static bertc_status_t lower_linear(emitter_t *e, const ir_node_t *n) {
+  int32_t x = n->operands[0], w = n->operands[1], b = n->operands[2], r = n->result;
+  const ir_value_t *wv = &e->g->values[w];
+  int64_t k = wv->dims[1], nout = wv->dims[0], m = numel(e, x) / k;
+  bool fused_ln = n->op == IR_OP_LINEAR_ADD_LN;
+  int64_t act = n->op == IR_OP_LINEAR ? n->iattr[0] : IR_ACT_NONE;
+  float eps = fused_ln ? n->fattr[0] : 0.0f;
+  cg_arg_t res = fused_ln ? arg_v(e, n->operands[3], 0) : arg_null();
+  cg_arg_t gamma = fused_ln ? arg_v(e, n->operands[4], 0) : arg_null();
+  cg_arg_t beta = fused_ln ? arg_v(e, n->operands[5], 0) : arg_null();
+  bool packed = wv->layout == IR_LAYOUT_PANEL;
+  if (packed && wv->layout_param != BK_GEMM_NR)
+    return bertc_status_make(BERTC_STATUS_INTERNAL, "weights packed in panels of %d, kernels use %d",
+                             wv->layout_param, BK_GEMM_NR);
+  if (packed || e->use_blas) {
+    int64_t mb, nb;
+    bk_gemm_plan(m, nout, k, fused_ln, e->threads, &mb, &nb);
+    int64_t ntasks = ceil_div(m, mb) * ceil_div(nout, nb);
+    return EMIT(e, packed ? "bk_gemm" : "bk_gemm_blas", ntasks, arg_v(e, x, 0), arg_v(e, w, 0),
+                arg_v(e, b, 0), res, gamma, beta, arg_v(e, r, 0), arg_i(m), arg_i(nout), arg_i(k),
+                arg_i(mb), arg_i(nb), arg_i(act), arg_f(eps));
+  }
+  int64_t rpt = rows_for(e, m, nout * k / 64 + 1);
+  BERTC_RETURN_IF_ERROR(EMIT(e, "bk_linear_rowmajor", ceil_div(m, rpt), arg_v(e, x, 0), arg_v(e, w, 0),
+                             arg_v(e, b, 0), arg_v(e, r, 0), arg_i(m), arg_i(nout), arg_i(k), arg_i(rpt),
+                             arg_i(act)));
+  if (!fused_ln) return BERTC_OK;
+  int64_t lrpt = rows_for(e, m, nout);
+  return EMIT(e, "bk_add_ln", ceil_div(m, lrpt), arg_v(e, r, 0), res, gamma, beta, arg_v(e, r, 0),
+              arg_i(lrpt), arg_i(m), arg_i(nout), arg_f(eps));
+}
+
+static bertc_status_t lower_node(emitter_t *e, const ir_node_t *n) {
+  const int32_t *op = n->operands;
+  int32_t r = n->result;
+  int64_t B = e->batch, S = e->seq;
+  switch (n->op) {
+  case IR_OP_GATHER: {
+    const ir_value_t *t = &e->g->values[op[0]];
+    return EMIT(e, "bk_gather", B, arg_v(e, op[0], 0), arg_v(e, op[1], 0), arg_v(e, r, 0), arg_i(S),
+                arg_i(t->dims[1]), arg_i(t->dims[0]));
+  }
+  case IR_OP_POSITION_IDS:
+    return EMIT(e, "bk_position_ids", B, arg_v(e, op[0], 0), arg_v(e, r, 0), arg_i(S), arg_i(n->iattr[0]));
+  case IR_OP_EMBED_LN: {
+    const ir_value_t *w = &e->g->values[op[0]], *p = &e->g->values[op[2]];
+    bool types = n->num_operands == 7;
+    return EMIT(e, "bk_embed_ln", B, arg_v(e, op[1], 0), types ? arg_v(e, op[6], 0) : arg_null(),
+                arg_v(e, op[0], 0), arg_v(e, op[2], 0), types ? arg_v(e, op[5], 0) : arg_null(),
+                arg_v(e, op[3], 0), arg_v(e, op[4], 0), arg_v(e, r, 0), arg_i(S), arg_i(w->dims[1]),
+                arg_i(w->dims[0]), arg_i(p->dims[0]), arg_i(types ? e->g->values[op[5]].dims[0] : 0),
+                arg_i(n->iattr[0]), arg_f(n->fattr[0]));
+  }
+  case IR_OP_ADD: {
+    int64_t total = numel(e, op[0]), chunk = chunk_for(e, total);
+    return EMIT(e, "bk_add", ceil_div(total, chunk), arg_v(e, op[0], 0), arg_v(e, op[1], 0),
+                arg_v(e, r, 0), arg_i(chunk), arg_i(total), arg_i(numel(e, op[1])));
+  }
+  case IR_OP_SCALE: {
+    int64_t total = numel(e, op[0]), chunk = chunk_for(e, total);
+    return EMIT(e, "bk_scale", ceil_div(total, chunk), arg_v(e, op[0], 0), arg_v(e, r, 0),
+                arg_i(chunk), arg_i(total), arg_f(n->fattr[0]));
+  }
+  case IR_OP_GELU:
+  case IR_OP_GELU_TANH:
+  case IR_OP_GELU_FAST:
+  case IR_OP_QUICK_GELU:
+  case IR_OP_RELU:
+  case IR_OP_SILU:
+  case IR_OP_TANH: {
+    int64_t total = numel(e, op[0]), chunk = chunk_for(e, total);
+    return EMIT(e, "bk_unary", ceil_div(total, chunk), arg_v(e, op[0], 0), arg_v(e, r, 0),
+                arg_i(chunk), arg_i(total), arg_i(act_of(n->op)));
+  }
+  case IR_OP_LAYER_NORM: {
+    int64_t h = last_dim(e, op[0]), rows = numel(e, op[0]) / h, rpt = rows_for(e, rows, h);
+    return EMIT(e, "bk_layer_norm", ceil_div(rows, rpt), arg_v(e, op[0], 0), arg_v(e, op[1], 0),
+                arg_v(e, op[2], 0), arg_v(e, r, 0), arg_i(rpt), arg_i(rows), arg_i(h), arg_f(n->fattr[0]));
+  }
+  case IR_OP_ADD_LN: {
+    int64_t h = last_dim(e, op[0]), rows = numel(e, op[0]) / h, rpt = rows_for(e, rows, h);
+    return EMIT(e, "bk_add_ln", ceil_div(rows, rpt), arg_v(e, op[0], 0), arg_v(e, op[1], 0),
+                arg_v(e, op[2], 0), arg_v(e, op[3], 0), arg_v(e, r, 0), arg_i(rpt), arg_i(rows),
+                arg_i(h), arg_f(n->fattr[0]));
+  }
+  case IR_OP_LINEAR:
+  case IR_OP_LINEAR_ADD_LN: return lower_linear(e, n);
+  case IR_OP_ATTN_SCORES: {
+    int64_t h = last_dim(e, op[0]), a = n->iattr[0];
+    return EMIT(e, "bk_attn_scores", B * a, arg_v(e, op[0], 0), arg_v(e, op[1], 0), arg_v(e, r, 0),
+                arg_i(S), arg_i(a), arg_i(h / a), arg_i(h), arg_f(n->fattr[0]));
+  }
+  case IR_OP_ATTN_MASK: {
+    int64_t a = e->g->values[op[0]].dims[1];
+    if (e->plan->in_place_of[r] != op[0]) { /* copy, then mask the copy in place */
+      int64_t rows = B * a * S, rpt = rows_for(e, rows, S);
+      BERTC_RETURN_IF_ERROR(EMIT(e, "bk_copy_cols", ceil_div(rows, rpt), arg_v(e, op[0], 0),
+                                 arg_v(e, r, 0), arg_i(rpt), arg_i(rows), arg_i(S), arg_i(S), arg_i(S)));
+    }
+    return EMIT(e, "bk_attn_mask", B, arg_v(e, r, 0), arg_v(e, op[1], 0), arg_i(S), arg_i(a));
+  }
+  case IR_OP_SOFTMAX: {
+    int64_t h = last_dim(e, op[0]), rows = numel(e, op[0]) / h, rpt = rows_for(e, rows, h);
+    return EMIT(e, "bk_softmax", ceil_div(rows, rpt), arg_v(e, op[0], 0), arg_v(e, r, 0), arg_i(rpt),
+                arg_i(rows), arg_i(h));
+  }
+  case IR_OP_ATTN_CONTEXT: {
+    int64_t h = last_dim(e, op[1]), a = n->iattr[0];
+    return EMIT(e, "bk_attn_context", B * a, arg_v(e, op[0], 0), arg_v(e, op[1], 0), arg_v(e, r, 0),
+                arg_i(S), arg_i(a), arg_i(h / a), arg_i(h));
+  }
+  case IR_OP_ATTENTION: {
+    int64_t h = last_dim(e, r), a = n->iattr[0], rpt = bk_attention_rows_per_task(S, B, a, e->threads);
+    int64_t ntasks = B * a * ceil_div(S, rpt);
+    if (n->num_operands == 2)
+      return EMIT(e, "bk_attention", ntasks, arg_v(e, op[0], 0), arg_v(e, op[0], h * 4),
+                  arg_v(e, op[0], 2 * h * 4), arg_v(e, op[1], 0), arg_v(e, r, 0), arg_i(S), arg_i(a),
+                  arg_i(h / a), arg_i(3 * h), arg_i(rpt), arg_f(n->fattr[0]));
+    return EMIT(e, "bk_attention", ntasks, arg_v(e, op[0], 0), arg_v(e, op[1], 0), arg_v(e, op[2], 0),
+                n->num_operands == 4 ? arg_v(e, op[3], 0) : arg_null(), arg_v(e, r, 0), arg_i(S),
+                arg_i(a), arg_i(h / a), arg_i(h), arg_i(rpt), arg_f(n->fattr[0]));
+  }
+  case IR_OP_SELECT_TOKEN: {
+    int64_t h = last_dim(e, op[0]);
+    if (n->iattr[0] >= S)
+      return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                               "select_token index %lld does not exist at seq %lld",
+                               (long long)n->iattr[0], (long long)S);
+    return EMIT(e, "bk_select_token", B, arg_v(e, op[0], 0), arg_v(e, r, 0), arg_i(S), arg_i(h),
+                arg_i(n->iattr[0]));
+  }
+  case IR_OP_POOL_MEAN:
+  case IR_OP_POOL_MAX:
+  case IR_OP_POOL_MEAN_SQRT: {
+    int64_t mode = n->op == IR_OP_POOL_MEAN ? 0 : n->op == IR_OP_POOL_MAX ? 1 : 2;
+    return EMIT(e, "bk_pool", B, arg_v(e, op[0], 0), arg_v(e, op[1], 0), arg_v(e, r, 0), arg_i(S),
+                arg_i(last_dim(e, op[0])), arg_i(mode));
+  }
+  case IR_OP_CONCAT: {
+    int64_t width = last_dim(e, r), rows = numel(e, r) / width, col = 0;
+    for (int i = 0; i < n->num_operands; i++) {
+      int64_t w = last_dim(e, op[i]), rpt = rows_for(e, rows, w);
+      BERTC_RETURN_IF_ERROR(EMIT(e, "bk_copy_cols", ceil_div(rows, rpt), arg_v(e, op[i], 0),
+                                 arg_v(e, r, col * 4), arg_i(rpt), arg_i(rows), arg_i(w), arg_i(width),
+                                 arg_i(w)));
+      col += w;
+    }
+    return BERTC_OK;
+  }
+  case IR_OP_L2_NORMALIZE: {
+    int64_t h = last_dim(e, op[0]), rows = numel(e, op[0]) / h, rpt = rows_for(e, rows, h);
+    return EMIT(e, "bk_l2_normalize", ceil_div(rows, rpt), arg_v(e, op[0], 0), arg_v(e, r, 0),
+                arg_i(rpt), arg_i(rows), arg_i(h));
+  }
+  case IR_OP_SLICE_LAST: {
+    int64_t w = last_dim(e, op[0]), rows = numel(e, op[0]) / w, size = n->iattr[1];
+    int64_t rpt = rows_for(e, rows, size);
+    return EMIT(e, "bk_copy_cols", ceil_div(rows, rpt), arg_v(e, op[0], n->iattr[0] * 4),
+                arg_v(e, r, 0), arg_i(rpt), arg_i(rows), arg_i(w), arg_i(size), arg_i(size));
+  }
+  case IR_OP_COUNT: break;
+  }
+  return bertc_status_make(BERTC_STATUS_INTERNAL, "no lowering for op %s", ir_op_info(n->op)->name);
+}
+
+void lower_result_deinit(lower_result_t *r) {
+  for (size_t b = 0; b < r->program.num_buckets; b++) free(r->program.buckets[b].calls);
+  free(r->program.buckets);
+  free(r->weights);
+  free(r->outputs);
+  free(r->metadata_json);
+  free(r->peak_live_bytes);
+  memset(r, 0, sizeof(*r));
+}
+
+/* Lays out every constant a node reads; each distinct buffer once. */
+static bertc_status_t layout_weights(const ir_graph_t *g, lower_result_t *out, uint64_t *offsets) {
+  uint64_t size = 0;
+  for (size_t v = 0; v < g->num_values; v++) {
+    offsets[v] = UINT64_MAX;
+    const ir_value_t *x = &g->values[v];
+    if (x->kind != IR_VALUE_CONST || ir_value_use_count(g, (int32_t)v) == 0) continue;
+    for (size_t u = 0; u < v && offsets[v] == UINT64_MAX; u++)
+      if (offsets[u] != UINT64_MAX && g->values[u].data == x->data &&
+          g->values[u].data_bytes >= x->data_bytes)
+        offsets[v] = offsets[u];
+    if (offsets[v] != UINT64_MAX) continue;
+    offsets[v] = bertc_align_up(size, 64);
+    if (!bertc_add_u64(offsets[v], x->data_bytes, &size))
+      return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "weights too large");
+  }
+  size = bertc_align_up(size, 64);
+  BERTC_RETURN_IF_ERROR(bertc_calloc(1, (size_t)size, (void **)&out->weights));
+  for (size_t v = 0; v < g->num_values; v++)
+    if (offsets[v] != UINT64_MAX && g->values[v].data)
+      memcpy(out->weights + offsets[v], g->values[v].data, g->values[v].data_bytes);
+  out->program.weights = out->weights;
+  out->program.weights_size = size;
+  return BERTC_OK;
+}
+
+static void abi_tensor(const ir_value_t *v, const char *name, bertc_abi_tensor_t *t) {
+  memset(t, 0, sizeof(*t));
+  t->name = name;
+  t->dtype = v->dtype == IR_I32 ? BERTC_ABI_I32 : BERTC_ABI_F32;
+  t->rank = v->rank;
+  for (int i = 0; i < v->rank; i++)
+    t->dims[i] = v->dims[i] == IR_DIM_BATCH ? BERTC_ABI_DIM_BATCH
+                 : v->dims[i] == IR_DIM_SEQ ? BERTC_ABI_DIM_SEQ
+                                            : v->dims[i];
+}
+
+bertc_status_t lower_program(const ir_graph_t *g, const char *model_name,
+                             const char *metadata_json, const int64_t *batches, size_t nbatches,
+                             const int64_t *seqs, size_t nseqs, const lower_options_t *o,
+                             lower_result_t *out) {
+  memset(out, 0, sizeof(*out));
+  lower_options_t defaults;
+  if (!o) {
+    lower_options_init(&defaults);
+    o = &defaults;
+  }
+  cg_program_t *p = &out->program;
+  p->model_name = model_name;
+  uint64_t *woff = malloc((g->num_values ? g->num_values : 1) * sizeof(uint64_t));
+  if (!woff) return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
+  bertc_status_t s = layout_weights(g, out, woff);
+  /* Inputs in canonical order: input_ids, token_type_ids (if used), mask. */
+  emitter_t e;
+  memset(&e, 0, sizeof(e));
+  e.g = g;
+  e.weight_offset = woff;
+  e.threads = o->threads > 0 ? o->threads : 1;
+  e.use_blas = o->use_blas;
+  int32_t roles[3] = {g->input_ids, g->token_type_ids, g->attention_mask};
+  const char *role_names[3] = {"input_ids", "token_type_ids", "attention_mask"};
+  for (int k = 0; k < 3; k++) e.input_index[k] = IR_NONE;
+  for (int k = 0; !s && k < 3; k++) {
+    if (roles[k] == IR_NONE) continue;
+    e.input_index[p->num_inputs] = roles[k];
+    abi_tensor(&g->values[roles[k]], role_names[k], &out->inputs[p->num_inputs]);
+    p->num_inputs++;
+  }
+  if (!s && g->input_ids == IR_NONE)
+    s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "graph has no input_ids");
+  p->inputs = out->inputs;
+  if (!s) s = bertc_calloc(g->num_outputs, sizeof(bertc_abi_tensor_t), (void **)&out->outputs);
+  for (size_t k = 0; !s && k < g->num_outputs; k++)
+    abi_tensor(&g->values[g->outputs[k].value], g->outputs[k].name, &out->outputs[k]);
+  p->outputs = out->outputs;
+  p->num_outputs = g->num_outputs;
+  size_t nb = nbatches * nseqs;
+  if (!s) s = bertc_calloc(nb, sizeof(cg_bucket_t), (void **)&p->buckets);
+  if (!s) s = bertc_calloc(nb, sizeof(uint64_t), (void **)&out->peak_live_bytes);
+  json_t *meta = NULL, *plans = json_array();
+  if (!s) {
+    meta = json_loads(metadata_json ? metadata_json : "{}", 0, NULL);
+    if (!meta || !plans) s = bertc_status_make(BERTC_STATUS_INTERNAL, "bad metadata JSON");
+  }
+  for (size_t bi = 0; !s && bi < nbatches; bi++)
+    for (size_t si = 0; !s && si < nseqs; si++) {
+      cg_bucket_t *bk = &p->buckets[p->num_buckets];
+      mp_plan_t plan;
+      s = mp_plan_memory(g, batches[bi], seqs[si], &plan);
+      if (s) break;
+      e.plan = &plan;
+      e.batch = batches[bi];
+      e.seq = seqs[si];
+      e.calls = NULL;
+      e.num_calls = e.cap_calls = 0;
+      for (size_t n = 0; !s && n < g->num_nodes; n++)
+        s = bertc_status_annotate(lower_node(&e, &g->nodes[n]), "lowering node %zu (%s) for batch %lld seq %lld",
+                                  n, ir_op_info(g->nodes[n].op)->name, (long long)e.batch, (long long)e.seq);
+      bk->batch = (int32_t)batches[bi];
+      bk->seq = (int32_t)seqs[si];
+      bk->arena_bytes = plan.arena_bytes;
+      bk->calls = e.calls;
+      bk->num_calls = e.num_calls;
+      out->peak_live_bytes[p->num_buckets] = plan.peak_live_bytes;
+      p->num_buckets++;
+      json_t *pj = json_object();
+      json_object_set_new(pj, "batch", json_integer(bk->batch));
+      json_object_set_new(pj, "seq", json_integer(bk->seq));
+      json_object_set_new(pj, "arena_bytes", json_integer((json_int_t)plan.arena_bytes));
+      json_object_set_new(pj, "peak_live_bytes", json_integer((json_int_t)plan.peak_live_bytes));
+      json_object_set_new(pj, "unplanned_bytes", json_integer((json_int_t)plan.total_temp_bytes));
+      json_object_set_new(pj, "efficiency", json_real((double)(int)(mp_plan_efficiency(&plan) * 1000) / 1000));
+      json_object_set_new(pj, "kernel_calls", json_integer((json_int_t)e.num_calls));
+      json_array_append_new(plans, pj);
+      mp_plan_deinit(&plan);
+    }
+  if (!s) {
+    json_object_set_new(meta, "memory_plan", plans);
+    plans = NULL;
+    char *text = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text) s = bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
+    else {
+      s = bertc_strdup(text, &out->metadata_json);
+      free(text);
+    }
+    p->metadata_json = out->metadata_json;
+  }
+  json_decref(plans);
+  json_decref(meta);
+  free(woff);
+  if (s) lower_result_deinit(out);
+  return s;
+}

@@ -1,0 +1,189 @@
+/* bertc compile MODEL -o OUT.so: the whole pipeline, one progress line per
+ * phase on stderr (import, passes, lower, codegen, optimize, emit, link).
+ * Nothing is written unless every phase succeeds (codegen writes through a
+ * temporary file and renames it). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend/driver.h"
+#include "tools/cli.h"
+
+static const char *help =
+    "usage: bertc compile MODEL -o OUT.so [options]\n"
+    "\n"
+    "Compiles MODEL (a HuggingFace model directory or a model.json) to one shared\n"
+    "object with an entry per (batch, seq) bucket.\n"
+    "\n"
+    "  -o, --output FILE        the .so to write (or the --emit artifact)\n"
+    "  --seq-lens LIST          sequence buckets (default 16,32,64,128,256,512 capped\n"
+    "                           at the model's maximum, which is always included)\n"
+    "  --batch-sizes LIST       batch buckets (default 1)\n"
+    "  --task NAME              override the task (embedding, fill-mask, ...)\n"
+    "  --target-cpu CPU         LLVM cpu name or 'native' (default)\n"
+    "  --target-features STR    LLVM feature string, e.g. +avx2,+fma\n"
+    "  --weights embed|external embed the weights (default) or write OUT.weights\n"
+    "  --emit so|obj|llvm|asm|header   what to write (default so)\n"
+    "  --linker CMD             the linker driver (default $CC, then cc)\n"
+    "  --threads N              threads the task splits are planned for (default 2)\n"
+    "  --gemm bertc|blas        generated GEMMs (default) or the host BLAS\n"
+    "  --passes LIST|none       the pass pipeline (default: all; see --list-passes)\n"
+    "  --disable-pass NAME      drop a pass from the pipeline (repeatable)\n"
+    "  --print-after NAME|all   print the IR after a pass to stderr\n"
+    "  --verify-each            run the IR verifier after every pass\n"
+    "  --stats                  per-pass statistics and the memory plan\n"
+    "  --list-passes            list the passes and exit\n"
+    "  -q, --quiet              no progress lines\n"
+    "  -h, --help               show this help\n";
+
+typedef struct progress {
+  int quiet;
+} progress_t;
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void report(void *user, const char *phase, double seconds) {
+  const progress_t *p = user;
+  if (!p->quiet) fprintf(stderr, "bertc compile: %-28s %8.3f s\n", phase, seconds);
+}
+
+static bool parse_emit(const char *s, cg_emit_t *out) {
+  static const struct {
+    const char *name;
+    cg_emit_t emit;
+  } map[] = {{"so", CG_EMIT_SO}, {"obj", CG_EMIT_OBJ}, {"llvm", CG_EMIT_LLVM},
+             {"asm", CG_EMIT_ASM}, {"header", CG_EMIT_HEADER}};
+  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+    if (!strcmp(s, map[i].name)) {
+      *out = map[i].emit;
+      return true;
+    }
+  return false;
+}
+
+int cmd_compile(int argc, char **argv) {
+  enum { O_SEQ = 256, O_BATCH, O_TASK, O_CPU, O_FEAT, O_WEIGHTS, O_EMIT, O_LINKER, O_THREADS,
+         O_GEMM, O_PASSES, O_DISABLE, O_PRINT, O_VERIFY, O_STATS, O_LIST };
+  static const struct option opts[] = {{"output", required_argument, 0, 'o'},
+                                       {"seq-lens", required_argument, 0, O_SEQ},
+                                       {"batch-sizes", required_argument, 0, O_BATCH},
+                                       {"task", required_argument, 0, O_TASK},
+                                       {"target-cpu", required_argument, 0, O_CPU},
+                                       {"target-features", required_argument, 0, O_FEAT},
+                                       {"weights", required_argument, 0, O_WEIGHTS},
+                                       {"emit", required_argument, 0, O_EMIT},
+                                       {"linker", required_argument, 0, O_LINKER},
+                                       {"threads", required_argument, 0, O_THREADS},
+                                       {"gemm", required_argument, 0, O_GEMM},
+                                       {"passes", required_argument, 0, O_PASSES},
+                                       {"disable-pass", required_argument, 0, O_DISABLE},
+                                       {"print-after", required_argument, 0, O_PRINT},
+                                       {"verify-each", no_argument, 0, O_VERIFY},
+                                       {"stats", no_argument, 0, O_STATS},
+                                       {"list-passes", no_argument, 0, O_LIST},
+                                       {"quiet", no_argument, 0, 'q'},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+  const char *output = NULL, *seq_text = NULL, *batch_text = NULL, *task_text = NULL;
+  const char *passes = NULL;
+  char disabled[512] = "";
+  cg_options_t cgo;
+  cg_options_init(&cgo);
+  pass_options_t po;
+  pass_options_init(&po);
+  lower_options_t lo;
+  lower_options_init(&lo);
+  progress_t prog = {0};
+  int weights_mode = -1, c;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
+    switch (c) {
+    case 'o': output = optarg; break;
+    case O_SEQ: seq_text = optarg; break;
+    case O_BATCH: batch_text = optarg; break;
+    case O_TASK: task_text = optarg; break;
+    case O_CPU: cgo.target_cpu = optarg; break;
+    case O_FEAT: cgo.target_features = optarg; break;
+    case O_WEIGHTS:
+      if (!strcmp(optarg, "embed")) weights_mode = 0;
+      else if (!strcmp(optarg, "external")) weights_mode = 1;
+      else return cli_usage_error("compile", "--weights wants embed or external, got '%s'", optarg);
+      break;
+    case O_EMIT:
+      if (!parse_emit(optarg, &cgo.emit))
+        return cli_usage_error("compile", "--emit wants so, obj, llvm, asm or header, got '%s'", optarg);
+      break;
+    case O_LINKER: cgo.linker = optarg; break;
+    case O_THREADS: {
+      char *end;
+      long v = strtol(optarg, &end, 10);
+      if (*end || v < 1 || v > 1024) return cli_usage_error("compile", "--threads wants 1..1024");
+      lo.threads = (int)v;
+      po.threads = (int)v;
+      break;
+    }
+    case O_GEMM:
+      if (!strcmp(optarg, "blas")) lo.use_blas = true;
+      else if (strcmp(optarg, "bertc")) return cli_usage_error("compile", "--gemm wants bertc or blas");
+      break;
+    case O_PASSES: passes = optarg; break;
+    case O_DISABLE:
+      if (strlen(disabled) + strlen(optarg) + 2 > sizeof disabled)
+        return cli_usage_error("compile", "too many --disable-pass");
+      if (disabled[0]) strcat(disabled, ",");
+      strcat(disabled, optarg);
+      break;
+    case O_PRINT: po.print_after = optarg; break;
+    case O_VERIFY: po.verify_each = true; break;
+    case O_STATS: po.stats = true; break;
+    case O_LIST:
+      for (size_t i = 0; i < pass_count(); i++) printf("%-20s %s\n", pass_name(i), pass_summary(i));
+      return CLI_OK;
+    case 'q': prog.quiet = 1; break;
+    case 'h': fputs(help, stdout); return CLI_OK;
+    default: return cli_usage_error("compile", "unknown option");
+    }
+  }
+  if (optind + 1 != argc) return cli_usage_error("compile", "expected one MODEL argument");
+  if (!output) return cli_usage_error("compile", "no output: give -o OUT.so");
+  const char *path = argv[optind];
+  driver_options_t d;
+  driver_options_init(&d);
+  d.pass = po;
+  d.lower = lo;
+  d.codegen = cgo;
+  d.codegen.progress = report;
+  d.codegen.progress_user = &prog;
+  d.weights_external = weights_mode;
+  d.passes = passes;
+  d.disabled_passes = disabled[0] ? disabled : NULL;
+  d.print_plan = po.stats;
+  d.quiet = prog.quiet;
+  if (task_text && !fe_task_from_name(task_text, &d.task))
+    return cli_usage_error("compile", "unknown task '%s'", task_text);
+  int64_t seqs[FE_MAX_BUCKETS], batches[FE_MAX_BUCKETS];
+  size_t nseq = 0, nbatch = 0;
+  bertc_status_t s = BERTC_OK;
+  if (seq_text) {
+    s = fe_parse_int_list(seq_text, "--seq-lens", 1 << 20, seqs, FE_MAX_BUCKETS, &nseq);
+    d.seq_lens = seqs;
+    d.num_seq_lens = nseq;
+  }
+  if (!s && batch_text) {
+    s = fe_parse_int_list(batch_text, "--batch-sizes", 4096, batches, FE_MAX_BUCKETS, &nbatch);
+    d.batch_sizes = batches;
+    d.num_batch_sizes = nbatch;
+  }
+  if (s) return cli_fail("compile", s);
+  double t0 = now_seconds();
+  s = driver_compile(path, &d, output);
+  if (s) return cli_fail("compile", s);
+  report(&prog, "total", now_seconds() - t0);
+  return CLI_OK;
+}
