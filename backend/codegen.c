@@ -1,0 +1,722 @@
+/* Codegen: a lowered program (program.h) in, a model .so (or object,
+ * assembly, IR, header) out, through the LLVM 19 C API.
+ *
+ * 1. The kernel library, embedded as bitcode, is parsed into a fresh module.
+ *    Its functions lose the build machine's target attributes and any
+ *    optnone/noinline, get the chosen target's, and become internal and
+ *    alwaysinline: each use below gets its own specialized copy.
+ * 2. Every call of the program gets a *task wrapper*
+ *        void wrapper(void *ctx, int64_t task)
+ *    that loads env and the pointer arguments from ctx (an array of pointers:
+ *    ctx[0] = env, then the non-NULL pointer arguments in order) and calls
+ *    the kernel with its integer and float arguments, and its NULL pointer
+ *    arguments, as constants. Calls with the same kernel and the same
+ *    constants share one wrapper, so the identical layers of a model share
+ *    one specialized kernel per op and compile time grows with the number of
+ *    distinct shapes, not with depth.
+ * 3. Each (batch, seq) bucket gets an entry function (abi.h
+ *    bertc_abi_entry_fn) that is a straight list of calls: compute the
+ *    pointer arguments (region base + constant offset), store them into one
+ *    stack array, then call the wrapper directly (one task) or through
+ *    env->parallel_for (a small run_tasks helper, which runs the tasks in a
+ *    loop when the host gives no parallel_for).
+ * 4. The descriptor and bertc_model_query (descriptor.c); every other symbol
+ *    is internal, unused kernels are deleted, the module is verified,
+ *    optimized with default<O3> for the target machine, and emitted. The .so
+ *    is linked by the system compiler driver (link.c).
+ * Every output goes through a temporary file and a rename, so a failed
+ * compile leaves nothing. The same inputs give byte-identical outputs: no
+ * clocks, paths or addresses reach the module. */
+#define _GNU_SOURCE
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/BitReader.h>
+#include <llvm-c/Core.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include "backend/cg_internal.h"
+#include "runtime/common.h"
+
+#define CG_MAX_NAME 128 /* longest model name: symbol names stay readable */
+
+void cg_options_init(cg_options_t *o) {
+  memset(o, 0, sizeof *o);
+  o->target_cpu = "native";
+  o->emit = CG_EMIT_SO;
+  o->opt_level = 3;
+}
+
+/* --- validation ----------------------------------------------------------- */
+
+static const char *region_name(cg_region_t r) {
+  static const char *const names[] = {"weights", "arena", "input", "output", "null"};
+  return (unsigned)r < BERTC_ARRAY_LEN(names) ? names[r] : "?";
+}
+
+/* The program comes from bertc's own lowering, so an inconsistency is a bug
+ * (INTERNAL), reported with the bucket and call it is in. */
+static bertc_status_t check_call(const cg_program_t *p, const cg_bucket_t *b, size_t ci) {
+  const cg_call_t *c = &b->calls[ci];
+  if (!c->kernel)
+    return bertc_status_make(BERTC_STATUS_INTERNAL, "bucket b%d_s%d call %zu: no kernel",
+                             b->batch, b->seq, ci);
+  if (c->ntasks < 1 || c->num_args < 0 || c->num_args > CG_MAX_ARGS)
+    return bertc_status_make(
+        BERTC_STATUS_INTERNAL, "bucket b%d_s%d call %zu (%s): ntasks %lld, %d arguments",
+        b->batch, b->seq, ci, c->kernel, (long long)c->ntasks, c->num_args);
+  for (int a = 0; a < c->num_args; a++) {
+    const cg_arg_t *arg = &c->args[a];
+    if (arg->kind == CG_ARG_I64 || arg->kind == CG_ARG_F32) continue;
+    bool bad = arg->kind != CG_ARG_PTR;
+    uint64_t limit = UINT64_MAX;
+    switch (arg->region) {
+      case CG_REGION_WEIGHTS: limit = p->weights_size; break;
+      case CG_REGION_ARENA: limit = b->arena_bytes; break;
+      case CG_REGION_INPUT: bad |= arg->index < 0 || (size_t)arg->index >= p->num_inputs; break;
+      case CG_REGION_OUTPUT:
+        bad |= arg->index < 0 || (size_t)arg->index >= p->num_outputs;
+        break;
+      case CG_REGION_NULL: break;
+      default: bad = true;
+    }
+    bad |= arg->i < 0 || (uint64_t)arg->i > limit;
+    if (bad)
+      return bertc_status_make(BERTC_STATUS_INTERNAL,
+                               "bucket b%d_s%d call %zu (%s): argument %d is a bad pointer "
+                               "(kind %d, region %s, index %d, offset %lld)",
+                               b->batch, b->seq, ci, c->kernel, a, (int)arg->kind,
+                               region_name(arg->region), arg->index, (long long)arg->i);
+  }
+  return BERTC_OK;
+}
+
+static bertc_status_t check_program(const cg_program_t *p) {
+  const char *m = p->model_name;
+  size_t len = m ? strlen(m) : 0;
+  bool ok = len > 0 && len <= CG_MAX_NAME;
+  for (size_t i = 0; ok && i < len; i++)
+    ok = (m[i] >= 'a' && m[i] <= 'z') || (m[i] >= 'A' && m[i] <= 'Z') ||
+         (m[i] >= '0' && m[i] <= '9') || m[i] == '_';
+  if (!ok)
+    return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                             "model name '%s' must be 1..%d characters of [A-Za-z0-9_]",
+                             m ? m : "(null)", CG_MAX_NAME);
+  if (p->weights_size && !p->weights)
+    return bertc_status_make(BERTC_STATUS_INTERNAL, "%s: %llu bytes of weights but no data", m,
+                             (unsigned long long)p->weights_size);
+  if (p->num_buckets == 0 || p->num_buckets > INT32_MAX)
+    return bertc_status_make(BERTC_STATUS_INTERNAL, "%s: no buckets", m);
+  if (p->num_inputs > 64 || p->num_outputs > 64)
+    return bertc_status_make(BERTC_STATUS_INTERNAL, "%s: more than 64 inputs or outputs", m);
+  for (size_t i = 0; i < p->num_inputs + p->num_outputs; i++) {
+    const bertc_abi_tensor_t *t =
+        i < p->num_inputs ? &p->inputs[i] : &p->outputs[i - p->num_inputs];
+    if (!t->name || t->rank < 0 || t->rank > 4)
+      return bertc_status_make(BERTC_STATUS_INTERNAL, "%s: tensor %zu has no name or rank %d",
+                               m, i, t->rank);
+  }
+  for (size_t i = 0; i < p->num_buckets; i++) {
+    const cg_bucket_t *b = &p->buckets[i];
+    if (b->batch < 1 || b->seq < 1 || (b->num_calls && !b->calls))
+      return bertc_status_make(BERTC_STATUS_INTERNAL, "%s: bucket %zu is (%d, %d)", m, i,
+                               b->batch, b->seq);
+    if (i > 0) {
+      const cg_bucket_t *a = &p->buckets[i - 1];
+      if (a->batch > b->batch || (a->batch == b->batch && a->seq >= b->seq))
+        return bertc_status_make(BERTC_STATUS_INTERNAL,
+                                 "%s: buckets not sorted by (batch, seq): (%d, %d) before "
+                                 "(%d, %d)",
+                                 m, a->batch, a->seq, b->batch, b->seq);
+    }
+    for (size_t c = 0; c < b->num_calls; c++) BERTC_RETURN_IF_ERROR(check_call(p, b, c));
+  }
+  return BERTC_OK;
+}
+
+static bertc_status_t check_options(const cg_options_t *o) {
+  if (o->opt_level < 0 || o->opt_level > 3)
+    return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "optimization level %d is not 0..3",
+                             o->opt_level);
+  if ((unsigned)o->emit > CG_EMIT_HEADER)
+    return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "unknown output kind %d",
+                             (int)o->emit);
+  return BERTC_OK;
+}
+
+/* --- module construction -------------------------------------------------- */
+
+typedef struct cg_wrapper {
+  const cg_call_t *call; /* the first call with this signature */
+  LLVMValueRef fn;
+} cg_wrapper_t;
+
+typedef struct cg_gen {
+  const cg_program_t *p;
+  LLVMContextRef ctx;
+  LLVMModuleRef mod;
+  LLVMBuilderRef b;
+  LLVMTypeRef void_ty, i32, i64, f32, ptr, env_ty, wrapper_ty, run_tasks_ty, entry_ty;
+  LLVMValueRef run_tasks;
+  cg_wrapper_t *wrappers;
+  size_t num_wrappers, cap_wrappers;
+  char *diag; /* the first error LLVM reported through the context */
+} cg_gen_t;
+
+static void diag_handler(LLVMDiagnosticInfoRef di, void *user) {
+  cg_gen_t *g = user;
+  if (LLVMGetDiagInfoSeverity(di) != LLVMDSError || g->diag) return;
+  char *msg = LLVMGetDiagInfoDescription(di);
+  g->diag = strdup(msg ? msg : "unknown LLVM error");
+  LLVMDisposeMessage(msg);
+}
+
+static unsigned attr_kind(const char *name) {
+  return LLVMGetEnumAttributeKindForName(name, strlen(name));
+}
+
+static void add_fn_attr(cg_gen_t *g, LLVMValueRef fn, const char *name) {
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                          LLVMCreateEnumAttribute(g->ctx, attr_kind(name), 0));
+}
+
+static void set_string_attr(cg_gen_t *g, LLVMValueRef fn, const char *key, const char *value) {
+  LLVMRemoveStringAttributeAtIndex(fn, LLVMAttributeFunctionIndex, key, (unsigned)strlen(key));
+  if (value && *value)
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                            LLVMCreateStringAttribute(g->ctx, key, (unsigned)strlen(key), value,
+                                                      (unsigned)strlen(value)));
+}
+
+/* Parses the embedded kernels into g->mod and prepares them for inlining. */
+static bertc_status_t load_kernels(cg_gen_t *g) {
+  LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRange(
+      (const char *)cg_kernels_bc, cg_kernels_bc_size, "kernels.bc", 0);
+  LLVMBool failed = LLVMParseBitcodeInContext2(g->ctx, buf, &g->mod);
+  LLVMDisposeMemoryBuffer(buf);
+  if (failed)
+    return bertc_status_make(BERTC_STATUS_INTERNAL, "the embedded kernel bitcode: %s",
+                             g->diag ? g->diag : "cannot be parsed");
+  LLVMSetModuleIdentifier(g->mod, g->p->model_name, strlen(g->p->model_name));
+  LLVMSetSourceFileName(g->mod, g->p->model_name, strlen(g->p->model_name));
+  for (LLVMValueRef fn = LLVMGetFirstFunction(g->mod); fn; fn = LLVMGetNextFunction(fn)) {
+    if (LLVMIsDeclaration(fn)) continue;
+    LLVMRemoveEnumAttributeAtIndex(fn, LLVMAttributeFunctionIndex, attr_kind("optnone"));
+    LLVMRemoveEnumAttributeAtIndex(fn, LLVMAttributeFunctionIndex, attr_kind("noinline"));
+    if (LLVMGetLinkage(fn) == LLVMExternalLinkage) {
+      LLVMSetLinkage(fn, LLVMInternalLinkage);
+      add_fn_attr(g, fn, "alwaysinline");
+    }
+  }
+  return BERTC_OK;
+}
+
+static const char *llvm_kind_name(LLVMTypeRef t) {
+  switch (LLVMGetTypeKind(t)) {
+    case LLVMIntegerTypeKind: return LLVMGetIntTypeWidth(t) == 64 ? "i64" : "an integer";
+    case LLVMFloatTypeKind: return "f32";
+    case LLVMPointerTypeKind: return "ptr";
+    default: return "another type";
+  }
+}
+
+/* The kernel `c` calls, checked against its LLVM signature
+ * void (ptr env, i64 task, args...). */
+static bertc_status_t find_kernel(cg_gen_t *g, const cg_call_t *c, LLVMValueRef *out_fn,
+                                  LLVMTypeRef *out_ty) {
+  LLVMValueRef fn = LLVMGetNamedFunction(g->mod, c->kernel);
+  if (!fn || LLVMIsDeclaration(fn))
+    return bertc_status_make(BERTC_STATUS_INTERNAL, "kernel '%s' is not in the kernel library",
+                             c->kernel);
+  LLVMTypeRef ty = LLVMGlobalGetValueType(fn);
+  unsigned n = LLVMCountParamTypes(ty);
+  if (n != (unsigned)c->num_args + 2 ||
+      LLVMGetTypeKind(LLVMGetReturnType(ty)) != LLVMVoidTypeKind)
+    return bertc_status_make(BERTC_STATUS_INTERNAL,
+                             "kernel '%s' takes %u arguments after (env, task), the call "
+                             "passes %d",
+                             c->kernel, n >= 2 ? n - 2 : 0, c->num_args);
+  LLVMTypeRef params[CG_MAX_ARGS + 2];
+  LLVMGetParamTypes(ty, params);
+  if (params[0] != g->ptr || params[1] != g->i64)
+    return bertc_status_make(BERTC_STATUS_INTERNAL,
+                             "kernel '%s' does not start with (env, int64_t task)", c->kernel);
+  for (int a = 0; a < c->num_args; a++) {
+    LLVMTypeRef want = c->args[a].kind == CG_ARG_I64   ? g->i64
+                       : c->args[a].kind == CG_ARG_F32 ? g->f32
+                                                       : g->ptr;
+    if (params[a + 2] != want)
+      return bertc_status_make(BERTC_STATUS_INTERNAL,
+                               "kernel '%s': argument %d is %s, the call passes %s", c->kernel,
+                               a, llvm_kind_name(params[a + 2]), llvm_kind_name(want));
+  }
+  *out_fn = fn;
+  *out_ty = ty;
+  return BERTC_OK;
+}
+
+static bool is_runtime_ptr(const cg_arg_t *a) {
+  return a->kind == CG_ARG_PTR && a->region != CG_REGION_NULL;
+}
+
+/* Two calls can share a wrapper when they name the same kernel and agree on
+ * every constant: integers, floats (bit for bit) and which pointers are NULL.
+ * A linear search: a model has a few hundred calls at most. */
+static bool same_signature(const cg_call_t *a, const cg_call_t *b) {
+  if (a->num_args != b->num_args || strcmp(a->kernel, b->kernel) != 0) return false;
+  for (int i = 0; i < a->num_args; i++) {
+    const cg_arg_t *x = &a->args[i], *y = &b->args[i];
+    if (x->kind != y->kind) return false;
+    if (x->kind == CG_ARG_I64 && x->i != y->i) return false;
+    if (x->kind == CG_ARG_F32 && memcmp(&x->f, &y->f, sizeof x->f) != 0) return false;
+    if (x->kind == CG_ARG_PTR && is_runtime_ptr(x) != is_runtime_ptr(y)) return false;
+  }
+  return true;
+}
+
+static LLVMValueRef load_ptr(cg_gen_t *g, LLVMValueRef base, unsigned index, const char *name) {
+  LLVMValueRef idx = LLVMConstInt(g->i64, index, 0);
+  LLVMValueRef addr = index ? LLVMBuildInBoundsGEP2(g->b, g->ptr, base, &idx, 1, "") : base;
+  LLVMValueRef v = LLVMBuildLoad2(g->b, g->ptr, addr, name);
+  LLVMSetAlignment(v, 8);
+  return v;
+}
+
+static bertc_status_t get_wrapper(cg_gen_t *g, const cg_call_t *c, LLVMValueRef *out) {
+  for (size_t i = 0; i < g->num_wrappers; i++)
+    if (same_signature(g->wrappers[i].call, c)) {
+      *out = g->wrappers[i].fn;
+      return BERTC_OK;
+    }
+  LLVMValueRef kernel = NULL;
+  LLVMTypeRef kernel_ty = NULL;
+  BERTC_RETURN_IF_ERROR(find_kernel(g, c, &kernel, &kernel_ty));
+  if (g->num_wrappers == g->cap_wrappers) {
+    size_t cap = g->cap_wrappers ? 2 * g->cap_wrappers : 64;
+    cg_wrapper_t *w = realloc(g->wrappers, cap * sizeof *w);
+    if (!w) return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
+    g->wrappers = w;
+    g->cap_wrappers = cap;
+  }
+  size_t same_kernel = 0;
+  for (size_t i = 0; i < g->num_wrappers; i++)
+    same_kernel += !strcmp(g->wrappers[i].call->kernel, c->kernel);
+  char name[CG_MAX_NAME + 96];
+  snprintf(name, sizeof name, "%s_%s_%zu", g->p->model_name, c->kernel, same_kernel);
+  LLVMValueRef fn = LLVMAddFunction(g->mod, name, g->wrapper_ty);
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  add_fn_attr(g, fn, "nounwind");
+  add_fn_attr(g, fn, "noinline"); /* shared by every call with this signature */
+  LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
+  LLVMValueRef ctx = LLVMGetParam(fn, 0);
+  LLVMValueRef args[CG_MAX_ARGS + 2];
+  args[0] = load_ptr(g, ctx, 0, "env");
+  args[1] = LLVMGetParam(fn, 1);
+  unsigned slot = 1;
+  for (int a = 0; a < c->num_args; a++) {
+    const cg_arg_t *arg = &c->args[a];
+    if (arg->kind == CG_ARG_I64)
+      args[a + 2] = LLVMConstInt(g->i64, (unsigned long long)arg->i, 1);
+    else if (arg->kind == CG_ARG_F32)
+      args[a + 2] = LLVMConstReal(g->f32, (double)arg->f);
+    else if (is_runtime_ptr(arg))
+      args[a + 2] = load_ptr(g, ctx, slot++, "");
+    else
+      args[a + 2] = LLVMConstNull(g->ptr);
+  }
+  LLVMBuildCall2(g->b, kernel_ty, kernel, args, (unsigned)c->num_args + 2, "");
+  LLVMBuildRetVoid(g->b);
+  g->wrappers[g->num_wrappers++] = (cg_wrapper_t){c, fn};
+  *out = fn;
+  return BERTC_OK;
+}
+
+/* void run_tasks(env, n, fn, ctx): env->parallel_for(env, n, fn, ctx), or a
+ * serial loop when the host has none. optsize keeps function specialization
+ * from cloning it (and the wrapper inlined into it) once per wrapper. */
+static void build_run_tasks(cg_gen_t *g) {
+  char name[CG_MAX_NAME + 16];
+  snprintf(name, sizeof name, "%s_run_tasks", g->p->model_name);
+  LLVMValueRef fn = LLVMAddFunction(g->mod, name, g->run_tasks_ty);
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  add_fn_attr(g, fn, "nounwind");
+  add_fn_attr(g, fn, "noinline");
+  add_fn_attr(g, fn, "optsize");
+  LLVMValueRef env = LLVMGetParam(fn, 0), n = LLVMGetParam(fn, 1);
+  LLVMValueRef task_fn = LLVMGetParam(fn, 2), ctx = LLVMGetParam(fn, 3);
+  LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(g->ctx, fn, "entry");
+  LLVMBasicBlockRef parallel = LLVMAppendBasicBlockInContext(g->ctx, fn, "parallel");
+  LLVMBasicBlockRef loop = LLVMAppendBasicBlockInContext(g->ctx, fn, "serial");
+  LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, fn, "done");
+  LLVMPositionBuilderAtEnd(g->b, entry);
+  LLVMValueRef pf_addr = LLVMBuildStructGEP2(g->b, g->env_ty, env, 3, "parallel_for.addr");
+  LLVMValueRef pf = LLVMBuildLoad2(g->b, g->ptr, pf_addr, "parallel_for");
+  LLVMSetAlignment(pf, 8);
+  LLVMBuildCondBr(g->b, LLVMBuildIsNull(g->b, pf, "serial"), loop, parallel);
+
+  LLVMPositionBuilderAtEnd(g->b, parallel);
+  LLVMTypeRef pf_ty =
+      LLVMFunctionType(g->void_ty, (LLVMTypeRef[]){g->ptr, g->i64, g->ptr, g->ptr}, 4, 0);
+  LLVMBuildCall2(g->b, pf_ty, pf, (LLVMValueRef[]){env, n, task_fn, ctx}, 4, "");
+  LLVMBuildRetVoid(g->b);
+
+  LLVMPositionBuilderAtEnd(g->b, loop);
+  LLVMValueRef i = LLVMBuildPhi(g->b, g->i64, "i");
+  LLVMBuildCall2(g->b, g->wrapper_ty, task_fn, (LLVMValueRef[]){ctx, i}, 2, "");
+  LLVMValueRef next = LLVMBuildNSWAdd(g->b, i, LLVMConstInt(g->i64, 1, 0), "next");
+  LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSGE, next, n, "end"), done, loop);
+  LLVMValueRef zero = LLVMConstInt(g->i64, 0, 0);
+  LLVMAddIncoming(i, (LLVMValueRef[]){zero, next}, (LLVMBasicBlockRef[]){entry, loop}, 2);
+
+  LLVMPositionBuilderAtEnd(g->b, done);
+  LLVMBuildRetVoid(g->b);
+  g->run_tasks = fn;
+}
+
+/* int32_t <model>_b<B>_s<S>(env, weights, arena, inputs, outputs) */
+static bertc_status_t build_entry(cg_gen_t *g, const cg_bucket_t *bk, LLVMValueRef *out) {
+  char name[CG_MAX_NAME + 32];
+  snprintf(name, sizeof name, "%s_b%d_s%d", g->p->model_name, bk->batch, bk->seq);
+  LLVMValueRef fn = LLVMAddFunction(g->mod, name, g->entry_ty);
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  add_fn_attr(g, fn, "nounwind");
+  LLVMValueRef env = LLVMGetParam(fn, 0), weights = LLVMGetParam(fn, 1);
+  LLVMValueRef arena = LLVMGetParam(fn, 2), inputs = LLVMGetParam(fn, 3);
+  LLVMValueRef outputs = LLVMGetParam(fn, 4);
+  static const char *const param_names[] = {"env", "weights", "arena", "inputs", "outputs"};
+  for (unsigned i = 0; i < 5; i++)
+    LLVMSetValueName2(LLVMGetParam(fn, i), param_names[i], strlen(param_names[i]));
+  LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
+
+  unsigned max_slots = 1;
+  for (size_t c = 0; c < bk->num_calls; c++) {
+    unsigned n = 1;
+    for (int a = 0; a < bk->calls[c].num_args; a++) n += is_runtime_ptr(&bk->calls[c].args[a]);
+    if (n > max_slots) max_slots = n;
+  }
+  LLVMValueRef slots = LLVMBuildAlloca(g->b, LLVMArrayType2(g->ptr, max_slots), "ctx");
+  LLVMSetAlignment(LLVMBuildStore(g->b, env, slots), 8);
+
+  LLVMValueRef input_ptrs[64] = {0}, output_ptrs[64] = {0};
+  for (size_t c = 0; c < bk->num_calls; c++) {
+    const cg_call_t *call = &bk->calls[c];
+    LLVMValueRef wrapper = NULL;
+    BERTC_RETURN_IF_ERROR_CTX(get_wrapper(g, call, &wrapper), "bucket b%d_s%d call %zu",
+                              bk->batch, bk->seq, c);
+    LLVMPositionBuilderAtEnd(g->b, LLVMGetLastBasicBlock(fn));
+    unsigned slot = 1;
+    for (int a = 0; a < call->num_args; a++) {
+      const cg_arg_t *arg = &call->args[a];
+      if (!is_runtime_ptr(arg)) continue;
+      LLVMValueRef base;
+      switch (arg->region) {
+        case CG_REGION_WEIGHTS: base = weights; break;
+        case CG_REGION_ARENA: base = arena; break;
+        case CG_REGION_INPUT:
+          if (!input_ptrs[arg->index])
+            input_ptrs[arg->index] = load_ptr(g, inputs, (unsigned)arg->index, "input");
+          base = input_ptrs[arg->index];
+          break;
+        default:
+          if (!output_ptrs[arg->index])
+            output_ptrs[arg->index] = load_ptr(g, outputs, (unsigned)arg->index, "output");
+          base = output_ptrs[arg->index];
+          break;
+      }
+      LLVMValueRef off = LLVMConstInt(g->i64, (unsigned long long)arg->i, 0);
+      LLVMValueRef p =
+          arg->i ? LLVMBuildInBoundsGEP2(g->b, LLVMInt8TypeInContext(g->ctx), base, &off, 1, "")
+                 : base;
+      LLVMValueRef idx = LLVMConstInt(g->i64, slot++, 0);
+      LLVMValueRef dst = LLVMBuildInBoundsGEP2(g->b, g->ptr, slots, &idx, 1, "");
+      LLVMSetAlignment(LLVMBuildStore(g->b, p, dst), 8);
+    }
+    if (call->ntasks == 1) {
+      LLVMBuildCall2(g->b, g->wrapper_ty, wrapper,
+                     (LLVMValueRef[]){slots, LLVMConstInt(g->i64, 0, 0)}, 2, "");
+    } else {
+      LLVMValueRef n = LLVMConstInt(g->i64, (unsigned long long)call->ntasks, 0);
+      LLVMBuildCall2(g->b, g->run_tasks_ty, g->run_tasks,
+                     (LLVMValueRef[]){env, n, wrapper, slots}, 4, "");
+    }
+  }
+  LLVMBuildRet(g->b, LLVMConstInt(g->i32, 0, 0));
+  *out = fn;
+  return BERTC_OK;
+}
+
+/* Internal linkage for everything but bertc_model_query, then deletes what
+ * nothing uses (the kernels no call needs), so the optimizer never sees it. */
+static void finish_module(cg_gen_t *g, const char *cpu, const char *features) {
+  for (LLVMValueRef v = LLVMGetFirstGlobal(g->mod); v; v = LLVMGetNextGlobal(v))
+    if (!LLVMIsDeclaration(v) && LLVMGetLinkage(v) == LLVMExternalLinkage)
+      LLVMSetLinkage(v, LLVMInternalLinkage);
+  for (LLVMValueRef fn = LLVMGetFirstFunction(g->mod); fn; fn = LLVMGetNextFunction(fn)) {
+    if (LLVMIsDeclaration(fn)) continue;
+    size_t len;
+    const char *name = LLVMGetValueName2(fn, &len);
+    if (LLVMGetLinkage(fn) == LLVMExternalLinkage && strcmp(name, BERTC_ABI_QUERY_SYMBOL) != 0)
+      LLVMSetLinkage(fn, LLVMInternalLinkage);
+  }
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (LLVMValueRef fn = LLVMGetFirstFunction(g->mod), next; fn; fn = next) {
+      next = LLVMGetNextFunction(fn);
+      LLVMLinkage l = LLVMGetLinkage(fn);
+      bool local = l == LLVMInternalLinkage || l == LLVMPrivateLinkage || LLVMIsDeclaration(fn);
+      if (local && !LLVMGetFirstUse(fn)) {
+        LLVMDeleteFunction(fn);
+        changed = true;
+      }
+    }
+    for (LLVMValueRef v = LLVMGetFirstGlobal(g->mod), next; v; v = next) {
+      next = LLVMGetNextGlobal(v);
+      LLVMLinkage l = LLVMGetLinkage(v);
+      if ((l == LLVMInternalLinkage || l == LLVMPrivateLinkage) && !LLVMGetFirstUse(v)) {
+        LLVMDeleteGlobal(v);
+        changed = true;
+      }
+    }
+  }
+  for (LLVMValueRef fn = LLVMGetFirstFunction(g->mod); fn; fn = LLVMGetNextFunction(fn)) {
+    if (LLVMIsDeclaration(fn)) continue;
+    set_string_attr(g, fn, "target-cpu", cpu);
+    set_string_attr(g, fn, "target-features", features);
+    set_string_attr(g, fn, "tune-cpu", NULL);
+  }
+}
+
+/* --- the driver ----------------------------------------------------------- */
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void report(const cg_options_t *o, const char *phase, double *t0) {
+  double t = now_seconds();
+  if (o->progress) o->progress(o->progress_user, phase, t - *t0);
+  *t0 = t;
+}
+
+static bertc_status_t llvm_error(LLVMErrorRef e, const char *what) {
+  char *msg = LLVMGetErrorMessage(e);
+  bertc_status_t s = bertc_status_make(BERTC_STATUS_INTERNAL, "%s: %s", what, msg);
+  LLVMDisposeErrorMessage(msg);
+  return s;
+}
+
+static bertc_status_t optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level) {
+  static const char *const pipelines[] = {"default<O0>", "default<O1>", "default<O2>",
+                                          "default<O3>"};
+  LLVMPassBuilderOptionsRef pbo = LLVMCreatePassBuilderOptions();
+  LLVMPassBuilderOptionsSetLoopVectorization(pbo, opt_level >= 2);
+  LLVMPassBuilderOptionsSetSLPVectorization(pbo, opt_level >= 2);
+  LLVMPassBuilderOptionsSetLoopInterleaving(pbo, opt_level >= 2);
+  LLVMPassBuilderOptionsSetLoopUnrolling(pbo, opt_level >= 2);
+  LLVMErrorRef e = LLVMRunPasses(mod, pipelines[opt_level], tm, pbo);
+  LLVMDisposePassBuilderOptions(pbo);
+  return e ? llvm_error(e, "LLVM optimization") : BERTC_OK;
+}
+
+/* The module as text (IR, *out_ir) or bytes (object or assembly, *out_buf),
+ * owned by LLVM: the caller releases them with the matching dispose function. */
+static bertc_status_t emit(LLVMModuleRef mod, LLVMTargetMachineRef tm, cg_emit_t kind,
+                           LLVMMemoryBufferRef *out_buf, char **out_ir) {
+  *out_buf = NULL;
+  *out_ir = NULL;
+  if (kind == CG_EMIT_LLVM) {
+    *out_ir = LLVMPrintModuleToString(mod);
+    return BERTC_OK;
+  }
+  char *err = NULL;
+  LLVMCodeGenFileType type = kind == CG_EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile;
+  if (LLVMTargetMachineEmitToMemoryBuffer(tm, mod, type, &err, out_buf)) {
+    bertc_status_t s =
+        bertc_status_make(BERTC_STATUS_INTERNAL, "LLVM code emission: %s", err ? err : "");
+    LLVMDisposeMessage(err);
+    return s;
+  }
+  return BERTC_OK;
+}
+
+static const char *base_name(const char *path) {
+  const char *slash = strrchr(path, '/');
+  return slash ? slash + 1 : path;
+}
+
+/* Builds, optimizes and emits the module; fills *out_buf or *out_ir. */
+static bertc_status_t generate(const cg_program_t *p, const cg_options_t *o,
+                               const cg_artifact_info_t *info, double *t0,
+                               LLVMMemoryBufferRef *out_buf, char **out_ir) {
+  cg_gen_t g = {.p = p};
+  char *triple = NULL;
+  LLVMTargetMachineRef tm = NULL;
+  LLVMTargetDataRef td = NULL;
+  LLVMValueRef *entries = NULL;
+  bertc_status_t s = cg_create_target_machine(info->target_cpu, info->target_features,
+                                              o->opt_level, &triple, &tm);
+  if (s) return s;
+  g.ctx = LLVMContextCreate();
+  LLVMContextSetDiagnosticHandler(g.ctx, diag_handler, &g);
+  g.b = LLVMCreateBuilderInContext(g.ctx);
+  g.void_ty = LLVMVoidTypeInContext(g.ctx);
+  g.i32 = LLVMInt32TypeInContext(g.ctx);
+  g.i64 = LLVMInt64TypeInContext(g.ctx);
+  g.f32 = LLVMFloatTypeInContext(g.ctx);
+  g.ptr = LLVMPointerTypeInContext(g.ctx, 0);
+  /* bertc_env_t: abi_version, num_threads, host, parallel_for, sgemm */
+  g.env_ty =
+      LLVMStructTypeInContext(g.ctx, (LLVMTypeRef[]){g.i32, g.i32, g.ptr, g.ptr, g.ptr}, 5, 0);
+  g.wrapper_ty = LLVMFunctionType(g.void_ty, (LLVMTypeRef[]){g.ptr, g.i64}, 2, 0);
+  g.run_tasks_ty =
+      LLVMFunctionType(g.void_ty, (LLVMTypeRef[]){g.ptr, g.i64, g.ptr, g.ptr}, 4, 0);
+  g.entry_ty =
+      LLVMFunctionType(g.i32, (LLVMTypeRef[]){g.ptr, g.ptr, g.ptr, g.ptr, g.ptr}, 5, 0);
+
+  s = load_kernels(&g);
+  if (s) goto done;
+  LLVMSetTarget(g.mod, triple);
+  td = LLVMCreateTargetDataLayout(tm);
+  LLVMSetModuleDataLayout(g.mod, td);
+  build_run_tasks(&g);
+  s = bertc_calloc(p->num_buckets, sizeof *entries, (void **)&entries);
+  for (size_t i = 0; !s && i < p->num_buckets; i++)
+    s = build_entry(&g, &p->buckets[i], &entries[i]);
+  if (!s) s = cg_emit_descriptor(g.mod, p, info, entries, td);
+  if (s) goto done;
+  finish_module(&g, info->target_cpu, info->target_features);
+  report(o, "codegen", t0);
+
+  char *err = NULL;
+  if (LLVMVerifyModule(g.mod, LLVMReturnStatusAction, &err)) {
+    s = bertc_status_make(BERTC_STATUS_INTERNAL, "the generated module is invalid: %s",
+                          err ? err : "");
+    LLVMDisposeMessage(err);
+    goto done;
+  }
+  LLVMDisposeMessage(err);
+  report(o, "verify", t0);
+  s = optimize(g.mod, tm, o->opt_level);
+  if (s) goto done;
+  report(o, "optimize", t0);
+  s = emit(g.mod, tm, o->emit, out_buf, out_ir);
+  if (s) goto done;
+  report(o, "emit", t0);
+
+done:
+  if (s && g.diag) s = bertc_status_annotate(s, "LLVM reported: %s", g.diag);
+  free(entries);
+  free(g.wrappers);
+  free(g.diag);
+  if (g.mod) LLVMDisposeModule(g.mod);
+  LLVMDisposeBuilder(g.b);
+  LLVMContextDispose(g.ctx);
+  if (td) LLVMDisposeTargetData(td);
+  LLVMDisposeTargetMachine(tm);
+  free(triple);
+  return s;
+}
+
+bertc_status_t cg_compile(const cg_program_t *p, const cg_options_t *o, const char *out_path) {
+  cg_options_t defaults;
+  if (!o) {
+    cg_options_init(&defaults);
+    o = &defaults;
+  }
+  if (!p || !out_path || !*out_path)
+    return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "cg_compile: no program or path");
+  BERTC_RETURN_IF_ERROR(check_options(o));
+  BERTC_RETURN_IF_ERROR(check_program(p));
+  double t0 = now_seconds();
+
+  char *cpu = NULL, *features = NULL, *weights_path = NULL, *weights_file = NULL;
+  char *tmp_weights = NULL, *tmp_obj = NULL, *tmp_out = NULL, *ir = NULL, *header = NULL;
+  LLVMMemoryBufferRef buf = NULL;
+  bertc_status_t s = cg_resolve_target(o->target_cpu, o->target_features, &cpu, &features);
+  if (s) goto done;
+  cg_artifact_info_t info = {.target_cpu = cpu, .target_features = features};
+  for (size_t i = 0; i < p->num_buckets; i++)
+    if (p->buckets[i].arena_bytes > info.arena_size)
+      info.arena_size = p->buckets[i].arena_bytes;
+  info.weights_external = o->weights_external != 0;
+  if (o->weights_external && o->emit != CG_EMIT_HEADER) {
+    size_t n = strlen(out_path) + sizeof ".weights";
+    s = bertc_alloc(n, (void **)&weights_path);
+    if (s) goto done;
+    snprintf(weights_path, n, "%s.weights", out_path);
+    s = bertc_strdup(base_name(weights_path), &weights_file);
+    if (s) goto done;
+    info.weights_file = weights_file;
+  }
+  info.weights_hash = bertc_hash64(p->weights, (size_t)p->weights_size);
+  report(o, "target", &t0);
+
+  const void *data;
+  size_t size;
+  if (o->emit == CG_EMIT_HEADER) {
+    s = cg_header_text(p, &info, &header, &size);
+    data = header;
+  } else {
+    s = generate(p, o, &info, &t0, &buf, &ir);
+    data = ir ? (const void *)ir : (const void *)(buf ? LLVMGetBufferStart(buf) : "");
+    size = ir ? strlen(ir) : buf ? LLVMGetBufferSize(buf) : 0;
+  }
+  if (s) goto done;
+
+  if (weights_path) {
+    s = cg_write_temp(weights_path, "", p->weights, (size_t)p->weights_size, &tmp_weights);
+    if (s) goto done;
+  }
+  if (o->emit == CG_EMIT_SO) {
+    s = cg_write_temp(out_path, ".o", data, size, &tmp_obj);
+    if (!s) s = cg_make_temp(out_path, "", &tmp_out);
+    if (!s) s = cg_link_shared(o->linker, tmp_obj, tmp_out);
+    if (!s && chmod(tmp_out, 0755) != 0)
+      s = bertc_status_make(BERTC_STATUS_IO, "cannot chmod %s", tmp_out);
+    if (s) {
+      s = bertc_status_annotate(s, "%s", out_path);
+      goto done;
+    }
+    report(o, "link", &t0);
+  } else {
+    s = cg_write_temp(out_path, "", data, size, &tmp_out);
+    if (s) goto done;
+  }
+  if (tmp_weights) {
+    s = cg_commit(tmp_weights, weights_path);
+    free(tmp_weights);
+    tmp_weights = NULL;
+    if (s) goto done;
+  }
+  s = cg_commit(tmp_out, out_path);
+  free(tmp_out);
+  tmp_out = NULL;
+  if (s && weights_path) unlink(weights_path);
+  if (!s) report(o, "write", &t0);
+
+done:
+  if (tmp_weights) unlink(tmp_weights);
+  if (tmp_obj) unlink(tmp_obj);
+  if (tmp_out) unlink(tmp_out);
+  free(tmp_weights);
+  free(tmp_obj);
+  free(tmp_out);
+  free(header);
+  if (ir) LLVMDisposeMessage(ir);
+  if (buf) LLVMDisposeMemoryBuffer(buf);
+  free(weights_path);
+  free(weights_file);
+  free(cpu);
+  free(features);
+  return s;
+}

@@ -1,0 +1,183 @@
+/* Target selection: which CPU and features the generated code may use.
+ *
+ * "native" (the default) asks LLVM for the host's CPU name and its exact
+ * feature set (cpuid, including what the OS has disabled), sorted so the
+ * string recorded in the artifact reads well and compares easily. A named
+ * CPU ("znver4", "x86-64-v3") with no feature string gets that CPU's default
+ * features. LLVM's C API cannot list those, so for the x86-64 psABI levels,
+ * the usual targets of cross builds, bertc spells them out from the psABI
+ * (and LLVM's X86.td) so the runtime can check them; for other named CPUs
+ * the recorded string is empty and the runtime can only compare the name.
+ * An explicit feature string is used verbatim. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+
+#include "backend/cg_internal.h"
+#include "runtime/common.h"
+
+static pthread_once_t llvm_once = PTHREAD_ONCE_INIT;
+
+static void llvm_init_once(void) {
+  LLVMInitializeNativeTarget();
+  LLVMInitializeNativeAsmPrinter();
+  LLVMInitializeNativeAsmParser();
+}
+
+void cg_llvm_init(void) { pthread_once(&llvm_once, llvm_init_once); }
+
+/* x86-64 micro-architecture levels (x86-64 psABI 1.0, section 3.1.1), each a
+ * superset of the one before. */
+static const struct {
+  const char *cpu;
+  const char *features;
+} psabi_levels[] = {
+    {"x86-64", "+64bit,+cmov,+cx8,+fxsr,+mmx,+sse,+sse2,+x87"},
+    {"x86-64-v2",
+     "+64bit,+cmov,+crc32,+cx16,+cx8,+fxsr,+mmx,+popcnt,+sahf,+sse,+sse2,+sse3,"
+     "+sse4.1,+sse4.2,+ssse3,+x87"},
+    {"x86-64-v3",
+     "+64bit,+avx,+avx2,+bmi,+bmi2,+cmov,+crc32,+cx16,+cx8,+f16c,+fma,+fxsr,"
+     "+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,"
+     "+x87,+xsave"},
+    {"x86-64-v4",
+     "+64bit,+avx,+avx2,+avx512bw,+avx512cd,+avx512dq,+avx512f,+avx512vl,+bmi,"
+     "+bmi2,+cmov,+crc32,+cx16,+cx8,+evex512,+f16c,+fma,+fxsr,+lzcnt,+mmx,+movbe,"
+     "+popcnt,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+x87,+xsave"},
+};
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sorts a comma-separated feature list as strings ("+" items first). The
+ * order means nothing to LLVM (the host list names each feature once); a
+ * sorted list is stable and easy to read. */
+static bertc_status_t sorted_features(const char *features, char **out) {
+  char *copy;
+  BERTC_RETURN_IF_ERROR(bertc_strdup(features, &copy));
+  size_t n = 1;
+  for (const char *c = copy; *c; c++) n += *c == ',';
+  char **items;
+  bertc_status_t s = bertc_calloc(n, sizeof *items, (void **)&items);
+  if (s) {
+    free(copy);
+    return s;
+  }
+  size_t count = 0;
+  for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+       tok = strtok_r(NULL, ",", &save))
+    items[count++] = tok;
+  qsort(items, count, sizeof *items, cmp_str);
+  s = bertc_alloc(strlen(features) + 1, (void **)out);
+  if (!s) {
+    char *w = *out;
+    for (size_t i = 0; i < count; i++) {
+      size_t len = strlen(items[i]);
+      if (i) *w++ = ',';
+      memcpy(w, items[i], len);
+      w += len;
+    }
+    *w = '\0';
+  }
+  free(items);
+  free(copy);
+  return s;
+}
+
+/* Feature strings are comma-separated "+name" / "-name" items. LLVM only
+ * warns (on stderr) about unknown names, so at least the syntax is checked. */
+static bertc_status_t check_feature_syntax(const char *features) {
+  const char *item = features;
+  while (*item) {
+    const char *end = strchr(item, ',');
+    size_t len = end ? (size_t)(end - item) : strlen(item);
+    if (len < 2 || (item[0] != '+' && item[0] != '-'))
+      return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                               "target features '%s': item '%.*s' is not +NAME or -NAME",
+                               features, (int)len, item);
+    if (!end) break;
+    item = end + 1;
+  }
+  return BERTC_OK;
+}
+
+bertc_status_t cg_resolve_target(const char *cpu, const char *features, char **out_cpu,
+                                 char **out_features) {
+  *out_cpu = NULL;
+  *out_features = NULL;
+  cg_llvm_init();
+  if (features) BERTC_RETURN_IF_ERROR(check_feature_syntax(features));
+  bertc_status_t s = BERTC_OK;
+  if (!cpu || !*cpu || !strcmp(cpu, "native")) {
+    char *host_cpu = LLVMGetHostCPUName();
+    s = bertc_strdup(host_cpu, out_cpu);
+    LLVMDisposeMessage(host_cpu);
+    if (!s && features) s = bertc_strdup(features, out_features);
+    if (!s && !features) {
+      char *host_features = LLVMGetHostCPUFeatures();
+      s = sorted_features(host_features, out_features);
+      LLVMDisposeMessage(host_features);
+    }
+  } else {
+    for (const char *c = cpu; *c; c++)
+      if (!(*c == '-' || *c == '_' || *c == '.' || (*c >= '0' && *c <= '9') ||
+            (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')))
+        return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                                 "target cpu '%s' is not a CPU name", cpu);
+    s = bertc_strdup(cpu, out_cpu);
+    const char *defaults = "";
+    for (size_t i = 0; i < BERTC_ARRAY_LEN(psabi_levels); i++)
+      if (!strcmp(cpu, psabi_levels[i].cpu)) defaults = psabi_levels[i].features;
+    if (!s) s = bertc_strdup(features ? features : defaults, out_features);
+  }
+  if (s) {
+    free(*out_cpu);
+    free(*out_features);
+    *out_cpu = *out_features = NULL;
+  }
+  return s;
+}
+
+bertc_status_t cg_create_target_machine(const char *cpu, const char *features, int opt_level,
+                                        char **out_triple, LLVMTargetMachineRef *out_tm) {
+  *out_triple = NULL;
+  *out_tm = NULL;
+  cg_llvm_init();
+  char *default_triple = LLVMGetDefaultTargetTriple();
+  char *triple = LLVMNormalizeTargetTriple(default_triple);
+  LLVMDisposeMessage(default_triple);
+  LLVMTargetRef target;
+  char *err = NULL;
+  if (LLVMGetTargetFromTriple(triple, &target, &err)) {
+    bertc_status_t s = bertc_status_make(BERTC_STATUS_UNSUPPORTED, "LLVM target '%s': %s",
+                                         triple, err ? err : "unknown");
+    LLVMDisposeMessage(err);
+    LLVMDisposeMessage(triple);
+    return s;
+  }
+  static const LLVMCodeGenOptLevel levels[] = {LLVMCodeGenLevelNone, LLVMCodeGenLevelLess,
+                                               LLVMCodeGenLevelDefault,
+                                               LLVMCodeGenLevelAggressive};
+  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(
+      target, triple, cpu, features, levels[opt_level], LLVMRelocPIC, LLVMCodeModelDefault);
+  if (!tm) {
+    bertc_status_t s =
+        bertc_status_make(BERTC_STATUS_UNSUPPORTED,
+                          "LLVM cannot create a target machine for %s cpu '%s'", triple, cpu);
+    LLVMDisposeMessage(triple);
+    return s;
+  }
+  bertc_status_t s = bertc_strdup(triple, out_triple);
+  LLVMDisposeMessage(triple);
+  if (s) {
+    LLVMDisposeTargetMachine(tm);
+    return s;
+  }
+  *out_tm = tm;
+  return BERTC_OK;
+}
