@@ -1,0 +1,249 @@
+/* Shared between runtime/tokenizer*.c only (not installed, not for other parts).
+ *
+ * The pipeline mirrors HuggingFace `tokenizers` (Rust) step for step:
+ *
+ *   text ─► added-token split (raw) ─► normalize ─► added-token split (normalized)
+ *        ─► pre-tokenize ─► model (WordPiece | BPE) ─► truncate ─► post-process
+ *
+ * Every intermediate string is a tok_nstr_t: code points plus, for each code
+ * point, the span of original code points it came from (Rust keeps the same
+ * alignment per byte; one per code point is equivalent because all bytes of a
+ * character share it). A token's offsets are the start of its first code
+ * point's span and the end of its last one's, as in Rust's
+ * NormalizedString::convert_offsets. */
+#ifndef BERTC_RUNTIME_TOKENIZER_INTERNAL_H
+#define BERTC_RUNTIME_TOKENIZER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/common.h"
+#include "runtime/tokenizer.h"
+
+/* ---- Unicode (tokenizer_text.c) ------------------------------------------ */
+
+typedef struct {
+  uint32_t lo, hi;
+} tok_range_t;
+typedef struct {
+  uint32_t cp;
+  uint32_t to[3]; /* zero-terminated unless full */
+} tok_map_t;
+
+/* The utf8proc Unicode version the exception tables were generated against. */
+const char *tok_unicode_tables_version(void);
+bool tok_is_whitespace(uint32_t c);  /* Rust char::is_whitespace (White_Space) */
+bool tok_is_bert_punct(uint32_t c);  /* BertPreTokenizer: ASCII or Unicode punctuation */
+bool tok_is_word_char(uint32_t c);   /* regex \w, for single_word added tokens */
+/* Decodes UTF-8; on invalid input returns an error naming `what` and the byte offset. */
+bertc_status_t tok_utf8_decode(const char *s, size_t n, const char *what, uint32_t *out,
+                               size_t *out_len) BERTC_MUST_USE;
+/* Encodes code points as UTF-8 into `out` (room for 4*n+1 bytes); returns the length. */
+size_t tok_utf8_encode(const uint32_t *cps, size_t n, char *out);
+/* Encodes one code point; returns its byte length. */
+size_t tok_utf8_put(uint32_t c, char *out);
+
+/* ---- Per-call scratch memory ---------------------------------------------- */
+
+typedef struct tok_arena_chunk tok_arena_chunk_t;
+typedef struct {
+  tok_arena_chunk_t *head;
+} tok_arena_t;
+/* Zeroed memory that lives until tok_arena_free; NULL on overflow or OOM. */
+void *tok_arena_alloc(tok_arena_t *a, size_t n, size_t size);
+void tok_arena_free(tok_arena_t *a);
+
+/* ---- Normalized strings ----------------------------------------------------- */
+
+typedef struct {
+  int32_t start, end; /* original code point offsets */
+} tok_span_t;
+
+typedef struct {
+  uint32_t *cp;
+  tok_span_t *al;
+  size_t len;
+} tok_nstr_t;
+
+typedef enum {
+  TOK_NORM_BERT,          /* BertNormalizer */
+  TOK_NORM_LOWERCASE,     /* Lowercase */
+  TOK_NORM_NFD,           /* NFD */
+  TOK_NORM_STRIP_ACCENTS, /* StripAccents (drop Mn) */
+} tok_norm_kind_t;
+
+typedef struct {
+  tok_norm_kind_t kind;
+  bool clean_text, handle_chinese_chars, strip_accents, lowercase; /* BERT only */
+} tok_norm_step_t;
+
+/* Applies the normalizer steps in order, replacing s. */
+bertc_status_t tok_normalize(const tok_norm_step_t *steps, size_t n_steps, tok_arena_t *a,
+                             tok_nstr_t *s) BERTC_MUST_USE;
+
+/* Pre-tokenizers cut a normalized split into pieces given as [begin, end)
+ * code point ranges; ByteLevel also rewrites the split first (prefix space)
+ * and each piece afterwards (bytes to printable characters). */
+typedef struct {
+  size_t begin, end;
+} tok_piece_t;
+
+bertc_status_t tok_pre_bert(const tok_nstr_t *s, tok_arena_t *a, tok_piece_t **out,
+                            size_t *out_n) BERTC_MUST_USE;
+/* GPT-2 regex split of s (after the optional prefix space was added). */
+bertc_status_t tok_pre_bytelevel_split(const tok_nstr_t *s, tok_arena_t *a, tok_piece_t **out,
+                                       size_t *out_n) BERTC_MUST_USE;
+/* Prepends ' ' aligned with the first character (NormalizedString::prepend). */
+bertc_status_t tok_nstr_prepend_space(tok_nstr_t *s, tok_arena_t *a) BERTC_MUST_USE;
+/* Replaces each character of a piece by its UTF-8 bytes mapped through
+ * GPT-2's bytes_to_unicode table; every byte keeps its character's span. */
+bertc_status_t tok_bytelevel_map(const tok_nstr_t *s, size_t begin, size_t end, tok_arena_t *a,
+                                 tok_nstr_t *out) BERTC_MUST_USE;
+/* The GPT-2 byte-to-unicode character for a byte. */
+uint32_t tok_byte_char(uint8_t b);
+
+/* ---- Vocabularies and models (tokenizer_models.c) ------------------------- */
+
+typedef struct {
+  char *str;
+  uint32_t len;
+  int32_t id;
+} tok_vocab_entry_t;
+
+typedef struct {
+  tok_vocab_entry_t *entries;
+  size_t count, cap;
+  int32_t *slots; /* entry index or -1 */
+  size_t n_slots; /* power of two */
+  int32_t *by_id; /* entry index or -1, for ids [0, n_ids) */
+  size_t n_ids;
+} tok_vocab_t;
+
+bertc_status_t tok_vocab_put(tok_vocab_t *v, const char *s, size_t len,
+                             int32_t id) BERTC_MUST_USE;
+/* Builds the id index once all entries are in. */
+bertc_status_t tok_vocab_finish(tok_vocab_t *v) BERTC_MUST_USE;
+int32_t tok_vocab_get(const tok_vocab_t *v, const char *s, size_t len);
+const char *tok_vocab_str(const tok_vocab_t *v, int32_t id);
+void tok_vocab_deinit(tok_vocab_t *v);
+
+typedef struct {
+  uint64_t key; /* (left id << 32) | right id; UINT64_MAX = empty */
+  uint32_t rank;
+  int32_t new_id;
+} tok_merge_t;
+
+typedef enum { TOK_MODEL_WORDPIECE, TOK_MODEL_BPE } tok_model_kind_t;
+
+typedef struct {
+  tok_model_kind_t kind;
+  tok_vocab_t vocab;
+  char *unk_token; /* NULL when the model has none (byte-level BPE) */
+  int32_t unk_id;
+  /* WordPiece */
+  char *continuing_prefix; /* "##"; BPE's continuing_subword_prefix too (may be NULL) */
+  size_t max_input_chars_per_word;
+  /* BPE */
+  char *end_of_word_suffix;
+  tok_merge_t *merges;
+  size_t n_merge_slots; /* power of two */
+  bool fuse_unk, byte_fallback, ignore_merges;
+} tok_model_t;
+
+/* Adds merge (left, right) at `rank`; a later duplicate pair replaces an earlier one. */
+bertc_status_t tok_bpe_add_merge(tok_model_t *m, const char *left, size_t left_len,
+                                 const char *right, size_t right_len, uint32_t rank,
+                                 size_t n_total) BERTC_MUST_USE;
+void tok_model_deinit(tok_model_t *m);
+
+/* A produced token: id, original code point offsets, and its string. */
+typedef struct {
+  int32_t id;
+  int32_t start, end;
+  const char *str; /* owned by the tokenizer or the call's arena */
+} tok_token_t;
+
+typedef struct {
+  tok_token_t *v;
+  size_t len, cap;
+} tok_tokens_t;
+
+bertc_status_t tok_tokens_push(tok_tokens_t *t, tok_arena_t *a, tok_token_t tok) BERTC_MUST_USE;
+
+/* Runs the model on one pre-token (code points s->cp[begin, end)). */
+bertc_status_t tok_model_tokenize(const tok_model_t *m, const tok_nstr_t *s, size_t begin,
+                                  size_t end, tok_arena_t *a, tok_tokens_t *out) BERTC_MUST_USE;
+
+/* ---- The tokenizer (tokenizer.c, tokenizer_load.c) ------------------------- */
+
+typedef struct {
+  char *content;
+  uint32_t *pattern; /* what is matched: content, normalized when `normalized` */
+  size_t pattern_len;
+  int32_t id;
+  bool special, single_word, lstrip, rstrip, normalized;
+} tok_added_t;
+
+typedef enum { TOK_PRE_NONE, TOK_PRE_BERT, TOK_PRE_BYTELEVEL } tok_pre_kind_t;
+
+/* A template item: a special token (index into specials) or sequence A/B. */
+typedef struct {
+  int seq; /* -1 special, 0 = $A, 1 = $B */
+  size_t special;
+  int32_t type_id;
+} tok_tpl_item_t;
+
+typedef struct {
+  char *name;
+  int32_t *ids;
+  char **tokens;
+  size_t n;
+} tok_tpl_special_t;
+
+typedef struct {
+  bool has_template;
+  tok_tpl_item_t *single, *pair;
+  size_t n_single, n_pair;
+  tok_tpl_special_t *specials;
+  size_t n_specials;
+  /* ByteLevel/RoBERTa offset trimming */
+  bool trim_offsets, trim_add_prefix_space;
+} tok_post_t;
+
+struct rt_tokenizer {
+  tok_norm_step_t *norm;
+  size_t n_norm;
+  tok_pre_kind_t pre;
+  bool bl_add_prefix_space, bl_use_regex;
+  tok_model_t model;
+  tok_added_t *added;
+  size_t n_added;
+  /* Indices into `added` of the patterns matched before / after normalization,
+   * sorted by first code point. */
+  size_t *pat_raw, *pat_norm;
+  size_t n_pat_raw, n_pat_norm;
+  tok_post_t post;
+  bool trunc_left; /* truncation direction from tokenizer.json */
+  int32_t pad_id, mask_id;
+};
+
+/* A set of named files (from a directory or a blob). */
+typedef struct {
+  const char *name;
+  char *data; /* NUL-terminated copy */
+  size_t size;
+} tok_file_t;
+
+typedef struct {
+  tok_file_t files[8];
+  size_t n;
+  const char *origin; /* directory or "<blob>", for messages */
+} tok_files_t;
+
+/* Builds a tokenizer from the files (tokenizer_load.c). */
+bertc_status_t tok_build(const tok_files_t *files, rt_tokenizer_t **out) BERTC_MUST_USE;
+/* Normalizes an added token's content into its match pattern (tokenizer.c). */
+bertc_status_t tok_added_finish(rt_tokenizer_t *t) BERTC_MUST_USE;
+
+#endif
