@@ -1,0 +1,49 @@
+/* The pass manager: graph -> graph optimizations, run from one table.
+ *
+ * A pass is a function that rewrites the graph in place and keeps every
+ * invariant ir_verify checks; it must preserve what the graph computes (the
+ * reference interpreter gives the same outputs before and after) and be
+ * deterministic. The default pipeline is
+ *
+ *   dce, fold-constants, canonicalize, fuse-embeddings, fuse-attention,
+ *   merge-qkv, fuse-linear-act, fuse-linear-add-ln, pack-weights, dce
+ *
+ * docs/passes.md says what each pass matches and why it is legal. The memory
+ * plan (passes/memory_plan.h) is not a graph rewrite and is not in the table:
+ * lowering runs it per bucket. */
+#ifndef BERTC_PASSES_H
+#define BERTC_PASSES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "bertc/status.h"
+#include "ir/ir.h"
+
+typedef struct pass_options {
+  int threads;             /* threads the compiled model will use (no pass depends on it yet) */
+  bool verify_each;        /* ir_verify before the first pass and after every pass */
+  const char *print_after; /* NULL, a pass name, or "all": ir_print (data elided) after it */
+  FILE *print_file;        /* where --print-after goes; NULL = stderr */
+  bool stats;              /* per-pass table: nodes, constant bytes, time */
+  FILE *stats_file;        /* NULL = stderr */
+} pass_options_t;
+
+void pass_options_init(pass_options_t *o);
+
+/* Runs a pipeline on g. passes: NULL for the default pipeline, "none" for no
+ * pass, or a comma-separated list of pass names run in that order (a name
+ * may repeat). disabled: NULL or a comma-separated list of names dropped
+ * from the pipeline. Unknown names are INVALID_ARGUMENT errors that list the
+ * valid ones; a failing pass or verification names the pass. o may be NULL
+ * (defaults). */
+bertc_status_t pass_run_pipeline(ir_graph_t *g, const char *passes, const char *disabled,
+                                 const pass_options_t *o) BERTC_MUST_USE;
+
+/* The passes of the table (each once, in default-pipeline order). */
+size_t pass_count(void);
+const char *pass_name(size_t i);
+const char *pass_summary(size_t i);
+
+#endif
