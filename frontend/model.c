@@ -5,7 +5,8 @@
  * architecture's builder. The task is, in order: the caller's override, the
  * model.json's, sentence-transformers metadata (embedding), the config's
  * architectures[0] (BertForMaskedLM -> fill-mask, ...), else a bare encoder.
- * A task whose head is not in the weights is refused. */
+ * A task whose head is not in the weights is refused, and so is a tokenizer
+ * that does not load. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "frontend/build.h"
 #include "runtime/common.h"
+#include "runtime/tokenizer.h"
 
 void fe_load_options_init(fe_load_options_t *o) {
   memset(o, 0, sizeof(*o));
@@ -112,6 +114,26 @@ static bertc_status_t count_parameters(fe_model_t *m, st_checkpoint_t *ckpt, boo
   return BERTC_OK;
 }
 
+/* The tokenizer files a compile packs into the .so must load now, so a broken
+ * tokenizer.json, vocab.txt or merges.txt is reported with the model, not on
+ * the first `run --text`. A directory with none of the vocabulary files is
+ * fine: the .so then takes token ids only. */
+static bertc_status_t check_tokenizer(const char *dir) {
+  static const char *const vocab_files[] = {"tokenizer.json", "vocab.txt", "vocab.json"};
+  bool any = false;
+  for (size_t i = 0; i < BERTC_ARRAY_LEN(vocab_files) && !any; i++) {
+    char *p;
+    BERTC_RETURN_IF_ERROR(bertc_path_join(dir, vocab_files[i], &p));
+    any = bertc_file_exists(p);
+    free(p);
+  }
+  if (!any) return BERTC_OK;
+  rt_tokenizer_t *t = NULL;
+  bertc_status_t s = rt_tokenizer_load_dir(dir, &t);
+  rt_tokenizer_release(t);
+  return s;
+}
+
 static bertc_status_t resolve_task(fe_model_t *m, const fe_load_options_t *o, unsigned heads) {
   fe_task_t t = o->task != FE_TASK_AUTO ? o->task : m->spec.task;
   if (t == FE_TASK_AUTO) {
@@ -162,6 +184,7 @@ bertc_status_t fe_model_load(const char *path, const fe_load_options_t *opts, fe
   bertc_status_t s = fe_spec_load(path, &m->spec);
   if (!s) s = fe_config_load(m->spec.config_path, &m->config);
   if (!s) s = fe_st_load(m->spec.checkpoint_dir, &m->st);
+  if (!s) s = check_tokenizer(m->spec.tokenizer_dir);
   if (!s) s = st_checkpoint_open(m->spec.weights_path, &ckpt);
   if (!s) s = count_parameters(m, ckpt, opts->warn_nonfinite);
   if (!s) s = ir_graph_create(m->spec.name, &m->graph);

@@ -624,7 +624,13 @@ static bertc_status_t load_spec(const char *path, fe_spec_t *s) {
   struct stat st;
   if (stat(path, &st) != 0)
     return bertc_status_make(BERTC_STATUS_NOT_FOUND, "%s: no such file or directory", path);
-  if (!is_dir(path)) return load_model_json(path, s);
+  if (!is_dir(path)) {
+    size_t n = strlen(path);
+    if (n > 3 && !strcmp(path + n - 3, ".so")) /* an ELF .so never gets here */
+      return bertc_status_make(BERTC_STATUS_DATA,
+                               "%s: not a shared object (no ELF header) nor a model.json", path);
+    return load_model_json(path, s);
+  }
   char *json;
   BERTC_RETURN_IF_ERROR(bertc_path_join(path, "model.json", &json));
   bertc_status_t status =

@@ -371,7 +371,7 @@ bertc_status_t bertc_context_run(bertc_context_t *c, const bertc_run_input_t *in
     return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
                              "bertc_context_run: context and input are required");
   int32_t longest;
-  BERTC_RETURN_IF_ERROR(validate(c, in, &longest));
+  BERTC_RETURN_IF_ERROR_CTX(validate(c, in, &longest), "%s", c->model->path);
   const bertc_model_t *m = c->model;
   c->has_run = false;
   memset(&c->info, 0, sizeof(c->info));

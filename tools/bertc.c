@@ -2,6 +2,7 @@
  * lives in its own file (tools/cmd_*.c) and parses its options with
  * getopt_long. Exit codes: 0 ok, 1 user error (one line naming the file and
  * the problem), 2 usage. */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,6 +39,7 @@ int main(int argc, char **argv) {
     puts("bertc 0.1.0");
     return CLI_OK;
   }
+  opterr = 0; /* subcommands report bad options themselves, on one line */
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
   fprintf(stderr, "bertc: unknown command '%s'\n", argv[1]);

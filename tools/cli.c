@@ -3,6 +3,7 @@
 #include "tools/cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +21,16 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
   va_start(ap, fmt);
   fprintf(stderr, "bertc %s: ", cmd);
   vfprintf(stderr, fmt, ap);
-  fprintf(stderr, "\nrun 'bertc %s --help' for usage\n", cmd);
+  fprintf(stderr, " (see 'bertc %s --help')\n", cmd);
   va_end(ap);
   return CLI_USAGE;
+}
+
+int cli_option_error(const char *cmd, int c, char *const *argv) {
+  const char *what = c == ':' ? "needs a value" : "is not an option";
+  if (c == '?' && optopt > 0 && optopt < 128)
+    return cli_usage_error(cmd, "option '-%c' %s", optopt, what);
+  return cli_usage_error(cmd, "option '%s' %s", argv[optind - 1], what);
 }
 
 void cli_print_floats(FILE *f, const float *v, int64_t count) {

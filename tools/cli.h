@@ -13,8 +13,12 @@ enum { CLI_OK = 0, CLI_USER_ERROR = 1, CLI_USAGE = 2 };
 
 /* Prints "bertc <cmd>: <message>" on stderr, frees the status, returns 1. */
 int cli_fail(const char *cmd, bertc_status_t s);
-/* Prints a usage error and returns 2. */
+/* Prints a usage error (one line, pointing at --help) and returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) BERTC_PRINTF(2, 3);
+/* The usage error for what getopt_long returned as `c` ('?': an unknown
+ * option, ':': an option without its value; the optstring must start with
+ * ':' to tell them apart). main sets opterr = 0 so getopt prints nothing. */
+int cli_option_error(const char *cmd, int c, char *const *argv);
 
 /* A result tensor as the commands print it. */
 typedef struct cli_tensor {

@@ -61,7 +61,7 @@ int cmd_bench(int argc, char **argv) {
   long seq = 0, batch = 1, threads = 0, iters = 50, warmup = 5;
   int as_json = 0, c;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
     long *dst = c == 's' ? &seq : c == 'b' ? &batch : c == 't' ? &threads : c == 'n' ? &iters : c == 'w' ? &warmup : NULL;
     if (dst) {
       if (!parse_pos(optarg, 1 << 20, dst) && !(c == 'w' && !strcmp(optarg, "0")))
@@ -74,7 +74,7 @@ int cmd_bench(int argc, char **argv) {
       fputs(help, stdout);
       return CLI_OK;
     } else {
-      return cli_usage_error("bench", "unknown option");
+      return cli_option_error("bench", c, argv);
     }
   }
   if (optind + 1 != argc) return cli_usage_error("bench", "expected one OUT.so argument");

@@ -102,7 +102,7 @@ int cmd_compile(int argc, char **argv) {
   progress_t prog = {0};
   int weights_mode = -1, c;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, ":o:qh", opts, NULL)) != -1) {
     switch (c) {
     case 'o': output = optarg; break;
     case O_SEQ: seq_text = optarg; break;
@@ -147,7 +147,7 @@ int cmd_compile(int argc, char **argv) {
       return CLI_OK;
     case 'q': prog.quiet = 1; break;
     case 'h': fputs(help, stdout); return CLI_OK;
-    default: return cli_usage_error("compile", "unknown option");
+    default: return cli_option_error("compile", c, argv);
     }
   }
   if (optind + 1 != argc) return cli_usage_error("compile", "expected one MODEL argument");

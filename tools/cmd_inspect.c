@@ -97,13 +97,13 @@ int cmd_inspect(int argc, char **argv) {
       {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
   int as_json = 0, c;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
     if (c == 'j') as_json = 1;
     else if (c == 'h') {
       fputs(help, stdout);
       return CLI_OK;
     } else
-      return cli_usage_error("inspect", "unknown option");
+      return cli_option_error("inspect", c, argv);
   }
   if (optind + 1 != argc) return cli_usage_error("inspect", "expected one MODEL argument");
   const char *path = argv[optind];
