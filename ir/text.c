@@ -622,14 +622,14 @@ static bertc_status_t check_ref(const parser_t *p, uint64_t v, size_t at, size_t
 }
 
 static bertc_status_t read_ref(parser_t *p, size_t *out, size_t *at) {
-  uint64_t v;
+  uint64_t v = 0;
   BERTC_RETURN_IF_ERROR(lex_ref(p, &v, at));
   return check_ref(p, v, *at, out);
 }
 
 /* Reads a use of "%N": it must be defined on an earlier line. */
 static bertc_status_t read_use(parser_t *p, int32_t *out) {
-  size_t n, at;
+  size_t n = 0, at = 0;
   BERTC_RETURN_IF_ERROR(read_ref(p, &n, &at));
   if (p->actual[n] == IR_NONE) {
     if (p->first_def[n] != SIZE_MAX)
@@ -931,8 +931,8 @@ static bertc_status_t parse_node(parser_t *p, const char *opname, size_t at, int
 }
 
 static bertc_status_t parse_def(parser_t *p) {
-  size_t n, at, kat;
-  uint64_t num;
+  size_t n = 0, at = 0, kat = 0;
+  uint64_t num = 0;
   BERTC_RETURN_IF_ERROR(lex_ref(p, &num, &at));
   BERTC_RETURN_IF_ERROR(expect_char(p, '=', "'=' after the value being defined"));
   BERTC_RETURN_IF_ERROR(check_ref(p, num, at, &n));
@@ -1025,7 +1025,7 @@ static bool def_line_at(const char *s, size_t n, size_t i, uint64_t *num) {
 /* Counts the definition lines and notes where each %N is first defined. */
 static bertc_status_t prescan(parser_t *p) {
   size_t count = 0;
-  uint64_t num;
+  uint64_t num = 0;
   for (size_t i = 0; i < p->n;) {
     if (def_line_at(p->s, p->n, i, &num)) count++;
     const char *nl = memchr(p->s + i, '\n', p->n - i);
