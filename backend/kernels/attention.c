@@ -1,0 +1,281 @@
+/* Scaled dot-product attention, fused and unfused.
+ *
+ * Fused (bk_attention): a task takes up to rows_per_task query rows of one
+ * (sequence, head) and computes softmax(scale q k^T + mask) v for them with
+ * a score buffer on the stack (52 KiB shared with the packed keys; more rows
+ * are done in several passes). Scores are a small GEMM: keys are transposed
+ * 32 at a time (16x16 blocks, in registers) into a [head_dim][32] block, so
+ * the register tile of tile.h computes 32 scores of up to 8 query rows per
+ * pass over head_dim. Masked keys and the
+ * padding of the last block get -inf, which the exponential maps to exactly
+ * 0 - HuggingFace adds finfo.min, whose exponential underflows to 0 as well.
+ * Keys after the last unmasked one are skipped entirely. If every key of a
+ * sequence is masked HuggingFace's scores are all finfo.min, i.e. uniform
+ * probabilities, and so are ours. The context is a second tile product,
+ * P[rows][keys] x V[keys][head_dim] with V read in place, and the 1/sum of
+ * the softmax is applied to the output rows.
+ *
+ * Unfused (bk_attn_scores, bk_attn_mask, then bk_softmax, bk_attn_context)
+ * is the same arithmetic through a [batch, heads, seq, seq] buffer.
+ *
+ * head_dim a multiple of 16 up to ATT_MAX_HEAD_DIM takes the tiled path;
+ * anything else (and sequences longer than the score buffer) a plain loop
+ * that recomputes dot products instead of storing them. */
+#include <math.h>
+
+#include "backend/kernels/kernels.h"
+#include "backend/kernels/simd.h"
+#include "backend/kernels/tile.h"
+#include "backend/kernels/vmath.h"
+
+#define ATT_KB 32 /* keys per packed block */
+/* The task's stack buffer: the packed key block (head_dim x 32 floats) and
+ * the scores share 52 KiB. bk_attention_rows_per_task budgets the scores for
+ * head_dim <= 64 (44 KiB); larger heads just take more passes. */
+#define ATT_STACK_FLOATS 13312
+#define ATT_MAX_HEAD_DIM 128
+#define ATT_SCORE_FLOATS (ATT_STACK_FLOATS - 64 * ATT_KB)
+#define ATT_MAX_ROWS 256
+
+static inline int att_tiled(int64_t head_dim) {
+  return head_dim % BK_VL == 0 && head_dim > 0 && head_dim <= ATT_MAX_HEAD_DIM;
+}
+
+static inline int64_t att_round_up(int64_t x, int64_t to) { return BK_CEIL_DIV(x, to) * to; }
+
+/* kt[d][c] = key (j0 + c), component d, for c < kw; zero for kw <= c < 32.
+ * head_dim is a multiple of 16: 16x16 blocks are transposed in registers. */
+BK_INLINE void att_pack_keys(float *kt, const float *k, int64_t ld, int64_t j0, int64_t kw,
+                             int64_t head_dim) {
+  for (int64_t c0 = 0; c0 < ATT_KB; c0 += BK_VL) {
+    for (int64_t d0 = 0; d0 < head_dim; d0 += BK_VL) {
+      v16f r[BK_VL];
+      for (int c = 0; c < BK_VL; c++)
+        r[c] = c0 + c < kw ? v_load(k + (j0 + c0 + c) * ld + d0) : v_splat(0.0f);
+      v_transpose16(r);
+      for (int d = 0; d < BK_VL; d++) v_store(kt + (d0 + d) * ATT_KB + c0, r[d]);
+    }
+  }
+}
+
+/* s[r][0..w) = scale * q_r . key block + bias for nrows query rows. */
+BK_INLINE void att_score_block(float *s, int64_t lds, int64_t w, const float *q, int64_t ld,
+                               const float *kt, int64_t head_dim, int64_t nrows, float scale,
+                               v16f bias0, v16f bias1) {
+  for (int64_t r0 = 0; r0 < nrows; r0 += BK_TILE_MAX_ROWS) {
+    int64_t rows = BK_MIN(BK_TILE_MAX_ROWS, nrows - r0);
+#define SCORE_TILE(R)                                                                              \
+  {                                                                                                \
+    v16f acc[BK_TILE_MAX_ROWS][2];                                                                 \
+    bk_tile_zero(acc, (R));                                                                        \
+    bk_tile_mac(acc, (R), 2, q + r0 * ld, ld, kt, ATT_KB, head_dim);                               \
+    for (int r = 0; r < (R); r++) {                                                                \
+      acc[r][0] = acc[r][0] * scale + bias0;                                                       \
+      acc[r][1] = acc[r][1] * scale + bias1;                                                       \
+    }                                                                                              \
+    bk_tile_store(acc, (R), 2, s + r0 * lds, lds, w, 0);                                           \
+  }
+    BK_TILE_DISPATCH(rows, SCORE_TILE)
+#undef SCORE_TILE
+  }
+}
+
+/* o[r][0..head_dim) = row_scale[r] * sum_j p[r][j] v[j][.] over kv keys. */
+BK_INLINE void att_context_rows(float *o, int64_t ldo, const float *p, int64_t ldp,
+                                const float *v, int64_t ld, int64_t kv, int64_t head_dim,
+                                int64_t nrows, const float *row_scale) {
+  for (int64_t d0 = 0; d0 < head_dim; d0 += 2 * BK_VL) {
+    int wide = head_dim - d0 >= 2 * BK_VL;
+    for (int64_t r0 = 0; r0 < nrows; r0 += BK_TILE_MAX_ROWS) {
+      int64_t rows = BK_MIN(BK_TILE_MAX_ROWS, nrows - r0);
+      const float *rs = row_scale ? row_scale + r0 : 0;
+#define CONTEXT_TILE(R)                                                                            \
+  {                                                                                                \
+    v16f acc[BK_TILE_MAX_ROWS][2];                                                                 \
+    bk_tile_zero(acc, (R));                                                                        \
+    if (wide) {                                                                                    \
+      bk_tile_mac(acc, (R), 2, p + r0 * ldp, ldp, v + d0, ld, kv);                                 \
+      bk_tile_store(acc, (R), 2, o + r0 * ldo + d0, ldo, 2 * BK_VL, rs);                           \
+    } else {                                                                                       \
+      bk_tile_mac(acc, (R), 1, p + r0 * ldp, ldp, v + d0, ld, kv);                                 \
+      bk_tile_store(acc, (R), 1, o + r0 * ldo + d0, ldo, BK_VL, rs);                               \
+    }                                                                                              \
+  }
+      BK_TILE_DISPATCH(rows, CONTEXT_TILE)
+#undef CONTEXT_TILE
+    }
+  }
+}
+
+/* Lane c of the block at j0: 0 for a valid key, -inf for a masked or absent one. */
+BK_INLINE v16f att_key_bias(const int32_t *mask, int64_t j0, int64_t kv) {
+  float b[BK_VL];
+  for (int i = 0; i < BK_VL; i++)
+    b[i] = j0 + i < kv && (!mask || mask[j0 + i] != 0) ? 0.0f : -INFINITY;
+  return v_load(b);
+}
+
+/* In place: s[r][j] = exp(s[r][j] - max_r) over n (a multiple of 16)
+ * entries; inv_sum[r] = 1 / sum_j. */
+BK_INLINE void att_softmax_rows(float *s, int64_t lds, int64_t n, int64_t nrows, float *inv_sum) {
+  for (int64_t r = 0; r < nrows; r++) {
+    float *sr = s + r * lds;
+    v16f vmax = v_splat(-INFINITY);
+    for (int64_t j = 0; j < n; j += BK_VL) vmax = v_max(vmax, v_load(sr + j));
+    float mx = v_hmax(vmax);
+    v16f vsum = v_splat(0.0f);
+    for (int64_t j = 0; j < n; j += BK_VL) {
+      v16f e = v_exp(v_load(sr + j) - mx);
+      vsum += e;
+      v_store(sr + j, e);
+    }
+    inv_sum[r] = 1.0f / v_hsum(vsum);
+  }
+}
+
+static inline float att_dot(const float *a, const float *b, int64_t n) {
+  float s = 0.0f;
+  for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+
+/* One query row without a score buffer: a pass for the maximum, a pass for
+ * the exponentials and the weighted sum of values. */
+static void att_row_plain(float *o, const float *qr, const float *k, const float *v,
+                          const int32_t *mask, int64_t ld, int64_t kv, int64_t head_dim,
+                          float scale) {
+  float mx = -INFINITY;
+  for (int64_t j = 0; j < kv; j++)
+    if (!mask || mask[j]) {
+      float sc = scale * att_dot(qr, k + j * ld, head_dim);
+      mx = sc > mx ? sc : mx;
+    }
+  for (int64_t d = 0; d < head_dim; d++) o[d] = 0.0f;
+  float sum = 0.0f;
+  for (int64_t j = 0; j < kv; j++) {
+    if (mask && !mask[j]) continue;
+    float e = expf(scale * att_dot(qr, k + j * ld, head_dim) - mx);
+    sum += e;
+    for (int64_t d = 0; d < head_dim; d++) o[d] += e * v[j * ld + d];
+  }
+  for (int64_t d = 0; d < head_dim; d++) o[d] /= sum;
+}
+
+void bk_attention(const bertc_env_t *env, int64_t task, const float *q, const float *k,
+                  const float *v, const int32_t *mask, float *out, int64_t seq, int64_t heads,
+                  int64_t head_dim, int64_t ld, int64_t rows_per_task, float scale) {
+  (void)env;
+  int64_t nr = BK_CEIL_DIV(seq, rows_per_task);
+  int64_t bh = task / nr, b = bh / heads, h = bh % heads;
+  int64_t row0 = task % nr * rows_per_task, row1 = BK_MIN(seq, row0 + rows_per_task);
+  const float *qb = q + b * seq * ld + h * head_dim;
+  const float *kb = k + b * seq * ld + h * head_dim;
+  const float *vb = v + b * seq * ld + h * head_dim;
+  int64_t ldo = heads * head_dim;
+  float *ob = out + b * seq * ldo + h * head_dim;
+  const int32_t *mb = mask ? mask + b * seq : 0;
+
+  /* Keys that matter: up to the last unmasked one. No unmasked key at all
+   * means uniform probabilities (scale 0, no mask). */
+  int64_t kv = seq;
+  if (mb) {
+    while (kv > 0 && mb[kv - 1] == 0) kv--;
+    if (kv == 0) {
+      kv = seq;
+      mb = 0;
+      scale = 0.0f;
+    }
+  }
+  int64_t sp = att_round_up(kv, ATT_KB);
+  int64_t score_floats = ATT_STACK_FLOATS - head_dim * ATT_KB;
+  if (!att_tiled(head_dim) || sp > score_floats) {
+    for (int64_t i = row0; i < row1; i++)
+      att_row_plain(ob + i * ldo, qb + i * ld, kb, vb, mb, ld, kv, head_dim, scale);
+    return;
+  }
+  float buffer[ATT_STACK_FLOATS];
+  float inv_sum[ATT_MAX_ROWS];
+  float *kt = buffer, *scores = buffer + head_dim * ATT_KB;
+  int64_t chunk = BK_MIN(ATT_MAX_ROWS, score_floats / sp);
+  for (int64_t i0 = row0; i0 < row1; i0 += chunk) {
+    int64_t nrows = BK_MIN(chunk, row1 - i0);
+    for (int64_t j0 = 0; j0 < kv; j0 += ATT_KB) {
+      att_pack_keys(kt, kb, ld, j0, BK_MIN(ATT_KB, kv - j0), head_dim);
+      v16f bias0 = att_key_bias(mb, j0, kv), bias1 = att_key_bias(mb, j0 + BK_VL, kv);
+      att_score_block(scores + j0, sp, ATT_KB, qb + i0 * ld, ld, kt, head_dim, nrows, scale,
+                      bias0, bias1);
+    }
+    att_softmax_rows(scores, sp, sp, nrows, inv_sum);
+    att_context_rows(ob + i0 * ldo, ldo, scores, sp, vb, ld, kv, head_dim, nrows, inv_sum);
+  }
+}
+
+int64_t bk_attention_rows_per_task(int64_t seq, int64_t batch, int64_t heads, int threads) {
+  int64_t sp = att_round_up(BK_MAX(seq, 1), ATT_KB);
+  int64_t rows = BK_MIN(ATT_MAX_ROWS, BK_MAX(1, ATT_SCORE_FLOATS / sp));
+  rows = BK_MIN(rows, BK_MAX(seq, 1));
+  /* At least two tasks per thread, then equal blocks of whole tiles. */
+  int64_t want = threads > 1 ? 2 * (int64_t)threads : 1;
+  int64_t per_head = BK_CEIL_DIV(want, BK_MAX(1, batch * heads));
+  int64_t blocks = BK_MAX(BK_CEIL_DIV(seq, rows), BK_MIN(per_head, seq));
+  int64_t even = BK_MAX(1, BK_MIN(rows, BK_CEIL_DIV(seq, blocks)));
+  if (BK_CEIL_DIV(seq, even) < blocks) even = BK_MAX(1, seq / blocks);
+  int64_t tiles = att_round_up(even, BK_TILE_MAX_ROWS);
+  if (even > BK_TILE_MAX_ROWS && tiles <= rows && BK_CEIL_DIV(seq, tiles) >= blocks) even = tiles;
+  return even;
+}
+
+void bk_attn_scores(const bertc_env_t *env, int64_t task, const float *q, const float *k,
+                    float *scores, int64_t seq, int64_t heads, int64_t head_dim, int64_t ld,
+                    float scale) {
+  (void)env;
+  int64_t b = task / heads, h = task % heads;
+  const float *qb = q + b * seq * ld + h * head_dim;
+  const float *kb = k + b * seq * ld + h * head_dim;
+  float *s = scores + task * seq * seq;
+  if (!att_tiled(head_dim)) {
+    for (int64_t i = 0; i < seq; i++)
+      for (int64_t j = 0; j < seq; j++)
+        s[i * seq + j] = scale * att_dot(qb + i * ld, kb + j * ld, head_dim);
+    return;
+  }
+  float kt[ATT_MAX_HEAD_DIM * ATT_KB];
+  v16f zero = v_splat(0.0f);
+  for (int64_t j0 = 0; j0 < seq; j0 += ATT_KB) {
+    int64_t kw = BK_MIN(ATT_KB, seq - j0);
+    att_pack_keys(kt, kb, ld, j0, kw, head_dim);
+    att_score_block(s + j0, seq, kw, qb, ld, kt, head_dim, seq, scale, zero, zero);
+  }
+}
+
+void bk_attn_mask(const bertc_env_t *env, int64_t task, float *scores, const int32_t *mask,
+                  int64_t seq, int64_t heads) {
+  (void)env;
+  const int32_t *mb = mask + task * seq;
+  const float lowest = -3.40282347e+38f; /* torch.finfo(torch.float32).min */
+  for (int64_t row = 0; row < heads * seq; row++) {
+    float *s = scores + (task * heads * seq + row) * seq;
+    for (int64_t j = 0; j < seq; j++)
+      if (mb[j] == 0) s[j] += lowest;
+  }
+}
+
+void bk_attn_context(const bertc_env_t *env, int64_t task, const float *probs, const float *v,
+                     float *out, int64_t seq, int64_t heads, int64_t head_dim, int64_t ld) {
+  (void)env;
+  int64_t b = task / heads, h = task % heads;
+  const float *p = probs + task * seq * seq;
+  const float *vb = v + b * seq * ld + h * head_dim;
+  int64_t ldo = heads * head_dim;
+  float *ob = out + b * seq * ldo + h * head_dim;
+  if (!att_tiled(head_dim)) {
+    for (int64_t i = 0; i < seq; i++)
+      for (int64_t d = 0; d < head_dim; d++) {
+        float acc = 0.0f;
+        for (int64_t j = 0; j < seq; j++) acc += p[i * seq + j] * vb[j * ld + d];
+        ob[i * ldo + d] = acc;
+      }
+    return;
+  }
+  att_context_rows(ob, ldo, p, seq, vb, ld, seq, head_dim, seq, 0);
+}

@@ -1,0 +1,198 @@
+/* Linear layers: out[M,N] = act(x[M,K] w^T + bias) (+ residual) (-> LayerNorm).
+ *
+ * bk_gemm works on weights packed at compile time into [K][32] panels
+ * (pack.c). A task computes one m_block x n_block block of the output. K is
+ * cut into nearly equal slices of at most BK_GEMM_KC; for each slice, for
+ * each 32-column panel, for each group of BK_GEMM_MR rows, one register tile
+ * (tile.h) accumulates the slice into the output block. The panel slice
+ * (<= 32 KiB) stays in L1 while the rows of x stream past it; the output
+ * block is re-read once per slice, which costs little next to the 2 * MR * kc
+ * FMAs of a tile. After the last slice the epilogue (bias, activation,
+ * residual) runs on the tile while it is still in L1, and with a fused
+ * LayerNorm (the task owns whole rows: n_block == n) the finished rows are
+ * normalized. Edge tiles reuse the same code: panels are zero padded, so a
+ * partial tile computes 32 columns and stores the valid ones; a partial row
+ * group is a tile instance with fewer rows.
+ *
+ * residual may alias out in bk_gemm (each element is read just before it is
+ * written); in bk_gemm_blas it may not, since sgemm writes out first.
+ *
+ * bk_gemm_blas is the same contract on unpacked weights through the host's
+ * sgemm; bk_linear_rowmajor is a simple dot-product kernel for small layers
+ * whose weights were not packed. */
+#include "backend/kernels/kernels.h"
+#include "backend/kernels/rows.h"
+#include "backend/kernels/simd.h"
+#include "backend/kernels/tile.h"
+#include "backend/kernels/vmath.h"
+
+/* Longest slice of K one pass of the tiles covers (see bk_gemm). */
+#define BK_GEMM_KC 256
+/* Blocks of at least this many rows prefetch the next panel slice into L2,
+ * spread over their row tiles: weights that come from DRAM (a model's
+ * weights do not fit in L3) then arrive before the first tile needs them.
+ * Smaller blocks reuse a slice too few times for the prefetches to pay. */
+#define BK_GEMM_PREFETCH_ROWS 64
+
+/* The output block of task `task`: rows [*i0, *i1), columns [*j0, *j1). */
+static void gemm_block(int64_t task, int64_t m, int64_t n, int64_t m_block, int64_t n_block,
+                       int64_t *i0, int64_t *i1, int64_t *j0, int64_t *j1) {
+  int64_t nbn = BK_CEIL_DIV(n, n_block);
+  *i0 = task / nbn * m_block;
+  *j0 = task % nbn * n_block;
+  *i1 = BK_MIN(m, *i0 + m_block);
+  *j1 = BK_MIN(n, *j0 + n_block);
+}
+
+/* The fused LayerNorm over the finished rows [i0, i1) of out (n columns). */
+static inline __attribute__((always_inline)) void
+gemm_layer_norm_rows(float *out, const float *gamma, const float *beta, int64_t i0, int64_t i1,
+                     int64_t n, float eps) {
+  if (!gamma) return;
+  for (int64_t i = i0; i < i1; i++) bk_ln_row(out + i * n, gamma, beta, out + i * n, n, eps);
+}
+
+void bk_gemm(const bertc_env_t *env, int64_t task, const float *x, const float *w_packed,
+             const float *bias, const float *residual, const float *gamma, const float *beta,
+             float *out, int64_t m, int64_t n, int64_t k, int64_t m_block, int64_t n_block,
+             int64_t act, float eps) {
+  (void)env;
+  int64_t i0, i1, j0, j1;
+  gemm_block(task, m, n, m_block, n_block, &i0, &i1, &j0, &j1);
+  int64_t kc = k > 0 ? BK_CEIL_DIV(k, BK_CEIL_DIV(k, BK_GEMM_KC)) : 1;
+  for (int64_t k0 = 0; k0 < BK_MAX(k, 1); k0 += kc) {
+    int64_t kn = BK_MIN(kc, k - k0);
+    for (int64_t j = j0; j < j1; j += BK_GEMM_NR) {
+      const float *panel = w_packed + j / BK_GEMM_NR * (k * BK_GEMM_NR) + k0 * BK_GEMM_NR;
+      int64_t w = BK_MIN(BK_GEMM_NR, j1 - j);
+      /* The next panel slice (the next panel, or the first of the next K slice). */
+      const char *next = 0;
+      int64_t next_lines = 0;
+      if (j + BK_GEMM_NR < j1) {
+        next = (const char *)(panel + k * BK_GEMM_NR);
+        next_lines = kn * BK_GEMM_NR * 4 / 64;
+      } else if (k0 + kc < k) {
+        next = (const char *)(w_packed + j0 / BK_GEMM_NR * (k * BK_GEMM_NR) +
+                              (k0 + kc) * BK_GEMM_NR);
+        next_lines = BK_MIN(kc, k - k0 - kc) * BK_GEMM_NR * 4 / 64;
+      }
+      int64_t tiles = BK_MAX(1, BK_CEIL_DIV(i1 - i0, BK_GEMM_MR));
+      int64_t lines_per_tile = BK_CEIL_DIV(next_lines, tiles);
+      int64_t line = 0;
+      for (int64_t i = i0; i < i1; i += BK_GEMM_MR) {
+        int64_t rows = BK_MIN(BK_GEMM_MR, i1 - i);
+        float *c = out + i * n + j;
+        if (i1 - i0 >= BK_GEMM_PREFETCH_ROWS)
+          for (int64_t l = 0; l < lines_per_tile && line < next_lines; l++, line++)
+            __builtin_prefetch(next + line * 64, 0, 2);
+#define GEMM_TILE(R)                                                                               \
+  if ((R) <= BK_GEMM_MR) {                                                                         \
+    v16f acc[BK_TILE_MAX_ROWS][2];                                                                 \
+    if (k0 == 0)                                                                                   \
+      bk_tile_zero(acc, (R));                                                                      \
+    else                                                                                           \
+      bk_tile_load(acc, (R), 2, c, n, w);                                                          \
+    bk_tile_mac(acc, (R), 2, x + i * k + k0, k, panel, BK_GEMM_NR, kn);                            \
+    bk_tile_store(acc, (R), 2, c, n, w, 0);                                                        \
+  }
+        BK_TILE_DISPATCH(rows, GEMM_TILE)
+#undef GEMM_TILE
+        if (k0 + kn == k)
+          bk_epilogue(c, n, rows, w, bias ? bias + j : 0, residual ? residual + i * n + j : 0, n,
+                      act);
+      }
+    }
+  }
+  gemm_layer_norm_rows(out, gamma, beta, i0, i1, n, eps);
+}
+
+void bk_gemm_blas(const bertc_env_t *env, int64_t task, const float *x, const float *w,
+                  const float *bias, const float *residual, const float *gamma,
+                  const float *beta, float *out, int64_t m, int64_t n, int64_t k,
+                  int64_t m_block, int64_t n_block, int64_t act, float eps) {
+  int64_t i0, i1, j0, j1;
+  gemm_block(task, m, n, m_block, n_block, &i0, &i1, &j0, &j1);
+  if (i0 >= i1 || j0 >= j1) return;
+  float *c = out + i0 * n + j0;
+  env->sgemm(env, 1, i1 - i0, j1 - j0, k, 1.0f, x + i0 * k, k, w + j0 * k, k, 0.0f, c, n);
+  bk_epilogue(c, n, i1 - i0, j1 - j0, bias ? bias + j0 : 0,
+              residual ? residual + i0 * n + j0 : 0, n, act);
+  gemm_layer_norm_rows(out, gamma, beta, i0, i1, n, eps);
+}
+
+/* Tiling: a task's rows of x (m_block x k floats) should stay in L2 while
+ * the panels stream past them, and there should be at least two tasks per
+ * thread so parallel_for can balance. Columns are split first (column blocks
+ * share nothing but x, which every block reads anyway), into the fewest
+ * blocks that give enough tasks; rows when the LayerNorm needs whole rows or
+ * single panels are not enough. */
+void bk_gemm_plan(int64_t m, int64_t n, int64_t k, int fused_ln, int threads,
+                  int64_t *m_block, int64_t *n_block) {
+  const int64_t mr = BK_GEMM_MR, nr = BK_GEMM_NR;
+  const int64_t l2_floats = 64 * 1024; /* 256 KiB of x rows per task */
+  m = BK_MAX(m, 1);
+  n = BK_MAX(n, 1);
+  int64_t rows_fit = BK_MAX(mr, l2_floats / BK_MAX(k, 1) / mr * mr);
+  int64_t row_blocks = BK_CEIL_DIV(m, rows_fit);
+  int64_t want = threads > 1 ? 2 * (int64_t)threads : 1;
+  int64_t panels = BK_CEIL_DIV(n, nr), per_block = panels;
+  if (!fused_ln) {
+    /* the fewest equal column blocks that give enough tasks */
+    for (int64_t blocks = BK_CEIL_DIV(want, row_blocks); blocks <= panels; blocks++) {
+      per_block = BK_CEIL_DIV(panels, blocks);
+      if (row_blocks * BK_CEIL_DIV(panels, per_block) >= want) break;
+    }
+  }
+  int64_t col_blocks = BK_CEIL_DIV(panels, per_block);
+  if (row_blocks * col_blocks < want) row_blocks = BK_CEIL_DIV(want, col_blocks);
+  *m_block = BK_CEIL_DIV(BK_CEIL_DIV(m, row_blocks), mr) * mr;
+  *n_block = per_block == panels ? n : per_block * nr;
+}
+
+/* Dot products of rows rows of x with cols rows of w (both of length k). */
+static inline __attribute__((always_inline)) void
+linear_block(const float *x, const float *w, float *out, int64_t n, int64_t k, int rows,
+             int cols) {
+  v16f acc[4][4];
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < cols; c++) acc[r][c] = v_splat(0.0f);
+  int64_t kv = k / BK_VL * BK_VL;
+  for (int64_t p = 0; p < kv; p += BK_VL) {
+    v16f wv[4];
+    for (int c = 0; c < cols; c++) wv[c] = v_load(w + c * k + p);
+    for (int r = 0; r < rows; r++) {
+      v16f xv = v_load(x + r * k + p);
+      for (int c = 0; c < cols; c++) acc[r][c] += xv * wv[c];
+    }
+  }
+  for (int r = 0; r < rows; r++) {
+    for (int c = 0; c < cols; c++) {
+      float s = v_hsum(acc[r][c]);
+      for (int64_t p = kv; p < k; p++) s += x[r * k + p] * w[c * k + p];
+      out[r * n + c] = s;
+    }
+  }
+}
+
+void bk_linear_rowmajor(const bertc_env_t *env, int64_t task, const float *x, const float *w,
+                        const float *bias, float *out, int64_t m, int64_t n, int64_t k,
+                        int64_t rows_per_task, int64_t act) {
+  (void)env;
+  int64_t i0 = task * rows_per_task, i1 = BK_MIN(m, i0 + rows_per_task);
+  for (int64_t i = i0; i < i1; i += 4) {
+    int64_t rows = BK_MIN(4, i1 - i);
+    for (int64_t j = 0; j < n; j += 4) {
+      int64_t cols = BK_MIN(4, n - j);
+      const float *xi = x + i * k, *wj = w + j * k;
+      float *o = out + i * n + j;
+      if (rows == 4 && cols == 4) {
+        linear_block(xi, wj, o, n, k, 4, 4);
+      } else {
+        for (int64_t r = 0; r < rows; r++)
+          for (int64_t c = 0; c < cols; c++)
+            linear_block(xi + r * k, wj + c * k, o + r * n + c, n, k, 1, 1);
+      }
+    }
+    bk_epilogue(out + i * n, n, rows, n, bias, 0, 0, act);
+  }
+}

@@ -1,0 +1,85 @@
+/* The register tile shared by the GEMM and attention kernels (internal header).
+ *
+ * C[rows, 16*nv] += A[rows, kdim] * B[kdim, 16*nv], with A read by rows
+ * (a[r*lda + p], one broadcast per row and step) and B by rows of one or two
+ * vectors (b[p*ldb ...], a [K][32] panel of packed weights when ldb = 32).
+ * The accumulators are rows x nv vector variables; called with constant rows
+ * and nv they live in registers (MR = 8 rows x 2 zmm = 16 of the 32 zmm on
+ * AVX-512) and each step of the loop (unrolled 4x) is 2 vector loads, one
+ * broadcast per row and 2*rows FMAs - the BLIS micro-kernel shape. */
+#ifndef BERTC_KERNELS_TILE_H
+#define BERTC_KERNELS_TILE_H
+
+#include "backend/kernels/simd.h"
+
+/* Rows of the GEMM micro-tile. 8 suits AVX-512 (32 vector registers); on
+ * AVX2-only targets (16 ymm registers, each v16f taking two) 8 rows spill and
+ * -DBK_GEMM_MR=3 runs about 1.3x faster. At most 8. */
+#ifndef BK_GEMM_MR
+#define BK_GEMM_MR 8
+#endif
+#define BK_TILE_MAX_ROWS 8
+
+_Static_assert(BK_GEMM_MR >= 1 && BK_GEMM_MR <= BK_TILE_MAX_ROWS, "BK_GEMM_MR out of range");
+
+BK_INLINE void bk_tile_zero(v16f acc[][2], int rows) {
+  for (int r = 0; r < rows; r++) acc[r][0] = acc[r][1] = v_splat(0.0f);
+}
+
+/* Loads the first w (<= 16*nv) columns of each row from c + r*ldc. */
+BK_INLINE void bk_tile_load(v16f acc[][2], int rows, int nv, const float *c, int64_t ldc,
+                            int64_t w) {
+  for (int r = 0; r < rows; r++) {
+    for (int v = 0; v < nv; v++) {
+      int64_t cnt = w - v * BK_VL;
+      const float *p = c + r * ldc + v * BK_VL;
+      acc[r][v] = cnt >= BK_VL ? v_load(p) : v_load_part(p, BK_MAX(cnt, 0), 0.0f);
+    }
+  }
+}
+
+BK_INLINE void bk_tile_mac(v16f acc[][2], int rows, int nv, const float *a, int64_t lda,
+                           const float *b, int64_t ldb, int64_t kdim) {
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < kdim; p++) {
+    v16f b0 = v_load(b + p * ldb);
+    v16f b1 = nv > 1 ? v_load(b + p * ldb + BK_VL) : b0;
+    for (int r = 0; r < rows; r++) {
+      v16f av = v_splat(a[r * lda + p]);
+      acc[r][0] += av * b0;
+      if (nv > 1) acc[r][1] += av * b1;
+    }
+  }
+}
+
+/* Stores the first w (<= 16*nv) columns of each row at c + r*ldc, after
+ * multiplying row r by scale[r] when scale is not NULL. */
+BK_INLINE void bk_tile_store(v16f acc[][2], int rows, int nv, float *c, int64_t ldc, int64_t w,
+                             const float *scale) {
+  for (int r = 0; r < rows; r++) {
+    for (int v = 0; v < nv; v++) {
+      v16f x = scale ? acc[r][v] * scale[r] : acc[r][v];
+      int64_t cnt = w - v * BK_VL;
+      if (cnt >= BK_VL)
+        v_store(c + r * ldc + v * BK_VL, x);
+      else if (cnt > 0)
+        v_store_part(c + r * ldc + v * BK_VL, x, cnt);
+    }
+  }
+}
+
+/* Runs BODY(R) with R the literal equal to rows (1 .. BK_TILE_MAX_ROWS), so
+ * every instance of a tile is compiled for a constant row count. */
+#define BK_TILE_DISPATCH(rows, BODY)                                                               \
+  switch (rows) {                                                                                  \
+  case 1: BODY(1); break;                                                                          \
+  case 2: BODY(2); break;                                                                          \
+  case 3: BODY(3); break;                                                                          \
+  case 4: BODY(4); break;                                                                          \
+  case 5: BODY(5); break;                                                                          \
+  case 6: BODY(6); break;                                                                          \
+  case 7: BODY(7); break;                                                                          \
+  default: BODY(8); break;                                                                         \
+  }
+
+#endif

@@ -1,0 +1,177 @@
+/* Micro benchmark of the kernel library as a compiled model runs it.
+ *
+ * The kernel sources are included directly and every benchmarked call has
+ * constant shape arguments inside a flatten wrapper, so clang specializes
+ * and inlines them the way bertc's codegen does with the bitcode. Build and
+ * run (one thread; tasks run serially in order):
+ *
+ *   clang-19 -std=c11 -O3 -march=native -I. -Iinclude bench/kernel_bench.c -lm -o /tmp/kernel_bench
+ *   taskset -c 1 /tmp/kernel_bench
+ *
+ * Each number is the best of many single calls, which filters out other
+ * processes on a shared machine. "fma peak" is a register-only FMA loop
+ * measured in the same run: the ceiling the GEMM can reach right now. */
+#define _POSIX_C_SOURCE 199309L
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "backend/kernels/attention.c"
+#include "backend/kernels/gemm.c"
+#include "backend/kernels/norm.c"
+#include "backend/kernels/pack.c"
+
+static double now_seconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static float *random_floats(int64_t n) {
+  float *p = malloc(sizeof(float) * (size_t)n);
+  if (!p) abort();
+  for (int64_t i = 0; i < n; i++) p[i] = (float)rand() / (float)RAND_MAX - 0.5f;
+  return p;
+}
+
+/* 12 independent FMA chains in zmm registers: the machine's current FMA peak
+ * (meaningful for AVX-512 builds). */
+__attribute__((noinline)) static float fma_peak_loop(int64_t n) {
+  v16f acc[12];
+  for (int i = 0; i < 12; i++) acc[i] = v_splat((float)i);
+  v16f mul = v_splat(0.999f), add = v_splat(0.001f);
+  for (int64_t k = 0; k < n; k++)
+    for (int i = 0; i < 12; i++) acc[i] = acc[i] * mul + add;
+  v16f s = acc[0];
+  for (int i = 1; i < 12; i++) s += acc[i];
+  return v_hsum(s);
+}
+
+static double fma_peak_gflops(void) {
+  double best = 1e30;
+  const int64_t n = 200000;
+  for (int rep = 0; rep < 200; rep++) {
+    double t0 = now_seconds();
+    volatile float sink = fma_peak_loop(n);
+    (void)sink;
+    double t = now_seconds() - t0;
+    best = t < best ? t : best;
+  }
+  return 12.0 * 32.0 * (double)n / best * 1e-9;
+}
+
+typedef void (*gemm_fn)(const float *x, const float *w, const float *bias, const float *res,
+                        const float *gamma, const float *beta, float *out);
+
+/* One specialized GEMM: all tasks of a plan for PLAN_THREADS, run serially. */
+#define GEMM_BENCH(NAME, M, N, K, ACT, LN, PLAN_THREADS)                                          \
+  __attribute__((flatten, noinline)) static void NAME(const float *x, const float *w,             \
+                                                     const float *bias, const float *res,         \
+                                                     const float *gamma, const float *beta,       \
+                                                     float *out) {                                \
+    enum { MB = NAME##_MB, NB = NAME##_NB };                                                       \
+    for (int64_t t = 0; t < BK_CEIL_DIV(M, MB) * BK_CEIL_DIV(N, NB); t++)                          \
+      bk_gemm(0, t, x, w, bias, LN ? res : 0, LN ? gamma : 0, beta, out, M, N, K, MB, NB, ACT,     \
+              1e-12f);                                                                             \
+  }
+
+/* Plans computed by bk_gemm_plan (checked at startup): threads = 2. */
+#define qkv_MB 128
+#define qkv_NB 288
+#define attn_out_MB 32
+#define attn_out_NB 384
+#define ffn1_MB 128
+#define ffn1_NB 384
+#define ffn2_MB 32
+#define ffn2_NB 384
+#define qkv1_MB 128
+#define qkv1_NB 1152
+#define ffn1_1_MB 128
+#define ffn1_1_NB 1536
+GEMM_BENCH(qkv, 128, 1152, 384, 0, 0, 2)
+GEMM_BENCH(attn_out, 128, 384, 384, 0, 1, 2)
+GEMM_BENCH(ffn1, 128, 1536, 384, 1, 0, 2)
+GEMM_BENCH(ffn2, 128, 384, 1536, 0, 1, 2)
+GEMM_BENCH(qkv1, 128, 1152, 384, 0, 0, 1)
+GEMM_BENCH(ffn1_1, 128, 1536, 384, 0, 0, 1)
+
+static void check_plan(const char *name, int64_t m, int64_t n, int64_t k, int ln, int threads,
+                       int64_t mb, int64_t nb) {
+  int64_t pm, pn;
+  bk_gemm_plan(m, n, k, ln, threads, &pm, &pn);
+  if (pm != mb || pn != nb)
+    printf("note: %s uses blocks %lldx%lld but bk_gemm_plan now says %lldx%lld\n", name,
+           (long long)mb, (long long)nb, (long long)pm, (long long)pn);
+}
+
+static void run_gemm(const char *name, gemm_fn fn, int64_t m, int64_t n, int64_t k, double peak) {
+  float *x = random_floats(m * k), *w = random_floats(n * k), *bias = random_floats(n);
+  float *res = random_floats(m * n), *gamma = random_floats(n), *beta = random_floats(n);
+  float *wp = malloc(sizeof(float) * (size_t)bk_packed_floats(n, k)), *out = random_floats(m * n);
+  if (!wp) abort();
+  bk_pack_weights(w, n, k, wp);
+  double best = 1e30;
+  for (int rep = 0; rep < 400; rep++) {
+    double t0 = now_seconds();
+    fn(x, wp, bias, res, gamma, beta, out);
+    double t = now_seconds() - t0;
+    best = t < best ? t : best;
+  }
+  double gflops = 2.0 * (double)(m * n * k) / best * 1e-9;
+  printf("%-34s M=%lld N=%4lld K=%4lld  %7.1f us  %6.1f GFLOP/s"
+         "  (%3.0f%% of fma peak, %3.0f%% of 268)\n",
+         name, (long long)m, (long long)n, (long long)k, best * 1e6, gflops, 100 * gflops / peak,
+         100 * gflops / 268.0);
+  free(x), free(w), free(bias), free(res), free(gamma), free(beta), free(wp), free(out);
+}
+
+/* MiniLM attention: batch 1, 12 heads of 32, packed QKV (ld = 1152). */
+#define ATTN_BENCH(NAME, SEQ, RPT)                                                                 \
+  __attribute__((flatten, noinline)) static void NAME(const float *qkv, const int32_t *mask,      \
+                                                     float *out) {                                \
+    for (int64_t t = 0; t < 12 * BK_CEIL_DIV(SEQ, RPT); t++)                                       \
+      bk_attention(0, t, qkv, qkv + 384, qkv + 768, mask, out, SEQ, 12, 32, 1152, RPT,             \
+                   0.17677669529663687f);                                                          \
+  }
+ATTN_BENCH(attn128, 128, 64)
+ATTN_BENCH(attn512, 512, 22)
+
+static void run_attention(const char *name, void (*fn)(const float *, const int32_t *, float *),
+                          int64_t seq, int64_t rpt) {
+  if (bk_attention_rows_per_task(seq, 1, 12, 2) != rpt)
+    printf("note: %s uses %lld rows per task, bk_attention_rows_per_task says %lld\n", name,
+           (long long)rpt, (long long)bk_attention_rows_per_task(seq, 1, 12, 2));
+  float *qkv = random_floats(seq * 1152), *out = random_floats(seq * 384);
+  int32_t *mask = malloc(sizeof(int32_t) * (size_t)seq);
+  if (!mask) abort();
+  for (int64_t j = 0; j < seq; j++) mask[j] = 1;
+  double best = 1e30;
+  for (int rep = 0; rep < 200; rep++) {
+    double t0 = now_seconds();
+    fn(qkv, mask, out);
+    double t = now_seconds() - t0;
+    best = t < best ? t : best;
+  }
+  double flops = 4.0 * 12 * 32 * (double)seq * (double)seq;
+  printf("%-34s seq=%4lld  %7.1f us  %6.1f GFLOP/s (QK^T and PV)\n", name, (long long)seq,
+         best * 1e6, flops / best * 1e-9);
+  free(qkv), free(out), free(mask);
+}
+
+int main(void) {
+  check_plan("qkv", 128, 1152, 384, 0, 2, qkv_MB, qkv_NB);
+  check_plan("attn_out", 128, 384, 384, 1, 2, attn_out_MB, attn_out_NB);
+  check_plan("ffn1", 128, 1536, 384, 0, 2, ffn1_MB, ffn1_NB);
+  check_plan("ffn2", 128, 384, 1536, 1, 2, ffn2_MB, ffn2_NB);
+  double peak = fma_peak_gflops();
+  printf("fma peak (registers only, 1 core): %.1f GFLOP/s\n", peak);
+  run_gemm("qkv            (plan for 2 threads)", qkv, 128, 1152, 384, peak);
+  run_gemm("attn out +res+LN (plan, 2 threads)", attn_out, 128, 384, 384, peak);
+  run_gemm("ffn1 +GELU     (plan for 2 threads)", ffn1, 128, 1536, 384, peak);
+  run_gemm("ffn2 +res+LN   (plan for 2 threads)", ffn2, 128, 384, 1536, peak);
+  run_gemm("qkv            (one block)", qkv1, 128, 1152, 384, peak);
+  run_gemm("ffn1, no act   (one block)", ffn1_1, 128, 1536, 384, peak);
+  run_attention("attention (12 heads x 32, packed)", attn128, 128, 64);
+  run_attention("attention (12 heads x 32, packed)", attn512, 512, 22);
+  return 0;
+}
