@@ -21,7 +21,9 @@
 #include "runtime/model.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,6 +274,53 @@ static bertc_status_t resolve_weights(bertc_model_t *m, const bertc_model_load_o
   return s;
 }
 
+/* dlopen maps a shared object's segments without checking that the file
+ * holds them, so a truncated .so faults (SIGBUS) inside the loader. Before
+ * dlopen, the program headers of an ELF file of this machine and every
+ * segment dlopen maps must lie inside the file; everything else is left to
+ * dlopen's own checks. */
+static bertc_status_t check_elf_extent(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return bertc_status_make(BERTC_STATUS_IO, "cannot open: %s", strerror(errno));
+  ElfW(Ehdr) eh;
+  bertc_status_t s = BERTC_OK;
+  uint64_t size = 0, end = 0;
+  if (fseek(f, 0, SEEK_END) != 0 || ftell(f) < 0) {
+    s = bertc_status_make(BERTC_STATUS_IO, "cannot read: %s", strerror(errno));
+  } else {
+    size = (uint64_t)ftell(f);
+    rewind(f);
+  }
+  if (!s && (fread(&eh, sizeof eh, 1, f) != 1 || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+             eh.e_ident[EI_CLASS] != (sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32))) {
+    fclose(f); /* not an ELF file of this machine: dlopen says what is wrong */
+    return BERTC_OK;
+  }
+  if (!s && (eh.e_phentsize != sizeof(ElfW(Phdr)) ||
+             !bertc_mul_u64(eh.e_phnum, sizeof(ElfW(Phdr)), &end) ||
+             !bertc_add_u64(end, eh.e_phoff, &end) || end > size))
+    s = bertc_status_make(BERTC_STATUS_DATA,
+                          "truncated or damaged shared object: its program headers lie outside "
+                          "the file (%" PRIu64 " bytes)",
+                          size);
+  for (unsigned i = 0; !s && i < eh.e_phnum; i++) {
+    ElfW(Phdr) ph;
+    if (fseek(f, (long)(eh.e_phoff + i * sizeof ph), SEEK_SET) != 0 ||
+        fread(&ph, sizeof ph, 1, f) != 1) {
+      s = bertc_status_make(BERTC_STATUS_IO, "cannot read program header %u", i);
+      break;
+    }
+    if (ph.p_type != PT_LOAD && ph.p_type != PT_DYNAMIC) continue;
+    if (!bertc_add_u64(ph.p_offset, ph.p_filesz, &end) || end > size)
+      s = bertc_status_make(BERTC_STATUS_DATA,
+                            "truncated or damaged shared object: segment %u needs bytes up to "
+                            "%" PRIu64 ", the file has %" PRIu64,
+                            i, end, size);
+  }
+  fclose(f);
+  return s;
+}
+
 static bertc_status_t load_descriptor(bertc_model_t *m) {
   const char *path = m->path;
   /* Without a slash dlopen would search the library path, not the folder. */
@@ -283,6 +332,11 @@ static bertc_status_t load_descriptor(bertc_model_t *m) {
   if (!bertc_file_exists(dl_path)) {
     free(dl_path);
     return bertc_status_make(BERTC_STATUS_NOT_FOUND, "no such file");
+  }
+  bertc_status_t s = check_elf_extent(dl_path);
+  if (s) {
+    free(dl_path);
+    return s;
   }
   dlerror();
   m->dl = dlopen(dl_path, RTLD_NOW | RTLD_LOCAL);

@@ -2,9 +2,12 @@
  * lives in its own file (tools/cmd_*.c) and parses its options with
  * getopt_long. Exit codes: 0 ok, 1 user error (one line naming the file and
  * the problem), 2 usage. */
+#define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tools/cli.h"
 
@@ -15,6 +18,7 @@ static const struct {
 } commands[] = {
     {"compile", cmd_compile, "compile a model to a shared object"},
     {"run", cmd_run, "run a model (.so, model.json or HuggingFace directory) on inputs"},
+    {"tokenize", cmd_tokenize, "show the token ids 'run' feeds a model for some text"},
     {"inspect", cmd_inspect, "describe a model or a compiled .so"},
     {"bench", cmd_bench, "measure the latency of a compiled model"},
 };
@@ -26,7 +30,20 @@ static void usage(FILE *f) {
   fputs("\nrun 'bertc <command> --help' for a command's options\n", f);
 }
 
+/* OpenMP's default is to spin between parallel loops. On a machine where
+ * other processes compete for the cores that spin starves the thread doing
+ * the work (measured: 2-thread latency 3x worse, cold start 10x). The CLI
+ * therefore runs with OMP_WAIT_POLICY=PASSIVE unless the user chose a policy;
+ * libgomp reads it when it loads, so this takes one re-exec. Programs using
+ * the runtime library choose for themselves (docs/architecture.md). */
+static void prefer_passive_openmp(char **argv) {
+  if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || getenv("BERTC_REEXECED")) return;
+  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) || setenv("BERTC_REEXECED", "1", 1)) return;
+  execv("/proc/self/exe", argv); /* on failure, carry on as we are */
+}
+
 int main(int argc, char **argv) {
+  prefer_passive_openmp(argv);
   if (argc < 2) {
     usage(stderr);
     return CLI_USAGE;

@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,4 +127,252 @@ bool cli_is_shared_object(const char *path) {
   size_t n = fread(magic, 1, 4, f);
   fclose(f);
   return n == 4 && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F';
+}
+
+void cli_print_json_string(FILE *f, const char *s) {
+  fputc('"', f);
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    switch (*p) {
+    case '"': fputs("\\\"", f); break;
+    case '\\': fputs("\\\\", f); break;
+    case '\n': fputs("\\n", f); break;
+    case '\r': fputs("\\r", f); break;
+    case '\t': fputs("\\t", f); break;
+    default:
+      if (*p < 0x20 || *p == 0x7f)
+        fprintf(f, "\\u%04x", *p);
+      else
+        fputc(*p, f);
+    }
+  }
+  fputc('"', f);
+}
+
+void cli_print_number(FILE *f, double v) {
+  if (isfinite(v))
+    fprintf(f, "%.9g", v);
+  else
+    fputs("null", f);
+}
+
+/* ---- Text inputs ------------------------------------------------------------------ */
+
+static bertc_status_t dup_n(const char *s, size_t n, char **out) {
+  char *p = malloc(n + 1);
+  if (!p) return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
+  if (n) memcpy(p, s, n);
+  p[n] = '\0';
+  *out = p;
+  return BERTC_OK;
+}
+
+bertc_status_t cli_texts_add(cli_texts_t *t, const char *text, size_t text_len, const char *pair,
+                             size_t pair_len, bool qa, int line) {
+  if (t->count == t->cap) {
+    size_t cap = t->cap ? 2 * t->cap : 16;
+    cli_text_t *p = realloc(t->items, cap * sizeof *p);
+    if (!p) return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
+    t->items = p;
+    t->cap = cap;
+  }
+  cli_text_t *it = &t->items[t->count];
+  memset(it, 0, sizeof *it);
+  BERTC_RETURN_IF_ERROR(dup_n(text, text_len, &it->text));
+  it->text_len = text_len;
+  if (pair) {
+    bertc_status_t s = dup_n(pair, pair_len, &it->pair);
+    if (s) {
+      free(it->text);
+      return s;
+    }
+    it->pair_len = pair_len;
+  }
+  it->qa = qa;
+  it->line = line;
+  t->count++;
+  return BERTC_OK;
+}
+
+void cli_texts_free(cli_texts_t *t) {
+  for (size_t i = 0; i < t->count; i++) {
+    free(t->items[i].text);
+    free(t->items[i].pair);
+  }
+  free(t->items);
+  memset(t, 0, sizeof *t);
+}
+
+const char *cli_text_where(const cli_text_t *t, size_t index, char *buf, size_t cap) {
+  if (t->line)
+    snprintf(buf, cap, "input %zu (line %d)", index + 1, t->line);
+  else
+    snprintf(buf, cap, "input %zu", index + 1);
+  return buf;
+}
+
+static bertc_status_t read_stdin(char **out, size_t *out_size) {
+  size_t cap = 1 << 16, n = 0;
+  char *buf = malloc(cap);
+  while (buf) {
+    size_t got = fread(buf + n, 1, cap - n - 1, stdin);
+    n += got;
+    if (got == 0) break;
+    if (n + 1 == cap) {
+      char *p = realloc(buf, cap * 2);
+      if (!p) {
+        free(buf);
+        buf = NULL;
+        break;
+      }
+      buf = p;
+      cap *= 2;
+    }
+  }
+  if (!buf) return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
+  buf[n] = '\0';
+  *out = buf;
+  *out_size = n;
+  return BERTC_OK;
+}
+
+static bertc_status_t jsonl_line(cli_texts_t *t, const char *path, int line, const char *s,
+                                 size_t n) {
+  json_error_t err;
+  json_t *o = json_loadb(s, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+  if (!o)
+    return bertc_status_make(BERTC_STATUS_DATA, "%s:%d: invalid JSON at column %d: %s", path, line,
+                             err.column, err.text);
+  bertc_status_t st = BERTC_OK;
+  json_t *text = json_object_get(o, "text"), *pair = json_object_get(o, "text_pair");
+  json_t *q = json_object_get(o, "question"), *c = json_object_get(o, "context");
+  bool qa = q || c;
+  if (!json_is_object(o))
+    st = bertc_status_make(BERTC_STATUS_DATA, "%s:%d: expected a JSON object", path, line);
+  else if (qa && (text || pair))
+    st = bertc_status_make(BERTC_STATUS_DATA,
+                           "%s:%d: give \"text\" (and \"text_pair\") or \"question\" and "
+                           "\"context\", not both",
+                           path, line);
+  else if (qa && (!json_is_string(q) || !json_is_string(c)))
+    st = bertc_status_make(BERTC_STATUS_DATA,
+                           "%s:%d: \"question\" and \"context\" must both be strings", path, line);
+  else if (!qa && !json_is_string(text))
+    st = bertc_status_make(BERTC_STATUS_DATA,
+                           "%s:%d: expected a string \"text\" (or \"question\" and \"context\")",
+                           path, line);
+  else if (!qa && pair && !json_is_null(pair) && !json_is_string(pair))
+    st = bertc_status_make(BERTC_STATUS_DATA, "%s:%d: \"text_pair\" must be a string", path, line);
+  if (!st) {
+    json_t *a = qa ? q : text, *b = qa ? c : (json_is_string(pair) ? pair : NULL);
+    st = cli_texts_add(t, json_string_value(a), json_string_length(a),
+                       b ? json_string_value(b) : NULL, b ? json_string_length(b) : 0, qa, line);
+  }
+  json_decref(o);
+  return st;
+}
+
+bertc_status_t cli_texts_read_jsonl(cli_texts_t *t, const char *path) {
+  char *data = NULL;
+  size_t size = 0;
+  if (!strcmp(path, "-"))
+    BERTC_RETURN_IF_ERROR(read_stdin(&data, &size));
+  else
+    BERTC_RETURN_IF_ERROR(bertc_read_file(path, (size_t)1 << 32, &data, &size));
+  bertc_status_t s = BERTC_OK;
+  int line = 0;
+  if (!strcmp(path, "-")) path = "<stdin>";
+  for (size_t k = 0; !s && k < size;) {
+    const char *nl = memchr(data + k, '\n', size - k);
+    size_t end = nl ? (size_t)(nl - data) : size;
+    line++;
+    size_t a = k, b = end;
+    while (a < b && strchr(" \t\r", data[a])) a++;
+    while (b > a && strchr(" \t\r", data[b - 1])) b--;
+    if (b > a) s = jsonl_line(t, path, line, data + a, b - a);
+    k = end + 1;
+  }
+  free(data);
+  return s;
+}
+
+/* ---- The model's text side ----------------------------------------------------------- */
+
+void cli_text_model_deinit(cli_text_model_t *m) {
+  rt_decoder_release(m->decoder);
+  rt_tokenizer_release(m->tokenizer);
+  rt_task_model_deinit(&m->facts);
+  memset(m, 0, sizeof *m);
+}
+
+static int32_t meta_pad_id(const json_t *meta) {
+  json_t *v = json_object_get(meta, "pad_token_id");
+  return json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= INT32_MAX
+             ? (int32_t)json_integer_value(v)
+             : 0;
+}
+
+bertc_status_t cli_text_model_from_so(const bertc_model_t *model, cli_text_model_t *out) {
+  memset(out, 0, sizeof *out);
+  const bertc_model_descriptor_t *d = bertc_model_descriptor(model);
+  const json_t *meta = bertc_model_metadata(model);
+  if (!d->tokenizer_blob || !d->tokenizer_blob_size)
+    return bertc_status_make(BERTC_STATUS_NOT_FOUND,
+                             "%s carries no tokenizer (its model had no tokenizer files); "
+                             "give token ids with --ids",
+                             bertc_model_path(model));
+  bertc_status_t s = rt_task_model_from_metadata(meta, &out->facts);
+  if (!s)
+    s = rt_tokenizer_load_blob(d->tokenizer_blob, (size_t)d->tokenizer_blob_size, &out->tokenizer);
+  if (!s)
+    s = rt_decoder_create(out->tokenizer, d->tokenizer_blob, (size_t)d->tokenizer_blob_size,
+                          &out->decoder);
+  if (s) {
+    cli_text_model_deinit(out);
+    return bertc_status_annotate(s, "%s", bertc_model_path(model));
+  }
+  int64_t largest = bertc_model_max_seq(model);
+  out->model_max = out->facts.max_seq_length > 0 ? out->facts.max_seq_length : largest;
+  out->max_len = out->model_max < largest ? out->model_max : largest;
+  out->pad_id = meta_pad_id(meta);
+  return BERTC_OK;
+}
+
+bertc_status_t cli_text_model_from_dir(const char *tokenizer_dir, const char *metadata,
+                                       cli_text_model_t *out) {
+  memset(out, 0, sizeof *out);
+  json_error_t err;
+  json_t *meta = json_loads(metadata, 0, &err);
+  if (!meta) return bertc_status_make(BERTC_STATUS_INTERNAL, "metadata JSON: %s", err.text);
+  bertc_status_t s = rt_task_model_from_metadata(meta, &out->facts);
+  out->pad_id = meta_pad_id(meta);
+  json_decref(meta);
+  if (!s) s = rt_tokenizer_load_dir(tokenizer_dir, &out->tokenizer);
+  if (!s) s = rt_decoder_create_dir(out->tokenizer, tokenizer_dir, &out->decoder);
+  if (s) {
+    cli_text_model_deinit(out);
+    return s;
+  }
+  out->model_max = out->max_len = out->facts.max_seq_length;
+  return BERTC_OK;
+}
+
+bertc_status_t cli_encode(const char *cmd, const cli_text_model_t *m, const cli_text_t *in,
+                          size_t index, rt_encoding_t *enc) {
+  char where[64];
+  bertc_status_t s =
+      rt_tokenizer_encode(m->tokenizer, in->text, in->text_len, in->pair, in->pair_len,
+                          (size_t)m->max_len, RT_TRUNC_LONGEST_FIRST, enc);
+  if (s) return bertc_status_annotate(s, "%s", cli_text_where(in, index, where, sizeof where));
+  if (enc->truncated) {
+    if (m->max_len < m->model_max)
+      fprintf(stderr,
+              "bertc %s: note: %s truncated to %lld tokens (the largest compiled bucket; the "
+              "model takes %lld)\n",
+              cmd, cli_text_where(in, index, where, sizeof where), (long long)m->max_len,
+              (long long)m->model_max);
+    else
+      fprintf(stderr, "bertc %s: note: %s truncated to %lld tokens (the model's max_seq_length)\n",
+              cmd, cli_text_where(in, index, where, sizeof where), (long long)m->max_len);
+  }
+  return BERTC_OK;
 }

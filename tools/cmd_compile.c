@@ -180,7 +180,11 @@ int cmd_compile(int argc, char **argv) {
     d.batch_sizes = batches;
     d.num_batch_sizes = nbatch;
   }
-  if (s) return cli_fail("compile", s);
+  if (s) { /* a malformed list is a usage error, like any bad option value */
+    int rc = cli_usage_error("compile", "%s", bertc_status_message(s));
+    bertc_status_free(s);
+    return rc;
+  }
   double t0 = now_seconds();
   s = driver_compile(path, &d, output);
   if (s) return cli_fail("compile", s);

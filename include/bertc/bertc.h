@@ -188,6 +188,56 @@ typedef struct bertc_run_info {
 
 void bertc_context_run_info(const bertc_context_t *context, bertc_run_info_t *out_info);
 
+/* ------------------------------------------------------------ tokenizer -- */
+
+/* Text in: the tokenizer a model .so carries (the model directory's
+ * tokenizer files, packed by `bertc compile`), with the behaviour of
+ * HuggingFace `tokenizers` (WordPiece and byte-level BPE). Inputs are
+ * truncated the way `bertc run` truncates them: to the model's
+ * max_seq_length, or the largest compiled bucket when that is smaller
+ * (longest_first for pairs, HuggingFace's default). Immutable once created;
+ * threads may share it.
+ *
+ *     bertc_tokenizer_t *tok = NULL;
+ *     s = bertc_tokenizer_create_from_model(model, &tok);
+ *     bertc_encoding_t enc;
+ *     if (!s) s = bertc_tokenizer_encode(tok, text, strlen(text), NULL, 0, &enc);
+ *     ... in.lengths = &enc.length; in.input_ids = (const int32_t *const *)&enc.input_ids; ...
+ *     bertc_tokenizer_encoding_deinit(&enc);
+ *     bertc_tokenizer_release(tok);
+ */
+typedef struct bertc_tokenizer_s bertc_tokenizer_t;
+
+/* Fails with BERTC_STATUS_NOT_FOUND when the model was compiled from a
+ * directory without tokenizer files (it then takes token ids only). Works
+ * on models loaded with inspect_only. The tokenizer does not keep a
+ * reference to the model. */
+bertc_status_t bertc_tokenizer_create_from_model(const bertc_model_t *model,
+                                                 bertc_tokenizer_t **out_tokenizer) BERTC_MUST_USE;
+/* NULL is a no-op. */
+void bertc_tokenizer_release(bertc_tokenizer_t *tokenizer);
+/* The token count inputs are truncated to. */
+int32_t bertc_tokenizer_max_length(const bertc_tokenizer_t *tokenizer);
+
+/* One encoded input, special tokens included; arrays of `length` entries. */
+typedef struct bertc_encoding {
+  int32_t length;
+  int32_t *input_ids;
+  int32_t *token_type_ids;
+  int32_t *offsets;  /* 2 * length: [start, end) in code points of the text (or of
+                        text_pair for its tokens); special tokens [0, 0] */
+  bool truncated;    /* tokens were cut to fit bertc_tokenizer_max_length */
+} bertc_encoding_t;
+
+/* Encodes UTF-8 `text` (and `text_pair` when not NULL), explicit lengths.
+ * out_encoding is zeroed on failure; release it with
+ * bertc_tokenizer_encoding_deinit either way. */
+bertc_status_t bertc_tokenizer_encode(const bertc_tokenizer_t *tokenizer, const char *text,
+                                      size_t text_length, const char *text_pair,
+                                      size_t pair_length,
+                                      bertc_encoding_t *out_encoding) BERTC_MUST_USE;
+void bertc_tokenizer_encoding_deinit(bertc_encoding_t *encoding);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,93 @@
+/* bertc_tokenizer_*: the public face of the tokenizer a model .so carries.
+ *
+ * A compiled model holds its tokenizer files as a blob in the descriptor
+ * (bertc/abi.h); this wraps runtime/tokenizer.h's loader and encoder around
+ * it and applies the truncation `bertc run` applies: the metadata's
+ * max_seq_length, capped by the largest compiled bucket, longest_first. */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bertc/bertc.h"
+#include "runtime/common.h"
+#include "runtime/tokenizer.h"
+
+struct bertc_tokenizer_s {
+  rt_tokenizer_t *tok;
+  int32_t max_length;
+};
+
+bertc_status_t bertc_tokenizer_create_from_model(const bertc_model_t *model,
+                                                 bertc_tokenizer_t **out_tokenizer) {
+  *out_tokenizer = NULL;
+  if (!model)
+    return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                             "bertc_tokenizer_create_from_model: model is NULL");
+  const bertc_model_descriptor_t *d = bertc_model_descriptor(model);
+  if (!d->tokenizer_blob || !d->tokenizer_blob_size)
+    return bertc_status_make(BERTC_STATUS_NOT_FOUND,
+                             "%s carries no tokenizer (its model had no tokenizer files)",
+                             bertc_model_path(model));
+  bertc_tokenizer_t *t = calloc(1, sizeof *t);
+  if (!t) return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
+  bertc_status_t s =
+      rt_tokenizer_load_blob(d->tokenizer_blob, (size_t)d->tokenizer_blob_size, &t->tok);
+  if (s) {
+    free(t);
+    return bertc_status_annotate(s, "%s", bertc_model_path(model));
+  }
+  int32_t largest = bertc_model_max_seq(model);
+  json_t *max = json_object_get(bertc_model_metadata(model), "max_seq_length");
+  double m = json_is_number(max) ? json_number_value(max) : 0;
+  t->max_length = m > 0 && m < largest ? (int32_t)m : largest;
+  *out_tokenizer = t;
+  return BERTC_OK;
+}
+
+void bertc_tokenizer_release(bertc_tokenizer_t *tokenizer) {
+  if (!tokenizer) return;
+  rt_tokenizer_release(tokenizer->tok);
+  free(tokenizer);
+}
+
+int32_t bertc_tokenizer_max_length(const bertc_tokenizer_t *tokenizer) {
+  return tokenizer ? tokenizer->max_length : 0;
+}
+
+void bertc_tokenizer_encoding_deinit(bertc_encoding_t *e) {
+  if (!e) return;
+  free(e->input_ids);
+  free(e->token_type_ids);
+  free(e->offsets);
+  memset(e, 0, sizeof *e);
+}
+
+bertc_status_t bertc_tokenizer_encode(const bertc_tokenizer_t *tokenizer, const char *text,
+                                      size_t text_length, const char *text_pair, size_t pair_length,
+                                      bertc_encoding_t *out_encoding) {
+  memset(out_encoding, 0, sizeof *out_encoding);
+  if (!tokenizer || (!text && text_length))
+    return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                             "bertc_tokenizer_encode: NULL argument");
+  rt_encoding_t e;
+  BERTC_RETURN_IF_ERROR(rt_tokenizer_encode(tokenizer->tok, text ? text : "", text_length,
+                                            text_pair, pair_length, (size_t)tokenizer->max_length,
+                                            RT_TRUNC_LONGEST_FIRST, &e));
+  size_t n = e.len ? e.len : 1;
+  bertc_encoding_t *o = out_encoding;
+  o->input_ids = malloc(n * sizeof *o->input_ids);
+  o->token_type_ids = malloc(n * sizeof *o->token_type_ids);
+  o->offsets = malloc(2 * n * sizeof *o->offsets);
+  if (!o->input_ids || !o->token_type_ids || !o->offsets) {
+    rt_encoding_deinit(&e);
+    bertc_tokenizer_encoding_deinit(o);
+    return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
+  }
+  memcpy(o->input_ids, e.ids, e.len * sizeof *e.ids);
+  memcpy(o->token_type_ids, e.type_ids, e.len * sizeof *e.type_ids);
+  memcpy(o->offsets, e.offsets, 2 * e.len * sizeof *e.offsets);
+  o->length = (int32_t)e.len;
+  o->truncated = e.truncated != 0;
+  rt_encoding_deinit(&e);
+  return BERTC_OK;
+}
