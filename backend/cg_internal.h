@@ -55,6 +55,10 @@ bertc_status_t cg_emit_descriptor(LLVMModuleRef mod, const cg_program_t *p,
 /* Initializes LLVM's native target once per process. */
 void cg_llvm_init(void);
 /* A target machine for the host triple with this cpu and features. */
+/* The feature string LLVM is given for the recorded `features`. On x86-64
+ * it always asks for 64-bit mode: a 32-bit CPU name (i686, pentium4) would
+ * otherwise be a fatal error inside LLVM. Heap string. */
+bertc_status_t cg_llvm_features(const char *features, char **out) BERTC_MUST_USE;
 bertc_status_t cg_create_target_machine(const char *cpu, const char *features, int opt_level,
                                         char **out_triple,
                                         LLVMTargetMachineRef *out_tm) BERTC_MUST_USE;

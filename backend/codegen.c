@@ -563,9 +563,13 @@ static bertc_status_t generate(const cg_program_t *p, const cg_options_t *o,
   LLVMTargetMachineRef tm = NULL;
   LLVMTargetDataRef td = NULL;
   LLVMValueRef *entries = NULL;
-  bertc_status_t s = cg_create_target_machine(info->target_cpu, info->target_features,
-                                              o->opt_level, &triple, &tm);
-  if (s) return s;
+  char *features = NULL; /* what LLVM is given (cg_llvm_features) */
+  bertc_status_t s = cg_llvm_features(info->target_features, &features);
+  if (!s) s = cg_create_target_machine(info->target_cpu, features, o->opt_level, &triple, &tm);
+  if (s) {
+    free(features);
+    return s;
+  }
   g.ctx = LLVMContextCreate();
   LLVMContextSetDiagnosticHandler(g.ctx, diag_handler, &g);
   g.b = LLVMCreateBuilderInContext(g.ctx);
@@ -594,7 +598,7 @@ static bertc_status_t generate(const cg_program_t *p, const cg_options_t *o,
     s = build_entry(&g, &p->buckets[i], &entries[i]);
   if (!s) s = cg_emit_descriptor(g.mod, p, info, entries, td);
   if (s) goto done;
-  finish_module(&g, info->target_cpu, info->target_features);
+  finish_module(&g, info->target_cpu, features);
   report(o, "codegen", t0);
 
   char *err = NULL;
@@ -624,6 +628,7 @@ done:
   if (td) LLVMDisposeTargetData(td);
   LLVMDisposeTargetMachine(tm);
   free(triple);
+  free(features);
   return s;
 }
 

@@ -40,7 +40,7 @@ bertc_status_t driver_compile(const char *model_path, const driver_options_t *op
   double t = now_seconds();
   fe_load_options_t fo;
   fe_load_options_init(&fo);
-  fo.warn_nonfinite = !o.quiet;
+  fo.warn_nonfinite = true; /* a warning, not a note: -q keeps it */
   fo.task = o.task;
   fe_model_t *m = NULL;
   BERTC_RETURN_IF_ERROR(fe_model_load(model_path, &fo, &m));

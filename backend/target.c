@@ -11,6 +11,7 @@
  * An explicit feature string is used verbatim. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,6 +107,18 @@ static bertc_status_t check_feature_syntax(const char *features) {
   return BERTC_OK;
 }
 
+/* Whether LLVM knows a CPU name for the host target: BERTC_LLVM_CPUS is
+ * ",name,name,...," from `llc -mcpu=help` at configure time (empty when llc
+ * was not found: then every name passes and LLVM warns about unknown ones). */
+static bool cpu_known(const char *cpu) {
+  const char *list = BERTC_LLVM_CPUS;
+  if (!*list) return true;
+  size_t n = strlen(cpu);
+  for (const char *p = strstr(list, cpu); p; p = strstr(p + 1, cpu))
+    if (p[-1] == ',' && p[n] == ',') return true;
+  return false;
+}
+
 bertc_status_t cg_resolve_target(const char *cpu, const char *features, char **out_cpu,
                                  char **out_features) {
   *out_cpu = NULL;
@@ -129,6 +142,11 @@ bertc_status_t cg_resolve_target(const char *cpu, const char *features, char **o
             (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')))
         return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
                                  "target cpu '%s' is not a CPU name", cpu);
+    if (!cpu_known(cpu))
+      return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                               "target cpu '%s' is not a CPU LLVM knows (e.g. x86-64-v3, "
+                               "znver4, sapphirerapids; 'llc-19 -mcpu=help' lists them)",
+                               cpu);
     s = bertc_strdup(cpu, out_cpu);
     const char *defaults = "";
     for (size_t i = 0; i < BERTC_ARRAY_LEN(psabi_levels); i++)
@@ -141,6 +159,18 @@ bertc_status_t cg_resolve_target(const char *cpu, const char *features, char **o
     *out_cpu = *out_features = NULL;
   }
   return s;
+}
+
+bertc_status_t cg_llvm_features(const char *features, char **out) {
+#if defined(__x86_64__)
+  if (!strstr(features, "+64bit")) {
+    size_t n = strlen(features) + sizeof "+64bit,";
+    BERTC_RETURN_IF_ERROR(bertc_alloc(n, (void **)out));
+    snprintf(*out, n, "+64bit%s%s", *features ? "," : "", features);
+    return BERTC_OK;
+  }
+#endif
+  return bertc_strdup(features, out);
 }
 
 bertc_status_t cg_create_target_machine(const char *cpu, const char *features, int opt_level,

@@ -14,7 +14,8 @@ typedef struct fe_builder {
   ir_graph_t *g;
   const fe_config_t *cfg;
   st_checkpoint_t *ckpt;
-  const char *weights_source; /* for messages */
+  const char *weights_source; /* for messages: the .safetensors file or shard index */
+  const char *config_source;  /* for messages: the config.json the sizes come from */
   char base_prefix[32];       /* "bert." when the encoder tensors carry it, else "" */
   /* bound tensors: checkpoint name -> value (ALBERT shares, heads tie) */
   char **bound_names;

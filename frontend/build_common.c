@@ -87,9 +87,10 @@ static bertc_status_t bind(fe_builder_t *b, fe_scope_t scope, const char *name, 
   const st_tensor_t *t = lookup(b, scope, name, found, sizeof found);
   if (!t) {
     if (optional) return BERTC_OK;
-    return bertc_status_make(BERTC_STATUS_NOT_FOUND, "%s: tensor '%s%s' is missing",
-                             b->weights_source,
-                             scope == FE_SCOPE_BASE ? b->base_prefix : "", name);
+    return bertc_status_make(BERTC_STATUS_NOT_FOUND,
+                             "%s: tensor '%s%s' is missing (expected by %s)", b->weights_source,
+                             scope == FE_SCOPE_BASE ? b->base_prefix : "", name,
+                             b->config_source);
   }
   for (size_t i = 0; i < b->num_bound; i++)
     if (!strcmp(b->bound_names[i], found)) {
@@ -105,8 +106,9 @@ static bertc_status_t bind(fe_builder_t *b, fe_scope_t scope, const char *name, 
       format_shape(want, sizeof want, rank, NULL, dims);
     else
       snprintf(want, sizeof want, "rank %d", rank);
-    return bertc_status_make(BERTC_STATUS_DATA, "%s: tensor '%s' has shape %s, expected %s",
-                             t->file, found, have, want);
+    return bertc_status_make(BERTC_STATUS_DATA,
+                             "%s: tensor '%s' has shape %s, expected %s (from %s)", t->file,
+                             found, have, want, b->config_source);
   }
   if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16)
     return bertc_status_make(BERTC_STATUS_UNSUPPORTED,

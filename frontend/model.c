@@ -192,7 +192,8 @@ bertc_status_t fe_model_load(const char *path, const fe_load_options_t *opts, fe
     b.g = m->graph;
     b.cfg = &m->config;
     b.ckpt = ckpt;
-    b.weights_source = m->spec.weights_path;
+    b.weights_source = st_checkpoint_source(ckpt);
+    b.config_source = m->spec.config_path;
     b.ids = b.type_ids = b.mask = IR_NONE;
     char probe[128];
     snprintf(probe, sizeof probe, "%sembeddings.word_embeddings.weight", arch_prefix(m->config.arch));

@@ -39,6 +39,7 @@ struct st_file {
 };
 
 struct st_checkpoint {
+  char *source; /* the .safetensors file or the index opened */
   st_file_t **files;
   size_t nfiles;
   const st_tensor_t **tensors; /* all shards, sorted by name */
@@ -507,6 +508,7 @@ static bertc_status_t collect_tensors(st_checkpoint_t *c, const char *origin) {
 }
 
 static bertc_status_t open_single(st_checkpoint_t *c, const char *path) {
+  BERTC_RETURN_IF_ERROR(bertc_strdup(path, &c->source));
   BERTC_RETURN_IF_ERROR(bertc_calloc(1, sizeof *c->files, (void **)&c->files));
   BERTC_RETURN_IF_ERROR(st_file_open(path, &c->files[0]));
   c->nfiles = 1;
@@ -608,6 +610,7 @@ done:
 }
 
 static bertc_status_t open_index(st_checkpoint_t *c, const char *index) {
+  BERTC_RETURN_IF_ERROR(bertc_strdup(index, &c->source));
   char *text;
   size_t size;
   BERTC_RETURN_IF_ERROR(bertc_read_file(index, ST_MAX_INDEX_SIZE, &text, &size));
@@ -680,8 +683,11 @@ void st_checkpoint_close(st_checkpoint_t *c) {
     st_file_close(c->files[i]);
   free(c->files);
   free(c->tensors);
+  free(c->source);
   free(c);
 }
+
+const char *st_checkpoint_source(const st_checkpoint_t *c) { return c ? c->source : NULL; }
 
 static int name_vs_tensor_ptr(const void *key, const void *elem) {
   return strcmp(key, (*(const st_tensor_t *const *)elem)->name);

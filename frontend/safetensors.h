@@ -78,6 +78,9 @@ bertc_status_t st_checkpoint_open(const char *path, st_checkpoint_t **out) BERTC
 void st_checkpoint_close(st_checkpoint_t *c);
 const st_tensor_t *st_checkpoint_find(const st_checkpoint_t *c, const char *name);
 size_t st_checkpoint_count(const st_checkpoint_t *c);
+/* The file that was opened: the .safetensors file or the shard index (for
+ * messages about the checkpoint as a whole). */
+const char *st_checkpoint_source(const st_checkpoint_t *c);
 /* All tensors of all shards, sorted by name; NULL past the end. */
 const st_tensor_t *st_checkpoint_tensor(const st_checkpoint_t *c, size_t i);
 
