@@ -57,16 +57,8 @@ bertc_status_t fe_build_albert(fe_builder_t *b, const fe_build_request_t *r) {
     BERTC_RETURN_IF_ERROR(fe_linear(b, FE_SCOPE_HEAD, "classifier.", pooled, labels, h, &out));
     return fe_add_output(b, "logits", out);
   case FE_TASK_TOKEN_CLASSIFICATION:
-    BERTC_RETURN_IF_ERROR(fe_linear(b, FE_SCOPE_HEAD, "classifier.", x, labels, h, &out));
-    return fe_add_output(b, "logits", out);
-  case FE_TASK_QUESTION_ANSWERING: {
-    int32_t start, end;
-    BERTC_RETURN_IF_ERROR(fe_linear(b, FE_SCOPE_HEAD, "qa_outputs.", x, 2, h, &out));
-    BERTC_RETURN_IF_ERROR(ir_add_node(b->g, IR_OP_SLICE_LAST, 1, &out, (int64_t[]){0, 1, 1}, NULL, &start));
-    BERTC_RETURN_IF_ERROR(ir_add_node(b->g, IR_OP_SLICE_LAST, 1, &out, (int64_t[]){1, 1, 1}, NULL, &end));
-    BERTC_RETURN_IF_ERROR(fe_add_output(b, "start_logits", start));
-    return fe_add_output(b, "end_logits", end);
-  }
+  case FE_TASK_QUESTION_ANSWERING:
+    return fe_token_head(b, x, r->task);
   default:
     return bertc_status_make(BERTC_STATUS_UNSUPPORTED, "albert models have no %s head",
                              fe_task_name(r->task));

@@ -98,6 +98,10 @@ bertc_status_t fe_build_electra(fe_builder_t *b, const fe_build_request_t *r) BE
  * exists: ENCODER, EMBEDDING and the token-level heads named `tok_head`. */
 bertc_status_t fe_add_output(fe_builder_t *b, const char *name, int32_t v) BERTC_MUST_USE;
 
+/* The per-token heads every architecture shares: token classification
+ * ("classifier") or extractive QA ("qa_outputs", split into start/end). */
+bertc_status_t fe_token_head(fe_builder_t *b, int32_t hidden, fe_task_t task) BERTC_MUST_USE;
+
 /* Which heads a checkpoint contains (FE_HEAD_* bits), by architecture. */
 unsigned fe_detect_heads(const fe_builder_t *b);
 

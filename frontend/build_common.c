@@ -306,3 +306,20 @@ bertc_status_t fe_mlm_head(fe_builder_t *b, const char *dense, const char *ln, f
 bertc_status_t fe_add_output(fe_builder_t *b, const char *name, int32_t v) {
   return ir_add_output(b->g, name, v);
 }
+
+bertc_status_t fe_token_head(fe_builder_t *b, int32_t hidden, fe_task_t task) {
+  int64_t h = b->cfg->hidden_size;
+  int32_t out, start, end;
+  if (task == FE_TASK_TOKEN_CLASSIFICATION) {
+    BERTC_RETURN_IF_ERROR(
+        fe_linear(b, FE_SCOPE_HEAD, "classifier.", hidden, b->cfg->num_labels, h, &out));
+    return fe_add_output(b, "logits", out);
+  }
+  BERTC_RETURN_IF_ERROR(fe_linear(b, FE_SCOPE_HEAD, "qa_outputs.", hidden, 2, h, &out));
+  BERTC_RETURN_IF_ERROR(
+      ir_add_node(b->g, IR_OP_SLICE_LAST, 1, &out, (int64_t[]){0, 1, 1}, NULL, &start));
+  BERTC_RETURN_IF_ERROR(
+      ir_add_node(b->g, IR_OP_SLICE_LAST, 1, &out, (int64_t[]){1, 1, 1}, NULL, &end));
+  BERTC_RETURN_IF_ERROR(fe_add_output(b, "start_logits", start));
+  return fe_add_output(b, "end_logits", end);
+}
