@@ -143,6 +143,12 @@ static bertc_status_t cfg_int(const cfg_reader_t *r, const char *key, int64_t de
                               int64_t min, int64_t max, int64_t *out) {
   json_t *v = cfg_get(r, key);
   if (!v) {
+    /* A default can be out of range too: the range may come from another
+     * key (RoBERTa's pad_token_id 1 with a vocab_size of 1). */
+    if (def < min || def > max)
+      return cfg_error(r, BERTC_STATUS_DATA,
+                       "%s is not given and its default %lld is out of range (%lld..%lld)", key,
+                       (long long)def, (long long)min, (long long)max);
     *out = def;
     return BERTC_OK;
   }

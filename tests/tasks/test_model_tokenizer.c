@@ -85,9 +85,9 @@ static void test_search_example(void **state) {
   const char *build = getenv("BERTC_BINARY_DIR");
   char cmd[4096];
   snprintf(cmd, sizeof cmd,
-           "cc -std=c11 -Wall -Wextra -Wpedantic -Werror -I'%s' '%s' -L'%s/runtime' "
+           "cc -std=c11 -Wall -Wextra -Wpedantic -Werror %s -I'%s' '%s' -L'%s/runtime' "
            "-lbertc_runtime -lm -Wl,-rpath,'%s/runtime' -o '%s'",
-           inc, src, build, build, bin);
+           BERTC_TEST_CC_FLAGS, inc, src, build, build, bin);
   char *out = NULL, *err = NULL;
   if (tu_run(cmd, &out, &err) != 0) fail_msg("%s:\n%s", cmd, err);
   free(out);
