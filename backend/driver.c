@@ -1,4 +1,5 @@
 /* The compile driver (see driver.h). */
+#define _POSIX_C_SOURCE 200809L
 #include "backend/driver.h"
 
 #include <stdio.h>

@@ -39,6 +39,7 @@ typedef struct rt_output {
 struct bertc_context_s {
   bertc_model_t *model;
   bertc_env_t env;
+  rt_pool_t *pool; /* env.parallel_for's threads */
   int32_t max_batch;
   uint8_t *arena;
   int32_t *inputs[RT_MAX_INPUTS];
@@ -148,6 +149,7 @@ static bertc_status_t allocate(bertc_context_t *c) {
 
 void bertc_context_release(bertc_context_t *c) {
   if (!c) return;
+  rt_pool_destroy(c->pool);
   if (c->outputs) {
     for (uint32_t i = 0; i < c->model->desc->num_outputs; i++) {
       free(c->outputs[i].bucket_buf);
@@ -192,11 +194,13 @@ bertc_status_t bertc_context_create(bertc_model_t *model, const bertc_context_op
                        ? model->max_batch
                        : BERTC_CONTEXT_DEFAULT_MAX_BATCH;
   bertc_status_t s = allocate(c);
+  if (!s)
+    s = rt_env_init(&c->env, opts->num_threads ? opts->num_threads : rt_env_default_threads(),
+                    &c->pool);
   if (s) {
     bertc_context_release(c);
     return s;
   }
-  rt_env_init(&c->env, opts->num_threads ? opts->num_threads : rt_env_default_threads(), c);
   *out_context = c;
   return BERTC_OK;
 }

@@ -1,19 +1,23 @@
-/* The host side of the .so ABI's bertc_env_t: parallel_for on OpenMP and the
- * sgemm fallback on OpenBLAS. Internal header (not installed). */
+/* The host side of the .so ABI's bertc_env_t: parallel_for on the context's
+ * thread pool (pool.h) and the sgemm fallback on OpenBLAS. Internal header
+ * (not installed). */
 #ifndef BERTC_RUNTIME_ENV_H
 #define BERTC_RUNTIME_ENV_H
 
 #include <stdint.h>
 
 #include "bertc/abi.h"
+#include "bertc/status.h"
+#include "runtime/pool.h"
 
-/* The thread count "0 = all cores" resolves to (OpenMP's default team size,
- * which honours OMP_NUM_THREADS). */
+/* The thread count "0 = all cores" resolves to: OMP_NUM_THREADS when it is a
+ * number in 1..1024 (the knob users of other engines already set), else the
+ * CPUs this process may run on. */
 int32_t rt_env_default_threads(void);
 
-/* Fills `env` for `num_threads` (>= 1) threads. Also makes OpenBLAS
- * single-threaded (the generated code parallelises around sgemm) and starts
- * the calling thread's OpenMP team, so the first run does not pay for it. */
-void rt_env_init(bertc_env_t *env, int32_t num_threads, void *host);
+/* Fills `env` for `num_threads` (>= 1) threads and starts its pool (*pool;
+ * released with rt_pool_destroy). Also makes OpenBLAS single-threaded (the
+ * generated code parallelises around sgemm). */
+bertc_status_t rt_env_init(bertc_env_t *env, int32_t num_threads, rt_pool_t **pool);
 
 #endif

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "tools/cli.h"
 
@@ -30,20 +29,7 @@ static void usage(FILE *f) {
   fputs("\nrun 'bertc <command> --help' for a command's options\n", f);
 }
 
-/* OpenMP's default is to spin between parallel loops. On a machine where
- * other processes compete for the cores that spin starves the thread doing
- * the work (measured: 2-thread latency 3x worse, cold start 10x). The CLI
- * therefore runs with OMP_WAIT_POLICY=PASSIVE unless the user chose a policy;
- * libgomp reads it when it loads, so this takes one re-exec. Programs using
- * the runtime library choose for themselves (docs/architecture.md). */
-static void prefer_passive_openmp(char **argv) {
-  if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT") || getenv("BERTC_REEXECED")) return;
-  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) || setenv("BERTC_REEXECED", "1", 1)) return;
-  execv("/proc/self/exe", argv); /* on failure, carry on as we are */
-}
-
 int main(int argc, char **argv) {
-  prefer_passive_openmp(argv);
   if (argc < 2) {
     usage(stderr);
     return CLI_USAGE;

@@ -2,6 +2,7 @@
  * token ids of exactly the bucket's shape; warm-up runs, then --iters timed
  * runs; prints min / median / p90 in milliseconds (and GFLOP/s from the
  * encoder FLOP formula when the metadata has the sizes). */
+#define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>

@@ -2,6 +2,7 @@
  * phase on stderr (import, passes, lower, codegen, optimize, emit, link).
  * Nothing is written unless every phase succeeds (codegen writes through a
  * temporary file and renames it). */
+#define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>

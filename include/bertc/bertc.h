@@ -108,8 +108,11 @@ typedef struct bertc_context_s bertc_context_t;
 #define BERTC_CONTEXT_DEFAULT_MAX_BATCH 64
 
 typedef struct bertc_context_options {
-  /* Threads the model's parallel loops use. 0 (the default): OpenMP's default
-   * team size, i.e. all cores unless OMP_NUM_THREADS says otherwise. */
+  /* Threads the model's parallel loops use: the calling thread and
+   * num_threads - 1 workers the context starts and owns. 0 (the default):
+   * OMP_NUM_THREADS if set, else every CPU this process may run on. Between
+   * runs the workers spin for BERTC_SPIN_US microseconds (default 200) and
+   * then sleep. */
   int32_t num_threads;
   /* The most sequences one bertc_context_run accepts. Runs with more
    * sequences than the largest batch bucket are split into several calls;
