@@ -137,12 +137,20 @@ static bertc_status_t lower_linear(emitter_t *e, const ir_node_t *n) {
     return bertc_status_make(BERTC_STATUS_INTERNAL, "weights packed in panels of %d, kernels use %d",
                              wv->layout_param, BK_GEMM_NR);
   if (packed || e->use_blas) {
+    /* bk_gemm_blas's residual may not alias its output, so its LayerNorm
+     * always stays in the epilogue. */
+    bool ln_apart = fused_ln && packed && !bk_gemm_fuse_ln(m, nout, k, e->threads);
     int64_t mb, nb;
-    bk_gemm_plan(m, nout, k, fused_ln, e->threads, &mb, &nb);
+    bk_gemm_plan(m, nout, k, fused_ln && !ln_apart, e->threads, &mb, &nb);
     int64_t ntasks = ceil_div(m, mb) * ceil_div(nout, nb);
-    return EMIT(e, packed ? "bk_gemm" : "bk_gemm_blas", ntasks, arg_v(e, x, 0), arg_v(e, w, 0),
-                arg_v(e, b, 0), res, gamma, beta, arg_v(e, r, 0), arg_i(m), arg_i(nout), arg_i(k),
-                arg_i(mb), arg_i(nb), arg_i(act), arg_f(eps));
+    BERTC_RETURN_IF_ERROR(EMIT(e, packed ? "bk_gemm" : "bk_gemm_blas", ntasks, arg_v(e, x, 0),
+                               arg_v(e, w, 0), arg_v(e, b, 0), res, ln_apart ? arg_null() : gamma,
+                               ln_apart ? arg_null() : beta, arg_v(e, r, 0), arg_i(m), arg_i(nout),
+                               arg_i(k), arg_i(mb), arg_i(nb), arg_i(act), arg_f(eps)));
+    if (!ln_apart) return BERTC_OK;
+    int64_t lrpt = rows_for(e, m, nout);
+    return EMIT(e, "bk_layer_norm", ceil_div(m, lrpt), arg_v(e, r, 0), gamma, beta,
+                arg_v(e, r, 0), arg_i(lrpt), arg_i(m), arg_i(nout), arg_f(eps));
   }
   int64_t rpt = rows_for(e, m, nout * k / 64 + 1);
   BERTC_RETURN_IF_ERROR(EMIT(e, "bk_linear_rowmajor", ceil_div(m, rpt), arg_v(e, x, 0), arg_v(e, w, 0),

@@ -33,6 +33,13 @@
  * weights do not fit in L3) then arrive before the first tile needs them.
  * Smaller blocks reuse a slice too few times for the prefetches to pay. */
 #define BK_GEMM_PREFETCH_ROWS 64
+/* Blocks of at most this many rows take K in one slice (see bk_gemm). */
+#define BK_GEMM_SHORT_ROWS 32
+
+/* The slice of K one pass of the tiles covers. */
+static inline int64_t gemm_kc(int64_t k) {
+  return k > 0 ? BK_CEIL_DIV(k, BK_CEIL_DIV(k, BK_GEMM_KC)) : 1;
+}
 
 /* The output block of task `task`: rows [*i0, *i1), columns [*j0, *j1). */
 static void gemm_block(int64_t task, int64_t m, int64_t n, int64_t m_block, int64_t n_block,
@@ -59,7 +66,10 @@ void bk_gemm(const bertc_env_t *env, int64_t task, const float *x, const float *
   (void)env;
   int64_t i0, i1, j0, j1;
   gemm_block(task, m, n, m_block, n_block, &i0, &i1, &j0, &j1);
-  int64_t kc = k > 0 ? BK_CEIL_DIV(k, BK_CEIL_DIV(k, BK_GEMM_KC)) : 1;
+  /* Short blocks reuse a panel slice too few times for L1 residency to
+   * matter; for them one pass over all of K reads the weights in memory
+   * order (panel after panel), which the hardware prefetcher streams best. */
+  int64_t kc = i1 - i0 <= BK_GEMM_SHORT_ROWS ? BK_MAX(k, 1) : gemm_kc(k);
   for (int64_t k0 = 0; k0 < BK_MAX(k, 1); k0 += kc) {
     int64_t kn = BK_MIN(kc, k - k0);
     for (int64_t j = j0; j < j1; j += BK_GEMM_NR) {
@@ -120,19 +130,22 @@ void bk_gemm_blas(const bertc_env_t *env, int64_t task, const float *x, const fl
   gemm_layer_norm_rows(out, gamma, beta, i0, i1, n, eps);
 }
 
-/* Tiling: a task's rows of x (m_block x k floats) should stay in L2 while
- * the panels stream past them, and there should be at least two tasks per
- * thread so parallel_for can balance. Columns are split first (column blocks
- * share nothing but x, which every block reads anyway), into the fewest
- * blocks that give enough tasks; rows when the LayerNorm needs whole rows or
- * single panels are not enough. */
+/* Tiling. Each task streams its columns' weights from memory exactly once
+ * (K slice by K slice, each panel slice used by all rows of the block), so
+ * the cost that tiling controls is how often the weights are streamed: once
+ * per row block. Row blocks are therefore as tall as L2 allows: the rows of
+ * one K slice of x (m_block x kc floats) stay in L2 while the panels stream
+ * past them. Then there should be at least two tasks per thread so
+ * parallel_for can balance: columns are split first (column blocks share
+ * nothing but x), into the fewest blocks that give enough tasks; rows only
+ * when the LayerNorm needs whole rows or the panels are too few. */
 void bk_gemm_plan(int64_t m, int64_t n, int64_t k, int fused_ln, int threads,
                   int64_t *m_block, int64_t *n_block) {
   const int64_t mr = BK_GEMM_MR, nr = BK_GEMM_NR;
-  const int64_t l2_floats = 64 * 1024; /* 256 KiB of x rows per task */
+  const int64_t l2_floats = 128 * 1024; /* 512 KiB of x rows per task */
   m = BK_MAX(m, 1);
   n = BK_MAX(n, 1);
-  int64_t rows_fit = BK_MAX(mr, l2_floats / BK_MAX(k, 1) / mr * mr);
+  int64_t rows_fit = BK_MAX(mr, l2_floats / gemm_kc(k) / mr * mr);
   int64_t row_blocks = BK_CEIL_DIV(m, rows_fit);
   int64_t want = threads > 1 ? 2 * (int64_t)threads : 1;
   int64_t panels = BK_CEIL_DIV(n, nr), per_block = panels;
@@ -147,6 +160,17 @@ void bk_gemm_plan(int64_t m, int64_t n, int64_t k, int fused_ln, int threads,
   if (row_blocks * col_blocks < want) row_blocks = BK_CEIL_DIV(want, col_blocks);
   *m_block = BK_CEIL_DIV(BK_CEIL_DIV(m, row_blocks), mr) * mr;
   *n_block = per_block == panels ? n : per_block * nr;
+}
+
+/* A fused LayerNorm needs whole rows per task, so with several threads the
+ * rows are split and every task streams all the weights: worth it only when
+ * each task still has enough rows to reuse them (below that, the GEMM splits
+ * columns and a separate LayerNorm pass over the finished rows, which are in
+ * cache, costs far less than streaming the weights several times). */
+int bk_gemm_fuse_ln(int64_t m, int64_t n, int64_t k, int threads) {
+  (void)n;
+  (void)k;
+  return threads <= 1 || m / (2 * (int64_t)threads) >= 128;
 }
 
 /* Dot products of rows rows of x with cols rows of w (both of length k). */

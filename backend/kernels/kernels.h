@@ -128,6 +128,9 @@ void bk_pack_weights(const float *w, int64_t n, int64_t k, float *out);
 /* Chooses the tiling of a bk_gemm for `threads` threads. */
 void bk_gemm_plan(int64_t m, int64_t n, int64_t k, int fused_ln, int threads,
                   int64_t *m_block, int64_t *n_block);
+/* Whether a GEMM followed by a LayerNorm should run the LayerNorm in its
+ * epilogue (1) or as a separate pass after it (0), for `threads` threads. */
+int bk_gemm_fuse_ln(int64_t m, int64_t n, int64_t k, int threads);
 /* Rows per task for the fused attention at this sequence length. */
 int64_t bk_attention_rows_per_task(int64_t seq, int64_t batch, int64_t heads, int threads);
 
