@@ -190,3 +190,25 @@ uint64_t bertc_hash64(const void *data, size_t size) {
   r ^= r >> 33;
   return r;
 }
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+void bertc_populate(const void *p, size_t size, bool write) {
+  long page = sysconf(_SC_PAGESIZE);
+  if (!p || !size || page <= 0) return;
+  uintptr_t begin = (uintptr_t)p / (uintptr_t)page * (uintptr_t)page;
+  uintptr_t end = (uintptr_t)p + size;
+  /* only whole pages inside the range for writing: a page it shares with
+   * other data is populated by its first use as before */
+  if (write) {
+    begin = ((uintptr_t)p + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+    end = end / (uintptr_t)page * (uintptr_t)page;
+    if (end <= begin) return;
+  }
+  (void)madvise((void *)begin, end - begin, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
+}

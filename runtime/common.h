@@ -60,4 +60,11 @@ bertc_status_t bertc_write_file_atomic(const char *path, const void *data,
 /* A fast 64-bit content hash (not cryptographic) used for the weights check. */
 uint64_t bertc_hash64(const void *data, size_t size);
 
+/* Maps the pages of [p, p + size) into the process now, in one system call
+ * per range, instead of one page fault at a time on first use: for reading
+ * (the weights: file pages already in the page cache) or for writing (fresh
+ * buffers). A hint: does nothing where the kernel lacks MADV_POPULATE_*
+ * (Linux < 5.14) or refuses. */
+void bertc_populate(const void *p, size_t size, bool write);
+
 #endif

@@ -235,6 +235,7 @@ static bertc_status_t map_side_file(bertc_model_t *m, const char *wpath, bool ve
                                wpath, h, d->weights_hash);
   }
   m->weights = m->weights_map.data;
+  bertc_populate(m->weights, m->weights_map.size, false);
   return BERTC_OK;
 }
 
@@ -254,6 +255,7 @@ static bertc_status_t resolve_weights(bertc_model_t *m, const bertc_model_load_o
                                "embedded weights are not %" PRIu64 "-byte aligned",
                                d->weights_align);
     m->weights = d->weights;
+    bertc_populate(m->weights, d->weights_size, false);
     return BERTC_OK;
   }
   if (!d->weights_file) {
