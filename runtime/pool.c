@@ -42,6 +42,7 @@ typedef struct rt_worker {
 struct rt_pool {
   _Alignas(64) _Atomic uint64_t ticket;
   _Alignas(64) _Atomic int32_t pending;
+  _Alignas(64) _Atomic int64_t next; /* the next task to take */
   _Alignas(64) _Atomic int32_t sleepers;
   _Atomic bool stop;
   _Atomic uint64_t wakeups;
@@ -84,10 +85,13 @@ static int64_t now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Thread `t` of `parts` runs its contiguous share of [0, count). */
-static void run_share(bertc_abi_task_fn fn, void *ctx, int64_t count, int32_t t, int32_t parts) {
-  int64_t begin = count * t / parts, end = count * (t + 1) / parts;
-  for (int64_t i = begin; i < end; i++) fn(ctx, i);
+/* Takes tasks until none are left. */
+static void run_tasks(rt_pool_t *p, bertc_abi_task_fn fn, void *ctx, int64_t count) {
+  for (;;) {
+    int64_t i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+    if (i >= count) return;
+    fn(ctx, i);
+  }
 }
 
 /* The next ticket after `seen`: spins for spin_ns, then sleeps. */
@@ -125,7 +129,7 @@ static void *worker_main(void *arg) {
     if (atomic_load_explicit(&p->stop, memory_order_acquire)) return NULL;
     int32_t parts = (int32_t)(seen & TICKET_PARTS_MASK);
     if (w->index < parts) {
-      run_share(p->fn, p->ctx, p->count, w->index, parts);
+      run_tasks(p, p->fn, p->ctx, p->count);
       atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
     }
   }
@@ -164,6 +168,7 @@ bertc_status_t rt_pool_create(int32_t threads, int64_t spin_us, rt_pool_t **out)
   p->spin_ns = (spin_us < 0 ? spin_from_env() : spin_us) * 1000;
   atomic_init(&p->ticket, 0);
   atomic_init(&p->pending, 0);
+  atomic_init(&p->next, 0);
   atomic_init(&p->sleepers, 0);
   atomic_init(&p->stop, false);
   atomic_init(&p->wakeups, 0);
@@ -242,6 +247,7 @@ void rt_pool_run(rt_pool_t *p, int64_t count, bertc_abi_task_fn fn, void *ctx) {
   p->ctx = ctx;
   p->count = count;
   atomic_store_explicit(&p->pending, parts - 1, memory_order_relaxed);
+  atomic_store_explicit(&p->next, 0, memory_order_relaxed);
   uint64_t seq = (atomic_load_explicit(&p->ticket, memory_order_relaxed) >> TICKET_PARTS_BITS) + 1;
   atomic_store(&p->ticket, seq << TICKET_PARTS_BITS | (uint64_t)parts);
   if (atomic_load(&p->sleepers) > 0) {
@@ -250,7 +256,7 @@ void rt_pool_run(rt_pool_t *p, int64_t count, bertc_abi_task_fn fn, void *ctx) {
     pthread_mutex_unlock(&p->lock);
     atomic_fetch_add_explicit(&p->wakeups, 1, memory_order_relaxed);
   }
-  run_share(fn, ctx, count, 0, parts);
+  run_tasks(p, fn, ctx, count);
   for (uint32_t i = 1; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++)
     spin_step(i);
 }

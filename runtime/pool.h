@@ -2,16 +2,20 @@
  *
  * One pool per context: num_threads - 1 worker threads started when the
  * context is created and joined when it is released; the thread that calls
- * rt_pool_run is the pool's thread 0. Work is split statically: of `count`
- * tasks, thread t runs the contiguous range [t*count/P, (t+1)*count/P) with
- * P = min(threads, count) participants, so a task always runs on the same
- * thread for a given count and thread count.
+ * rt_pool_run is the pool's thread 0. The min(threads, count) participating
+ * threads take tasks one at a time from a shared counter, so a thread that
+ * the OS or a hypervisor slows down does fewer tasks instead of holding the
+ * others up. Which thread runs a task never changes its result: tasks write
+ * disjoint outputs and each one's arithmetic is fixed, so outputs stay
+ * bitwise deterministic.
  *
  * Between loops the workers spin for a short while (spin_us) watching for
  * the next loop, then sleep on a condition variable. A model run is a chain
  * of parallel loops microseconds apart, so inside a run nobody sleeps and a
  * loop starts in well under a microsecond; after the run the workers give the
- * cores back within spin_us. rt_pool_run allocates nothing and may only be
+ * cores back within spin_us. Workers start on cores of their own (the
+ * scheduler takes longer than a model run to separate threads that start on
+ * one core) and are free to move afterwards. rt_pool_run allocates nothing and may only be
  * called by one thread at a time (a context is used by one thread at a time). */
 #ifndef BERTC_RUNTIME_POOL_H
 #define BERTC_RUNTIME_POOL_H

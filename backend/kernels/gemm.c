@@ -20,6 +20,8 @@
  * bk_gemm_blas is the same contract on unpacked weights through the host's
  * sgemm; bk_linear_rowmajor is a simple dot-product kernel for small layers
  * whose weights were not packed. */
+#include <stdbool.h>
+
 #include "backend/kernels/kernels.h"
 #include "backend/kernels/rows.h"
 #include "backend/kernels/simd.h"
@@ -69,7 +71,8 @@ void bk_gemm(const bertc_env_t *env, int64_t task, const float *x, const float *
   /* Short blocks reuse a panel slice too few times for L1 residency to
    * matter; for them one pass over all of K reads the weights in memory
    * order (panel after panel), which the hardware prefetcher streams best. */
-  int64_t kc = i1 - i0 <= BK_GEMM_SHORT_ROWS ? BK_MAX(k, 1) : gemm_kc(k);
+  bool short_block = i1 - i0 <= BK_GEMM_SHORT_ROWS;
+  int64_t kc = short_block ? BK_MAX(k, 1) : gemm_kc(k);
   for (int64_t k0 = 0; k0 < BK_MAX(k, 1); k0 += kc) {
     int64_t kn = BK_MIN(kc, k - k0);
     for (int64_t j = j0; j < j1; j += BK_GEMM_NR) {
@@ -102,7 +105,10 @@ void bk_gemm(const bertc_env_t *env, int64_t task, const float *x, const float *
       bk_tile_zero(acc, (R));                                                                      \
     else                                                                                           \
       bk_tile_load(acc, (R), 2, c, n, w);                                                          \
-    bk_tile_mac(acc, (R), 2, x + i * k + k0, k, panel, BK_GEMM_NR, kn);                            \
+    if (short_block && i == i0)                                                                    \
+      bk_tile_mac_stream(acc, (R), 2, x + i * k + k0, k, panel, BK_GEMM_NR, kn);                   \
+    else                                                                                           \
+      bk_tile_mac(acc, (R), 2, x + i * k + k0, k, panel, BK_GEMM_NR, kn);                          \
     bk_tile_store(acc, (R), 2, c, n, w, 0);                                                        \
   }
         BK_TILE_DISPATCH(rows, GEMM_TILE)
