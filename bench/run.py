@@ -34,9 +34,9 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from common import encoder_gflop, thread_env  # noqa: E402
 
-ENGINES = ["bertc", "ort", "torch", "openvino"]
-PEERS = ["ort", "torch", "openvino"]
-LABEL = {"bertc": "bertc", "ort": "ORT", "torch": "torch", "openvino": "OpenVINO"}
+ENGINES = ["bertc", "ort", "torch", "openvino", "bertc-blas"]
+PEERS = ["ort", "torch", "openvino", "bertc-blas"]
+LABEL = {"bertc": "bertc", "ort": "ORT", "torch": "torch", "openvino": "OpenVINO", "bertc-blas": "bertc+BLAS"}
 
 FULL_GRID = [(1, s) for s in (8, 16, 32, 64, 128, 256, 512)] + [(8, 128), (32, 128)]
 QUICK_GRID = [(1, 16), (1, 128), (8, 128)]
@@ -187,8 +187,8 @@ def prepare_model(name, cache):
     return info
 
 
-def compile_bertc(bertc, info, grid, logdir):
-    """model.json with the grid's buckets, then `bertc compile`, timed."""
+def compile_bertc(bertc, info, grid, logdir, extra=(), suffix=""):
+    """model.json with the grid's buckets, then `bertc compile` (plus `extra` options), timed."""
     name = info["key"]["name"]
     cfg = info["config"]
     seqs = sorted({s for _, s in grid})
@@ -201,14 +201,14 @@ def compile_bertc(bertc, info, grid, logdir):
     mj = os.path.join(info["cache"], "model.json")
     with open(mj, "w") as f:
         json.dump(spec, f, indent=1)
-    so = os.path.join(info["cache"], "%s.so" % name)
+    so = os.path.join(info["cache"], "%s%s.so" % (name, suffix))
     if os.path.exists(so):
         os.remove(so)
-    log("bertc compile %s (seq %s, batch %s)" % (name, seqs, batches))
+    log("bertc compile %s%s (seq %s, batch %s)" % (name, " " + " ".join(extra) if extra else "", seqs, batches))
     t = time.perf_counter()
-    r = subprocess.run([bertc, "compile", mj, "-o", so], capture_output=True, text=True)
+    r = subprocess.run([bertc, "compile", mj, "-o", so, *extra], capture_output=True, text=True)
     wall = time.perf_counter() - t
-    with open(os.path.join(logdir, "compile-%s.log" % name), "w") as f:
+    with open(os.path.join(logdir, "compile-%s%s.log" % (name, suffix)), "w") as f:
         f.write(r.stdout + r.stderr)
     if r.returncode:
         sys.stderr.write(r.stderr[-3000:])
@@ -230,7 +230,7 @@ def compile_bertc(bertc, info, grid, logdir):
 
 def cold_start(engine, info, so, coldstart, threads, out_prefix, logf):
     """Wall time from spawning the process to its first result line; peak RSS of that process."""
-    if engine == "bertc":
+    if engine.startswith("bertc"):
         cmd = [coldstart, so, "128", "1", str(threads), out_prefix]
     else:
         cmd = [sys.executable, os.path.join(HERE, "engines.py"), "cold", engine, info["cache"], str(threads),
@@ -255,7 +255,7 @@ def cold_start(engine, info, so, coldstart, threads, out_prefix, logf):
 def load_outputs(engine, prefix):
     import numpy as np
 
-    if engine == "bertc":
+    if engine.startswith("bertc"):
         out = {}
         for f in os.listdir(os.path.dirname(prefix)):
             base = os.path.basename(prefix) + "."
@@ -338,20 +338,21 @@ def bertc_bench(bertc, so, batch, seq, threads, iters, warmup, logf):
     return r, rss
 
 
-def run_grid(model, info, so, bertc, threads, grid, quick, engines, logdir, rounds=1):
+def run_grid(model, info, sos, bertc, threads, grid, quick, engines, logdir, rounds=1):
+    """sos: the compiled .so of each bertc variant ("bertc", "bertc-blas")."""
     cfg = info["config"]
     L, H, I = cfg["num_hidden_layers"], cfg["hidden_size"], cfg["intermediate_size"]
     logf = open(os.path.join(logdir, "grid-%s-t%d.log" % (model, threads)), "a")
     workers, meta = {}, {}
     for e in engines:
-        if e == "bertc":
+        if e.startswith("bertc"):
             continue
         log("  starting %s worker (%d thread%s)" % (e, threads, "s" if threads > 1 else ""))
         w = Worker(e, info["cache"], threads, logf)
         workers[e] = w
         meta[e] = w.ready if w.ready else {"error": w.error}
     rows = []
-    bertc_rss = 0
+    bertc_rss = {e: 0 for e in engines if e.startswith("bertc")}
     for k, (batch, seq) in enumerate(grid):
         gflop = encoder_gflop(L, H, I, seq, batch)
         iters, warmup = iters_for(gflop, quick)
@@ -362,9 +363,9 @@ def run_grid(model, info, so, bertc, threads, grid, quick, engines, logdir, roun
             order = engines[j % len(engines):] + engines[:j % len(engines)]  # rotate who goes first
             for e in order:
                 time.sleep(0.2)  # let the previous engine's spinning threads go idle
-                if e == "bertc":
-                    r, rss = bertc_bench(bertc, so, batch, seq, threads, iters, warmup, logf)
-                    bertc_rss = max(bertc_rss, rss)
+                if e.startswith("bertc"):
+                    r, rss = bertc_bench(bertc, sos[e], batch, seq, threads, iters, warmup, logf)
+                    bertc_rss[e] = max(bertc_rss[e], rss)
                     if r is None:
                         per_round[e].append({"error": "bertc bench failed (see logs)"})
                     else:
@@ -395,7 +396,7 @@ def run_grid(model, info, so, bertc, threads, grid, quick, engines, logdir, roun
             else "%s ERR" % LABEL[e] for e in engines)
         log(line)
         rows.append(row)
-    mem = {"bertc": {"maxrss_kb": bertc_rss}}
+    mem = {e: {"maxrss_kb": rss} for e, rss in bertc_rss.items()}
     for e, w in workers.items():
         mem[e] = w.close()
     logf.close()
@@ -507,7 +508,7 @@ def plot(res, path):
     fig, axes = plt.subplots(len(models), len(threads), figsize=(6 * len(threads), 4.2 * len(models)),
                              squeeze=False)
     style = {"bertc": ("tab:red", "o"), "ort": ("tab:blue", "s"), "torch": ("tab:orange", "^"),
-             "openvino": ("tab:purple", "D")}
+             "openvino": ("tab:purple", "D"), "bertc-blas": ("tab:gray", "x")}
     for i, model in enumerate(models):
         for j, t in enumerate(threads):
             ax = axes[i][j]
@@ -589,6 +590,12 @@ def main():
                                                          "num_attention_heads", "vocab_size")},
                 "prepare": {k: v for k, v in info.items() if k not in ("config", "key")}}
         so, mres["compile"] = compile_bertc(bertc, info, grid, logdir)
+        sos = {"bertc": so}
+        if "bertc-blas" in engines:
+            # the same model with every linear layer on OpenBLAS's sgemm instead of bertc's
+            # kernels: the evidence for (or against) the default choice of kernel
+            sos["bertc-blas"], mres["compile_blas"] = compile_bertc(bertc, info, grid, logdir,
+                                                                    ["--gemm", "blas"], "-blas")
 
         # Cold start, peak RSS and numerics: fresh processes, b=1 S=128, the largest thread count.
         import numpy as np
@@ -602,7 +609,7 @@ def main():
         for rep in range(cold_reps):
             for e in engines:
                 prefix = os.path.join(a.cache, model, "out-%s" % e)
-                r = cold_start(e, info, so, coldstart, tcold, prefix, logf)
+                r = cold_start(e, info, sos.get(e), coldstart, tcold, prefix, logf)
                 runs[e].append(r)
                 if rep == 0 and "error" not in r:
                     mres["numerics"][e] = numerics(e, load_outputs(e, prefix), ref)
@@ -628,7 +635,7 @@ def main():
         for t in threads:
             log("grid %s, %d thread(s)" % (model, t))
             measure_peak(peak_bin, threads, peak_samples, "before grid %s t%d" % (model, t))
-            g = run_grid(model, info, so, bertc, t, grid, a.quick, engines, logdir, a.rounds)
+            g = run_grid(model, info, sos, bertc, t, grid, a.quick, engines, logdir, a.rounds)
             sp = {}
             for e in PEERS:
                 if e in engines:
