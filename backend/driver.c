@@ -79,7 +79,17 @@ bertc_status_t driver_compile(const char *model_path, const driver_options_t *op
   o.codegen.weights_external = o.weights_external >= 0 ? o.weights_external : m->spec.weights_external;
 
   t = now_seconds();
-  if (!s) s = pass_run_pipeline(m->graph, o.passes, o.disabled_passes, &o.pass);
+  /* The host BLAS takes row-major weights: keep pack-weights from packing
+   * them into the generated kernels' panels. */
+  char disabled[1024];
+  const char *off = o.disabled_passes;
+  if (!s && o.lower.use_blas) {
+    int w = snprintf(disabled, sizeof disabled, "%s%spack-weights", off ? off : "", off ? "," : "");
+    if (w < 0 || (size_t)w >= sizeof disabled)
+      s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "disabled passes: list too long");
+    off = disabled;
+  }
+  if (!s) s = pass_run_pipeline(m->graph, o.passes, off, &o.pass);
   if (!s) report(&o, "passes", t);
 
   char *meta = NULL;

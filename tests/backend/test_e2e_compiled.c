@@ -7,6 +7,10 @@
  *    reference interpreter on the unoptimized graph within 1e-5;
  *  - the fixture's padded HF batch (3 sequences, real lengths, run through
  *    the runtime's bucket choice and padding) equals transformers within 1e-4.
+ * The other kernel paths get the same checks on a spread of fixtures: AVX2
+ * code (--target-cpu haswell), linear layers on the host BLAS (--gemm blas),
+ * and task splits planned for 1 and for 4 threads (which fuse the
+ * LayerNorm into the GEMM, or split it out, differently).
  * all-MiniLM-L6-v2 compiled equals sentence-transformers within 1e-4, and
  * gives bitwise-identical results with 1 and 2 threads. Compiling twice gives
  * identical bytes. */
@@ -14,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/driver.h"
 #include "bertc/bertc.h"
@@ -23,17 +28,35 @@
 static const int64_t kSeqs[] = {1, 13, 16};
 static const int64_t kBatches[] = {1, 3};
 
-static void compile_to(const char *model, const char *out, const char *passes) {
+/* A kernel path other than the default (test_kernel_paths). */
+typedef struct {
+  const char *name;
+  const char *target_cpu; /* NULL: native */
+  bool use_blas;
+  int plan_threads; /* 0: the default */
+} variant_t;
+
+static void compile_variant(const char *model, const char *out, const char *passes,
+                            const variant_t *v) {
   driver_options_t d;
   driver_options_init(&d);
+  d.passes = passes;
+  if (v) {
+    d.codegen.target_cpu = v->target_cpu;
+    d.lower.use_blas = v->use_blas;
+    if (v->plan_threads) d.lower.threads = d.pass.threads = v->plan_threads;
+  }
   d.quiet = true;
   d.seq_lens = kSeqs;
   d.num_seq_lens = 3;
   d.batch_sizes = kBatches;
   d.num_batch_sizes = 2;
-  d.passes = passes;
   d.pass.verify_each = true;
   TU_ASSERT_OK(driver_compile(model, &d, out));
+}
+
+static void compile_to(const char *model, const char *out, const char *passes) {
+  compile_variant(model, out, passes, NULL);
 }
 
 static uint64_t rng(uint64_t *s) {
@@ -121,34 +144,58 @@ static void check_hf(const char *name, const fx_reference_t *r, bertc_model_t *m
   }
 }
 
+/* Compiles fixture `name` (through `v`, or the default path when NULL) and
+ * checks it against the interpreter at every bucket and against HF. */
+static void check_fixture(const char *name, int index, const variant_t *v) {
+  char *dir = fx_dir(name);
+  char rel[256];
+  snprintf(rel, sizeof rel, "compiled/%s%s%s.so", name, v ? "-" : "", v ? v->name : "");
+  char *so = tu_scratch_path(rel);
+  compile_variant(dir, so, NULL, v);
+  fe_model_t *m;
+  TU_ASSERT_OK(fe_model_load(dir, NULL, &m));
+  bertc_model_t *model;
+  TU_ASSERT_OK(bertc_model_load(so, NULL, &model));
+  bertc_context_t *ctx;
+  TU_ASSERT_OK(bertc_context_create(model, NULL, &ctx));
+  uint64_t seed = 0x1234567ull + (uint64_t)index;
+  for (size_t b = 0; b < 2; b++)
+    for (size_t s = 0; s < 3; s++) check_bucket(name, m, ctx, kBatches[b], kSeqs[s], &seed);
+  fx_reference_t r;
+  fx_load(name, &r);
+  check_hf(name, &r, model, ctx, m->config.pad_token_id);
+  print_message("%-22s %-10s compiled == interpreter (1e-5) at 6 buckets, == HF (1e-4)\n", name,
+                v ? v->name : "default");
+  fx_free(&r);
+  bertc_context_release(ctx);
+  bertc_model_release(model);
+  fe_model_destroy(m);
+  if (v) unlink(so);
+  free(so);
+  free(dir);
+}
+
+static void test_kernel_paths(void **state) {
+  (void)state;
+  static const variant_t variants[] = {
+      {"avx2", "haswell", false, 0},
+      {"blas", NULL, true, 0},
+      {"plan1", NULL, false, 1},
+      {"plan4", NULL, false, 4},
+  };
+  static const char *fixtures[] = {"bert_qa", "roberta_mlm", "distilbert_seqcls",
+                                   "albert_groups", "electra_disc", "st_mean"};
+  for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++)
+    for (size_t f = 0; f < sizeof fixtures / sizeof fixtures[0]; f++)
+      check_fixture(fixtures[f], (int)f, &variants[v]);
+}
+
 static void test_every_fixture(void **state) {
+  (void)state;
   char **names;
   int n = fx_list(&names);
   for (int i = 0; i < n; i++) {
-    char *dir = fx_dir(names[i]);
-    char rel[256];
-    snprintf(rel, sizeof rel, "compiled/%s.so", names[i]);
-    char *so = tu_scratch_path(rel);
-    compile_to(dir, so, NULL);
-    fe_model_t *m;
-    TU_ASSERT_OK(fe_model_load(dir, NULL, &m));
-    bertc_model_t *model;
-    TU_ASSERT_OK(bertc_model_load(so, NULL, &model));
-    bertc_context_t *ctx;
-    TU_ASSERT_OK(bertc_context_create(model, NULL, &ctx));
-    uint64_t seed = 0x1234567ull + (uint64_t)i;
-    for (size_t b = 0; b < 2; b++)
-      for (size_t s = 0; s < 3; s++) check_bucket(names[i], m, ctx, kBatches[b], kSeqs[s], &seed);
-    fx_reference_t r;
-    fx_load(names[i], &r);
-    check_hf(names[i], &r, model, ctx, m->config.pad_token_id);
-    print_message("%-22s compiled == interpreter (1e-5) at 6 buckets, == HF (1e-4)\n", names[i]);
-    fx_free(&r);
-    bertc_context_release(ctx);
-    bertc_model_release(model);
-    fe_model_destroy(m);
-    free(so);
-    free(dir);
+    check_fixture(names[i], i, NULL);
     free(names[i]);
   }
   free(names);
@@ -245,6 +292,7 @@ static void test_minilm(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_fixture),
+      cmocka_unit_test(test_kernel_paths),
       cmocka_unit_test(test_deterministic),
       cmocka_unit_test(test_minilm),
   };
