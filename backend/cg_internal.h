@@ -28,6 +28,10 @@
 /* Embedded files (NUL-terminated; _size excludes the NUL). */
 extern const unsigned char cg_kernels_bc[];
 extern const size_t cg_kernels_bc_size;
+/* The same kernels built for targets without AVX-512 (16 vector registers):
+ * GEMM tiles of BK_GEMM_MR_AVX2 rows (backend/CMakeLists.txt). */
+extern const unsigned char cg_kernels_avx2_bc[];
+extern const size_t cg_kernels_avx2_bc_size;
 extern const unsigned char cg_abi_h[];
 extern const size_t cg_abi_h_size;
 
@@ -59,6 +63,7 @@ void cg_llvm_init(void);
  * it always asks for 64-bit mode: a 32-bit CPU name (i686, pentium4) would
  * otherwise be a fatal error inside LLVM. Heap string. */
 bertc_status_t cg_llvm_features(const char *features, char **out) BERTC_MUST_USE;
+
 bertc_status_t cg_create_target_machine(const char *cpu, const char *features, int opt_level,
                                         char **out_triple,
                                         LLVMTargetMachineRef *out_tm) BERTC_MUST_USE;

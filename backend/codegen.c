@@ -197,9 +197,12 @@ static void set_string_attr(cg_gen_t *g, LLVMValueRef fn, const char *key, const
 }
 
 /* Parses the embedded kernels into g->mod and prepares them for inlining. */
-static bertc_status_t load_kernels(cg_gen_t *g) {
-  LLVMMemoryBufferRef buf = LLVMCreateMemoryBufferWithMemoryRange(
-      (const char *)cg_kernels_bc, cg_kernels_bc_size, "kernels.bc", 0);
+static bertc_status_t load_kernels(cg_gen_t *g, bool avx512) {
+  LLVMMemoryBufferRef buf =
+      avx512 ? LLVMCreateMemoryBufferWithMemoryRange((const char *)cg_kernels_bc,
+                                                     cg_kernels_bc_size, "kernels.bc", 0)
+             : LLVMCreateMemoryBufferWithMemoryRange((const char *)cg_kernels_avx2_bc,
+                                                     cg_kernels_avx2_bc_size, "kernels.bc", 0);
   LLVMBool failed = LLVMParseBitcodeInContext2(g->ctx, buf, &g->mod);
   LLVMDisposeMemoryBuffer(buf);
   if (failed)
@@ -587,7 +590,7 @@ static bertc_status_t generate(const cg_program_t *p, const cg_options_t *o,
   g.entry_ty =
       LLVMFunctionType(g.i32, (LLVMTypeRef[]){g.ptr, g.ptr, g.ptr, g.ptr, g.ptr}, 5, 0);
 
-  s = load_kernels(&g);
+  s = load_kernels(&g, cg_target_has_avx512(info->target_cpu, info->target_features));
   if (s) goto done;
   LLVMSetTarget(g.mod, triple);
   td = LLVMCreateTargetDataLayout(tm);

@@ -14,10 +14,12 @@
 #include "backend/kernels/kernels.h"
 #include "passes/memory_plan.h"
 #include "runtime/common.h"
+#include "runtime/env.h"
 
 void lower_options_init(lower_options_t *o) {
   memset(o, 0, sizeof(*o));
-  o->threads = 2;
+  /* the threads a context on this machine uses by default */
+  o->threads = rt_env_default_threads();
 }
 
 typedef struct emitter {

@@ -17,6 +17,7 @@
 #define BERTC_BACKEND_PROGRAM_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "bertc/abi.h"
@@ -101,5 +102,10 @@ bertc_status_t cg_compile(const cg_program_t *p, const cg_options_t *o,
 /* Resolves "native" and NULL features to concrete strings (heap, caller frees). */
 bertc_status_t cg_resolve_target(const char *cpu, const char *features, char **out_cpu,
                                  char **out_features) BERTC_MUST_USE;
+
+/* Whether a resolved target (cg_resolve_target) has AVX-512F: from its
+ * feature list (the last mention wins), else from the CPU name. Chooses which
+ * build of the kernel bitcode codegen links. */
+bool cg_target_has_avx512(const char *cpu, const char *features);
 
 #endif

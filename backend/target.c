@@ -161,6 +161,37 @@ bertc_status_t cg_resolve_target(const char *cpu, const char *features, char **o
   return s;
 }
 
+/* Whether `feature` ("avx512f") is switched on (+) or off (-) in a feature
+ * list: 1, 0, or -1 when the list does not say. */
+static int feature_state(const char *features, const char *feature) {
+  size_t n = strlen(feature);
+  int state = -1;
+  for (const char *p = features; p && *p;) {
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len == n + 1 && (p[0] == '+' || p[0] == '-') && !strncmp(p + 1, feature, n))
+      state = p[0] == '+'; /* the last mention wins, as in LLVM */
+    p = end ? end + 1 : NULL;
+  }
+  return state;
+}
+
+bool cg_target_has_avx512(const char *cpu, const char *features) {
+  int state = feature_state(features, "avx512f");
+  if (state >= 0) return state == 1;
+  /* The x86 CPUs LLVM 19 knows with AVX-512F, for named targets whose
+   * feature list does not say. */
+  static const char *const avx512_cpus[] = {
+      "x86-64-v4",  "knl",           "knm",           "skylake-avx512", "skx",
+      "cascadelake", "cooperlake",   "cannonlake",    "icelake-client", "icelake-server",
+      "rocketlake", "tigerlake",     "sapphirerapids", "emeraldrapids", "graniterapids",
+      "graniterapids-d", "znver4",   "znver5",        "diamondrapids",
+  };
+  for (size_t i = 0; cpu && i < BERTC_ARRAY_LEN(avx512_cpus); i++)
+    if (!strcmp(cpu, avx512_cpus[i])) return true;
+  return false;
+}
+
 bertc_status_t cg_llvm_features(const char *features, char **out) {
 #if defined(__x86_64__)
   if (!strstr(features, "+64bit")) {

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "frontend/frontend.h"
+#include "frontend/json_util.h"
 #include "runtime/common.h"
 
 #define CFG_MAX_FILE_SIZE ((size_t)64 << 20)
@@ -108,20 +109,6 @@ typedef struct cfg_reader {
   json_t *root;
 } cfg_reader_t;
 
-static const char *json_type_name(const json_t *v) {
-  switch (json_typeof(v)) {
-  case JSON_OBJECT: return "an object";
-  case JSON_ARRAY: return "an array";
-  case JSON_STRING: return "a string";
-  case JSON_INTEGER: return "an integer";
-  case JSON_REAL: return "a real number";
-  case JSON_TRUE:
-  case JSON_FALSE: return "a boolean";
-  case JSON_NULL: return "null";
-  }
-  return "?";
-}
-
 /* "<path>: <message>". */
 BERTC_PRINTF(3, 4)
 static bertc_status_t cfg_error(const cfg_reader_t *r, bertc_status_code_t code,
@@ -154,7 +141,7 @@ static bertc_status_t cfg_int(const cfg_reader_t *r, const char *key, int64_t de
   }
   if (!json_is_integer(v))
     return cfg_error(r, BERTC_STATUS_DATA, "%s must be an integer, got %s", key,
-                     json_type_name(v));
+                     fe_json_type_name(v));
   int64_t x = (int64_t)json_integer_value(v);
   if (x < min || x > max)
     return cfg_error(r, BERTC_STATUS_DATA, "%s %lld is out of range (%lld..%lld)", key,
@@ -185,7 +172,7 @@ static bertc_status_t cfg_bool(const cfg_reader_t *r, const char *key, bool *out
   if (!v) return BERTC_OK;
   if (!json_is_boolean(v))
     return cfg_error(r, BERTC_STATUS_DATA, "%s must be a boolean, got %s", key,
-                     json_type_name(v));
+                     fe_json_type_name(v));
   *out = json_is_true(v);
   return BERTC_OK;
 }
@@ -198,7 +185,7 @@ static bertc_status_t cfg_string(const cfg_reader_t *r, const char *key, const c
   if (v) {
     if (!json_is_string(v))
       return cfg_error(r, BERTC_STATUS_DATA, "%s must be a string, got %s", key,
-                       json_type_name(v));
+                       fe_json_type_name(v));
     s = json_string_value(v);
   }
   if (strlen(s) >= cap)
@@ -217,7 +204,7 @@ static bertc_status_t read_model_type(const cfg_reader_t *r, const arch_desc_t *
                      "model_type is missing (supported: " SUPPORTED_TYPES ")");
   if (!json_is_string(v))
     return cfg_error(r, BERTC_STATUS_DATA, "model_type must be a string, got %s",
-                     json_type_name(v));
+                     fe_json_type_name(v));
   const char *t = json_string_value(v);
   for (size_t i = 0; i < BERTC_ARRAY_LEN(arch_table); i++) {
     if (!strcmp(arch_table[i].model_type, t)) {
@@ -312,7 +299,7 @@ static bertc_status_t read_positions(const cfg_reader_t *r, const arch_desc_t *a
                      "supported (expected 'absolute')");
   if (!json_is_string(v))
     return cfg_error(r, BERTC_STATUS_DATA, "position_embedding_type must be a string, got %s",
-                     json_type_name(v));
+                     fe_json_type_name(v));
   const char *t = json_string_value(v);
   if (!strcmp(t, "absolute")) return BERTC_OK;
   if (!strncmp(t, "relative", 8))
@@ -331,7 +318,7 @@ static bertc_status_t read_eps(const cfg_reader_t *r, const arch_desc_t *a,
   if (!v) return BERTC_OK;
   if (!json_is_number(v))
     return cfg_error(r, BERTC_STATUS_DATA, "layer_norm_eps must be a number, got %s",
-                     json_type_name(v));
+                     fe_json_type_name(v));
   double eps = json_number_value(v);
   if (!(eps > 0 && eps < 1))
     return cfg_error(r, BERTC_STATUS_DATA, "layer_norm_eps %g is out of range (0 < eps < 1)",
@@ -367,12 +354,12 @@ static bertc_status_t read_architecture(const cfg_reader_t *r, fe_config_t *c) {
   if (!v) return BERTC_OK;
   if (!json_is_array(v))
     return cfg_error(r, BERTC_STATUS_DATA, "architectures must be an array, got %s",
-                     json_type_name(v));
+                     fe_json_type_name(v));
   if (json_array_size(v) == 0) return BERTC_OK;
   json_t *first = json_array_get(v, 0);
   if (!json_is_string(first))
     return cfg_error(r, BERTC_STATUS_DATA, "architectures[0] must be a string, got %s",
-                     json_type_name(first));
+                     fe_json_type_name(first));
   const char *s = json_string_value(first);
   if (strlen(s) >= sizeof c->architecture)
     return cfg_error(r, BERTC_STATUS_DATA, "architectures[0] is longer than %zu characters",
@@ -400,7 +387,7 @@ static bertc_status_t read_labels(const cfg_reader_t *r, fe_config_t *c) {
   if (map) {
     if (!json_is_object(map))
       return cfg_error(r, BERTC_STATUS_DATA, "id2label must be an object, got %s",
-                       json_type_name(map));
+                       fe_json_type_name(map));
     size_t n = json_object_size(map);
     if (n == 0) return cfg_error(r, BERTC_STATUS_DATA, "id2label is empty");
     if (n > FE_MAX_LABELS)
@@ -424,7 +411,7 @@ static bertc_status_t read_labels(const cfg_reader_t *r, fe_config_t *c) {
                          key, (long long)c->num_labels - 1);
       if (!json_is_string(v))
         return cfg_error(r, BERTC_STATUS_DATA, "id2label['%s'] must be a string, got %s",
-                         key, json_type_name(v));
+                         key, fe_json_type_name(v));
       BERTC_RETURN_IF_ERROR(bertc_strdup(json_string_value(v), &c->id2label[i]));
     }
   } else {
@@ -449,7 +436,7 @@ static bertc_status_t read_labels(const cfg_reader_t *r, fe_config_t *c) {
 static bertc_status_t read_config(const cfg_reader_t *r, fe_config_t *c) {
   if (!json_is_object(r->root))
     return cfg_error(r, BERTC_STATUS_DATA, "expected a JSON object, got %s",
-                     json_type_name(r->root));
+                     fe_json_type_name(r->root));
   const arch_desc_t *a = NULL;
   BERTC_RETURN_IF_ERROR(read_model_type(r, &a));
   c->arch = a->arch;
@@ -464,15 +451,8 @@ static bertc_status_t read_config(const cfg_reader_t *r, fe_config_t *c) {
 
 bertc_status_t fe_config_load(const char *path, fe_config_t *out) {
   memset(out, 0, sizeof *out);
-  char *text;
-  size_t size;
-  BERTC_RETURN_IF_ERROR(bertc_read_file(path, CFG_MAX_FILE_SIZE, &text, &size));
-  json_error_t jerr;
-  json_t *root = json_loadb(text, size, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-  free(text);
-  if (!root)
-    return bertc_status_make(BERTC_STATUS_DATA, "%s: invalid JSON at line %d, column %d: %s",
-                             path, jerr.line, jerr.column, jerr.text);
+  json_t *root;
+  BERTC_RETURN_IF_ERROR(fe_json_load_file(path, CFG_MAX_FILE_SIZE, &root));
   cfg_reader_t r = {path, root};
   bertc_status_t s = read_config(&r, out);
   json_decref(root);

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 
 #include "frontend/frontend.h"
+#include "frontend/json_util.h"
 #include "runtime/common.h"
 
 #define SPEC_MAX_FILE_SIZE ((size_t)1 << 20)
@@ -213,25 +214,11 @@ static bertc_status_t spec_error(const spec_reader_t *r, bertc_status_code_t cod
   return bertc_status_annotate(s, "%s", r->path);
 }
 
-static const char *json_type_name(const json_t *v) {
-  switch (json_typeof(v)) {
-  case JSON_OBJECT: return "an object";
-  case JSON_ARRAY: return "an array";
-  case JSON_STRING: return "a string";
-  case JSON_INTEGER: return "an integer";
-  case JSON_REAL: return "a real number";
-  case JSON_TRUE:
-  case JSON_FALSE: return "a boolean";
-  case JSON_NULL: return "null";
-  }
-  return "?";
-}
-
 static bertc_status_t want_string(const spec_reader_t *r, const char *key, json_t *v,
                                   const char **out) {
   if (!json_is_string(v) || !json_string_length(v))
     return spec_error(r, BERTC_STATUS_DATA, "%s must be a non-empty string, got %s", key,
-                      json_is_string(v) ? "\"\"" : json_type_name(v));
+                      json_is_string(v) ? "\"\"" : fe_json_type_name(v));
   *out = json_string_value(v);
   return BERTC_OK;
 }
@@ -266,7 +253,7 @@ static bertc_status_t key_description(spec_reader_t *r, const char *key, json_t 
                                       fe_spec_t *s, size_t field) {
   if (!json_is_string(v))
     return spec_error(r, BERTC_STATUS_DATA, "%s must be a string, got %s", key,
-                      json_type_name(v));
+                      fe_json_type_name(v));
   return BERTC_OK;
 }
 
@@ -292,7 +279,7 @@ static bertc_status_t pooling_bit(spec_reader_t *r, json_t *v, unsigned *out) {
                {"mean_sqrt_len_tokens", FE_POOL_MEAN_SQRT}};
   if (!json_is_string(v))
     return spec_error(r, BERTC_STATUS_DATA, "pooling modes must be strings, got %s",
-                      json_type_name(v));
+                      fe_json_type_name(v));
   const char *name = json_string_value(v);
   for (size_t i = 0; i < BERTC_ARRAY_LEN(modes); i++) {
     if (!strcmp(modes[i].name, name)) {
@@ -327,7 +314,7 @@ static bertc_status_t key_normalize(spec_reader_t *r, const char *key, json_t *v
                                     fe_spec_t *s, size_t field) {
   if (!json_is_boolean(v))
     return spec_error(r, BERTC_STATUS_DATA, "normalize must be true or false, got %s",
-                      json_type_name(v));
+                      fe_json_type_name(v));
   r->has_normalize = true;
   s->normalize = json_is_true(v);
   return BERTC_OK;
@@ -337,7 +324,7 @@ static bertc_status_t key_max_seq_length(spec_reader_t *r, const char *key, json
                                          fe_spec_t *s, size_t field) {
   if (!json_is_integer(v))
     return spec_error(r, BERTC_STATUS_DATA, "max_seq_length must be an integer, got %s",
-                      json_type_name(v));
+                      fe_json_type_name(v));
   json_int_t x = json_integer_value(v);
   if (x < 1 || x > SPEC_MAX_SEQ_LEN)
     return spec_error(r, BERTC_STATUS_DATA, "max_seq_length %lld is out of range (1..%lld)",
@@ -353,7 +340,7 @@ static bertc_status_t key_int_list(spec_reader_t *r, const char *key, json_t *v,
   size_t *n = seq ? &s->num_seq_lens : &s->num_batch_sizes;
   if (!json_is_array(v))
     return spec_error(r, BERTC_STATUS_DATA, "%s must be an array of integers, got %s", key,
-                      json_type_name(v));
+                      fe_json_type_name(v));
   if (json_array_size(v) == 0)
     return spec_error(r, BERTC_STATUS_DATA, "%s is an empty list", key);
   if (json_array_size(v) > FE_MAX_BUCKETS)
@@ -364,7 +351,7 @@ static bertc_status_t key_int_list(spec_reader_t *r, const char *key, json_t *v,
   json_array_foreach(v, i, item) {
     if (!json_is_integer(item))
       return spec_error(r, BERTC_STATUS_DATA, "%s[%zu] must be an integer, got %s", key, i,
-                        json_type_name(item));
+                        fe_json_type_name(item));
     values[i] = (int64_t)json_integer_value(item);
   }
   *n = json_array_size(v);
@@ -414,7 +401,7 @@ static bertc_status_t key_target(spec_reader_t *r, const char *key, json_t *v, f
                                  size_t field) {
   if (!json_is_object(v))
     return spec_error(r, BERTC_STATUS_DATA, "target must be an object, got %s",
-                      json_type_name(v));
+                      fe_json_type_name(v));
   const char *k;
   json_t *item;
   json_object_foreach(v, k, item) {
@@ -430,7 +417,7 @@ static bertc_status_t key_target(spec_reader_t *r, const char *key, json_t *v, f
     } else if (!strcmp(k, "features")) {
       if (!json_is_string(item))
         return spec_error(r, BERTC_STATUS_DATA, "target.features must be a string, got %s",
-                          json_type_name(item));
+                          fe_json_type_name(item));
       str = json_string_value(item);
       free(s->target_features);
       s->target_features = NULL;
@@ -577,7 +564,7 @@ static bertc_status_t spec_finish(spec_reader_t *r, fe_spec_t *s) {
 static bertc_status_t read_model_json(spec_reader_t *r, json_t *root, fe_spec_t *s) {
   if (!json_is_object(root))
     return spec_error(r, BERTC_STATUS_DATA, "expected a JSON object, got %s",
-                      json_type_name(root));
+                      fe_json_type_name(root));
   const char *key;
   json_t *v;
   json_object_foreach(root, key, v) {
@@ -590,15 +577,8 @@ static bertc_status_t read_model_json(spec_reader_t *r, json_t *root, fe_spec_t 
 }
 
 static bertc_status_t load_model_json(const char *path, fe_spec_t *s) {
-  char *text;
-  size_t size;
-  BERTC_RETURN_IF_ERROR(bertc_read_file(path, SPEC_MAX_FILE_SIZE, &text, &size));
-  json_error_t jerr;
-  json_t *root = json_loadb(text, size, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-  free(text);
-  if (!root)
-    return bertc_status_make(BERTC_STATUS_DATA, "%s: invalid JSON at line %d, column %d: %s",
-                             path, jerr.line, jerr.column, jerr.text);
+  json_t *root;
+  BERTC_RETURN_IF_ERROR(fe_json_load_file(path, SPEC_MAX_FILE_SIZE, &root));
   spec_reader_t r = {path, NULL, false, false};
   bertc_status_t st = path_dirname(path, &r.base);
   if (!st) st = read_model_json(&r, root, s);

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "frontend/frontend.h"
+#include "frontend/json_util.h"
 #include "runtime/common.h"
 
 #define ST_MAX_FILE_SIZE ((size_t)1 << 20)
@@ -64,18 +65,7 @@ static bertc_status_t st_error(const char *path, bertc_status_code_t code, const
 }
 
 static bertc_status_t load_json_object(const char *path, json_t **out) {
-  *out = NULL;
-  char *text;
-  size_t size;
-  BERTC_RETURN_IF_ERROR(bertc_read_file(path, ST_MAX_FILE_SIZE, &text, &size));
-  json_error_t jerr;
-  json_t *root = json_loadb(text, size, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-  free(text);
-  if (!root)
-    return bertc_status_make(BERTC_STATUS_DATA, "%s: invalid JSON at line %d, column %d: %s",
-                             path, jerr.line, jerr.column, jerr.text);
-  *out = root;
-  return BERTC_OK;
+  return fe_json_load_file(path, ST_MAX_FILE_SIZE, out);
 }
 
 /* "sentence_transformers.models.Pooling" -> MOD_POOLING: the last dotted

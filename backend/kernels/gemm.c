@@ -141,25 +141,34 @@ void bk_gemm_blas(const bertc_env_t *env, int64_t task, const float *x, const fl
  * the cost that tiling controls is how often the weights are streamed: once
  * per row block. Row blocks are therefore as tall as L2 allows: the rows of
  * one K slice of x (m_block x kc floats) stay in L2 while the panels stream
- * past them. Then there should be at least two tasks per thread so
- * parallel_for can balance: columns are split first (column blocks share
- * nothing but x), into the fewest blocks that give enough tasks; rows only
- * when the LayerNorm needs whole rows or the panels are too few. */
+ * past them. The output block is read and written once per K slice, so it
+ * should stay in L2 too (at most 1 MiB: columns are split for that, or rows
+ * when a fused LayerNorm needs whole rows). Then there should be at least two
+ * tasks per thread so parallel_for can balance: columns are split first
+ * (column blocks share nothing but x, which every block reads anyway), into
+ * the fewest blocks that give enough tasks; rows only when the LayerNorm
+ * needs whole rows or the panels are too few. */
 void bk_gemm_plan(int64_t m, int64_t n, int64_t k, int fused_ln, int threads,
                   int64_t *m_block, int64_t *n_block) {
   const int64_t mr = BK_GEMM_MR, nr = BK_GEMM_NR;
-  const int64_t l2_floats = 128 * 1024; /* 512 KiB of x rows per task */
+  const int64_t x_floats = 128 * 1024; /* 512 KiB of x rows per K slice */
+  const int64_t c_floats = 256 * 1024; /* 1 MiB of output block */
   m = BK_MAX(m, 1);
   n = BK_MAX(n, 1);
-  int64_t rows_fit = BK_MAX(mr, l2_floats / gemm_kc(k) / mr * mr);
+  int64_t rows_fit = BK_MAX(mr, x_floats / gemm_kc(k) / mr * mr);
+  if (fused_ln) rows_fit = BK_MIN(rows_fit, BK_MAX(mr, c_floats / n / mr * mr));
   int64_t row_blocks = BK_CEIL_DIV(m, rows_fit);
   int64_t want = threads > 1 ? 2 * (int64_t)threads : 1;
   int64_t panels = BK_CEIL_DIV(n, nr), per_block = panels;
   if (!fused_ln) {
-    /* the fewest equal column blocks that give enough tasks */
-    for (int64_t blocks = BK_CEIL_DIV(want, row_blocks); blocks <= panels; blocks++) {
+    int64_t rows = BK_CEIL_DIV(BK_CEIL_DIV(m, row_blocks), mr) * mr;
+    int64_t max_panels = BK_MAX(1, c_floats / (rows * nr));
+    /* the fewest equal column blocks that give enough tasks of at most
+     * max_panels panels */
+    int64_t blocks = BK_MAX(BK_CEIL_DIV(want, row_blocks), BK_CEIL_DIV(panels, max_panels));
+    for (; blocks <= panels; blocks++) {
       per_block = BK_CEIL_DIV(panels, blocks);
-      if (row_blocks * BK_CEIL_DIV(panels, per_block) >= want) break;
+      if (row_blocks * BK_CEIL_DIV(panels, per_block) >= want && per_block <= max_panels) break;
     }
   }
   int64_t col_blocks = BK_CEIL_DIV(panels, per_block);

@@ -38,10 +38,18 @@ BK_INLINE void bk_tile_load(v16f acc[][2], int rows, int nv, const float *c, int
   }
 }
 
-BK_INLINE void bk_tile_mac(v16f acc[][2], int rows, int nv, const float *a, int64_t lda,
-                           const float *b, int64_t ldb, int64_t kdim) {
+/* The step loop of bk_tile_mac / bk_tile_mac_stream; `stream` is a constant
+ * at every call, so each instance has the prefetches or not. */
+#ifndef BK_STREAM_AHEAD
+#define BK_STREAM_AHEAD 1024
+#endif
+BK_INLINE void bk_tile_mac_steps(v16f acc[][2], int rows, int nv, const float *a, int64_t lda,
+                                 const float *b, int64_t ldb, int64_t kdim, int stream) {
 #pragma GCC unroll 4
   for (int64_t p = 0; p < kdim; p++) {
+    if (stream)
+      for (int64_t l = 0; l < ldb; l += 16)
+        __builtin_prefetch(b + p * ldb + BK_STREAM_AHEAD + l, 0, 2);
     v16f b0 = v_load(b + p * ldb);
     v16f b1 = nv > 1 ? v_load(b + p * ldb + BK_VL) : b0;
     for (int r = 0; r < rows; r++) {
@@ -52,25 +60,17 @@ BK_INLINE void bk_tile_mac(v16f acc[][2], int rows, int nv, const float *a, int6
   }
 }
 
+BK_INLINE void bk_tile_mac(v16f acc[][2], int rows, int nv, const float *a, int64_t lda,
+                           const float *b, int64_t ldb, int64_t kdim) {
+  bk_tile_mac_steps(acc, rows, nv, a, lda, b, ldb, kdim, 0);
+}
+
 /* bk_tile_mac for a B that comes from memory and is read once, in order:
  * each step also prefetches the B row BK_STREAM_AHEAD floats ahead into L2,
  * so more of the stream is in flight than the hardware prefetcher keeps. */
-#ifndef BK_STREAM_AHEAD
-#define BK_STREAM_AHEAD 1024
-#endif
 BK_INLINE void bk_tile_mac_stream(v16f acc[][2], int rows, int nv, const float *a, int64_t lda,
                                   const float *b, int64_t ldb, int64_t kdim) {
-#pragma GCC unroll 4
-  for (int64_t p = 0; p < kdim; p++) {
-    for (int64_t l = 0; l < ldb; l += 16) __builtin_prefetch(b + p * ldb + BK_STREAM_AHEAD + l, 0, 2);
-    v16f b0 = v_load(b + p * ldb);
-    v16f b1 = nv > 1 ? v_load(b + p * ldb + BK_VL) : b0;
-    for (int r = 0; r < rows; r++) {
-      v16f av = v_splat(a[r * lda + p]);
-      acc[r][0] += av * b0;
-      if (nv > 1) acc[r][1] += av * b1;
-    }
-  }
+  bk_tile_mac_steps(acc, rows, nv, a, lda, b, ldb, kdim, 1);
 }
 
 /* Stores the first w (<= 16*nv) columns of each row at c + r*ldc, after

@@ -697,13 +697,38 @@ static void test_minilm_compile_time(void **state) {
   free(weights);
 }
 
+/* Which kernel build a target gets: its feature list decides, the last
+ * mention winning; without one, its CPU name. */
+static void test_kernel_variant_choice(void **state) {
+  (void)state;
+  assert_true(cg_target_has_avx512("haswell", "+avx512f"));
+  assert_false(cg_target_has_avx512("haswell", ""));
+  assert_false(cg_target_has_avx512("x86-64-v3", "+avx,+avx2,+fma"));
+  assert_true(cg_target_has_avx512("skylake-avx512", ""));
+  assert_true(cg_target_has_avx512("x86-64-v4", ""));
+  assert_true(cg_target_has_avx512("znver4", NULL));
+  assert_false(cg_target_has_avx512("znver3", NULL));
+  assert_false(cg_target_has_avx512("sapphirerapids", "+avx2,-avx512f"));
+  assert_true(cg_target_has_avx512("x86-64", "-avx512f,+avx512f"));
+  assert_false(cg_target_has_avx512("x86-64", "+avx512fp16"));
+  char *cpu, *features;
+  TU_ASSERT_OK(cg_resolve_target("native", NULL, &cpu, &features));
+  print_message("    host %s: AVX-512 kernels %s\n", cpu,
+                cg_target_has_avx512(cpu, features) ? "yes" : "no");
+  assert_int_equal(cg_target_has_avx512(cpu, features), strstr(features, "+avx512f,") != NULL ||
+                                                            (strlen(features) >= 8 &&
+                                                             !strcmp(features + strlen(features) - 8, "+avx512f")));
+  free(cpu);
+  free(features);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_resolve_target),      cmocka_unit_test(test_so_runs),
       cmocka_unit_test(test_levels_and_targets),  cmocka_unit_test(test_deterministic),
       cmocka_unit_test(test_weights_external),    cmocka_unit_test(test_emit_kinds),
       cmocka_unit_test(test_bad_linker),          cmocka_unit_test(test_bad_calls),
-      cmocka_unit_test(test_minilm_compile_time),
+      cmocka_unit_test(test_minilm_compile_time), cmocka_unit_test(test_kernel_variant_choice),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
