@@ -45,7 +45,6 @@ int main(int argc, char **argv) {
   opterr = 0; /* subcommands report bad options themselves, on one line */
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
-  fprintf(stderr, "bertc: unknown command '%s'\n", argv[1]);
-  usage(stderr);
+  fprintf(stderr, "bertc: unknown command '%s' (run 'bertc --help' for the commands)\n", argv[1]);
   return CLI_USAGE;
 }
