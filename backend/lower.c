@@ -244,7 +244,8 @@ static bertc_status_t lower_node(emitter_t *e, const ir_node_t *n) {
                 arg_i(S), arg_i(a), arg_i(h / a), arg_i(h));
   }
   case IR_OP_ATTENTION: {
-    int64_t h = last_dim(e, r), a = n->iattr[0], rpt = bk_attention_rows_per_task(S, B, a, e->threads);
+    int64_t h = last_dim(e, r), a = n->iattr[0];
+    int64_t rpt = bk_attention_rows_per_task(S, B, a, h / a, e->threads);
     int64_t ntasks = B * a * ceil_div(S, rpt);
     if (n->num_operands == 2)
       return EMIT(e, "bk_attention", ntasks, arg_v(e, op[0], 0), arg_v(e, op[0], h * 4),

@@ -1,26 +1,35 @@
 /* Scaled dot-product attention, fused and unfused.
  *
  * Fused (bk_attention): a task takes up to rows_per_task query rows of one
- * (sequence, head) and computes softmax(scale q k^T + mask) v for them with
- * a score buffer on the stack (52 KiB shared with the packed keys; more rows
- * are done in several passes). Scores are a small GEMM: keys are transposed
- * 32 at a time (16x16 blocks, in registers) into a [head_dim][32] block, so
- * the register tile of tile.h computes 32 scores of up to 8 query rows per
- * pass over head_dim. Masked keys and the
- * padding of the last block get -inf, which the exponential maps to exactly
- * 0 - HuggingFace adds finfo.min, whose exponential underflows to 0 as well.
- * Keys after the last unmasked one are skipped entirely. If every key of a
- * sequence is masked HuggingFace's scores are all finfo.min, i.e. uniform
- * probabilities, and so are ours. The context is a second tile product,
- * P[rows][keys] x V[keys][head_dim] with V read in place, and the 1/sum of
- * the softmax is applied to the output rows.
+ * (sequence, head) and computes softmax(scale q k^T + mask) v for them in
+ * one pass over the keys with an online softmax (the FlashAttention
+ * recurrence), so no buffer grows with the sequence and any length takes the
+ * same path. The query rows go in chunks of up to att_chunk_rows; for each
+ * block of ATT_BLOCK keys the chunk
+ *   - packs the block's keys, transposed 32 at a time (16x16 blocks, in
+ *     registers), into [head_dim][32] panels,
+ *   - computes the block's scores with the register tile of tile.h (32
+ *     scores of up to 8 query rows per pass over head_dim),
+ *   - raises each row's running maximum m to the block's, turns the scores
+ *     into p = exp(s - m) and adds them to the running sum l,
+ *   - rescales the row's output accumulator by exp(m_old - m) and adds p v
+ *     (a second tile product, V read in place),
+ * and the finished rows are o / l. All of it (packed keys, scores and the
+ * accumulators) lives in a stack buffer of ATT_STACK_FLOATS. Masked keys and
+ * the padding of the last block get -inf, which the exponential maps to
+ * exactly 0 - HuggingFace adds finfo.min, whose exponential underflows to 0
+ * as well; a block whose keys are all masked leaves m at -inf, and is then
+ * exponentiated against 0 so that it adds exact zeros. Keys after the last
+ * unmasked one are skipped entirely. If every key of a sequence is masked
+ * HuggingFace's scores are all finfo.min, i.e. uniform probabilities, and so
+ * are ours.
  *
  * Unfused (bk_attn_scores, bk_attn_mask, then bk_softmax, bk_attn_context)
  * is the same arithmetic through a [batch, heads, seq, seq] buffer.
  *
  * head_dim a multiple of 16 up to ATT_MAX_HEAD_DIM takes the tiled path;
- * anything else (and sequences longer than the score buffer) a plain loop
- * that recomputes dot products instead of storing them. */
+ * anything else a plain loop that recomputes dot products instead of
+ * storing them. */
 #include <math.h>
 
 #include "backend/kernels/kernels.h"
@@ -28,14 +37,21 @@
 #include "backend/kernels/tile.h"
 #include "backend/kernels/vmath.h"
 
-#define ATT_KB 32 /* keys per packed block */
-/* The task's stack buffer: the packed key block (head_dim x 32 floats) and
- * the scores share 52 KiB. bk_attention_rows_per_task budgets the scores for
- * head_dim <= 64 (44 KiB); larger heads just take more passes. */
+#define ATT_KB 32     /* keys per packed panel (the tile's 32 columns) */
+#define ATT_BLOCK 64  /* keys per block of the online softmax: two panels */
+/* The task's stack buffer (52 KiB): packed keys (head_dim x ATT_BLOCK), the
+ * chunk's scores (rows x ATT_BLOCK) and output accumulators (rows x
+ * head_dim); att_chunk_rows fits the rows to it. */
 #define ATT_STACK_FLOATS 13312
 #define ATT_MAX_HEAD_DIM 128
-#define ATT_SCORE_FLOATS (ATT_STACK_FLOATS - 64 * ATT_KB)
-#define ATT_MAX_ROWS 256
+#define ATT_MAX_ROWS 64
+
+/* Query rows per chunk for this head_dim: the most (whole tiles, at most
+ * ATT_MAX_ROWS) whose scores and accumulators fit the stack buffer. */
+static inline int64_t att_chunk_rows(int64_t head_dim) {
+  int64_t rows = (ATT_STACK_FLOATS - head_dim * ATT_BLOCK) / (ATT_BLOCK + head_dim);
+  return BK_MAX(BK_TILE_MAX_ROWS, BK_MIN(ATT_MAX_ROWS, rows / BK_TILE_MAX_ROWS * BK_TILE_MAX_ROWS));
+}
 
 static inline int att_tiled(int64_t head_dim) {
   return head_dim % BK_VL == 0 && head_dim > 0 && head_dim <= ATT_MAX_HEAD_DIM;
@@ -115,21 +131,46 @@ BK_INLINE v16f att_key_bias(const int32_t *mask, int64_t j0, int64_t kv) {
   return v_load(b);
 }
 
-/* In place: s[r][j] = exp(s[r][j] - max_r) over n (a multiple of 16)
- * entries; inv_sum[r] = 1 / sum_j. */
-BK_INLINE void att_softmax_rows(float *s, int64_t lds, int64_t n, int64_t nrows, float *inv_sum) {
+/* The online-softmax step for one block of scores, in place: for each of
+ * nrows rows of s (n entries, a multiple of 16), raises m[r] to the block's
+ * maximum, replaces the scores by exp(s - m[r]), sets corr[r] =
+ * exp(m_old - m[r]) and l[r] = l[r] * corr[r] + sum of the block. A row whose
+ * maximum is still -inf (every key so far masked) is exponentiated against
+ * 0, giving exact zeros and corr = 0 on an accumulator that is still 0. */
+BK_INLINE void att_online_softmax(float *s, int64_t lds, int64_t n, int64_t nrows, float *m,
+                                  float *l, float *corr) {
   for (int64_t r = 0; r < nrows; r++) {
     float *sr = s + r * lds;
-    v16f vmax = v_splat(-INFINITY);
+    v16f vmax = v_splat(m[r]);
     for (int64_t j = 0; j < n; j += BK_VL) vmax = v_max(vmax, v_load(sr + j));
     float mx = v_hmax(vmax);
-    v16f vsum = v_splat(0.0f);
+    float base = mx == -INFINITY ? 0.0f : mx;
+    v16f vbase = v_splat(base), vsum = v_splat(0.0f);
     for (int64_t j = 0; j < n; j += BK_VL) {
-      v16f e = v_exp(v_load(sr + j) - mx);
+      v16f e = v_exp(v_load(sr + j) - vbase);
       vsum += e;
       v_store(sr + j, e);
     }
-    inv_sum[r] = 1.0f / v_hsum(vsum);
+    corr[r] = m[r] == mx ? 1.0f : expf(m[r] - base);
+    l[r] = l[r] * corr[r] + v_hsum(vsum);
+    m[r] = mx;
+  }
+}
+
+/* acc[r][0..head_dim) = corr[r] * acc[r] + sum_j p[r][j] v[j][.] over kw
+ * keys (first: the accumulators start at 0). */
+BK_INLINE void att_accumulate(float *acc, int64_t head_dim, const float *p, int64_t ldp,
+                              const float *v, int64_t ld, int64_t kw, int64_t nrows,
+                              const float *corr, int first) {
+  for (int64_t d0 = 0; d0 < head_dim; d0 += 2 * BK_VL) {
+    int nv = head_dim - d0 >= 2 * BK_VL ? 2 : 1;
+    for (int64_t r0 = 0; r0 < nrows; r0 += BK_TILE_MAX_ROWS) {
+      int64_t rows = BK_MIN(BK_TILE_MAX_ROWS, nrows - r0);
+      float *a = acc + r0 * head_dim + d0;
+#define ACC_TILE(R)                                                                                  {                                                                                                    v16f t[BK_TILE_MAX_ROWS][2];                                                                       if (first) {                                                                                         bk_tile_zero(t, (R));                                                                            } else {                                                                                             bk_tile_load(t, (R), nv, a, head_dim, nv * BK_VL);                                                 for (int r = 0; r < (R); r++) {                                                                      t[r][0] *= corr[r0 + r];                                                                           t[r][1] *= corr[r0 + r];                                                                         }                                                                                                }                                                                                                  if (nv == 2)                                                                                         bk_tile_mac(t, (R), 2, p + r0 * ldp, ldp, v + d0, ld, kw);                                       else                                                                                                 bk_tile_mac(t, (R), 1, p + r0 * ldp, ldp, v + d0, ld, kw);                                       bk_tile_store(t, (R), nv, a, head_dim, nv * BK_VL, 0);                                           }
+      BK_TILE_DISPATCH(rows, ACC_TILE)
+#undef ACC_TILE
+    }
   }
 }
 
@@ -186,35 +227,45 @@ void bk_attention(const bertc_env_t *env, int64_t task, const float *q, const fl
       scale = 0.0f;
     }
   }
-  int64_t sp = att_round_up(kv, ATT_KB);
-  int64_t score_floats = ATT_STACK_FLOATS - head_dim * ATT_KB;
-  if (!att_tiled(head_dim) || sp > score_floats) {
+  if (!att_tiled(head_dim)) {
     for (int64_t i = row0; i < row1; i++)
       att_row_plain(ob + i * ldo, qb + i * ld, kb, vb, mb, ld, kv, head_dim, scale);
     return;
   }
+  int64_t chunk = att_chunk_rows(head_dim);
   float buffer[ATT_STACK_FLOATS];
-  float inv_sum[ATT_MAX_ROWS];
-  float *kt = buffer, *scores = buffer + head_dim * ATT_KB;
-  int64_t chunk = BK_MIN(ATT_MAX_ROWS, score_floats / sp);
+  float m[ATT_MAX_ROWS], l[ATT_MAX_ROWS], corr[ATT_MAX_ROWS];
+  float *kt = buffer, *scores = kt + head_dim * ATT_BLOCK, *acc = scores + chunk * ATT_BLOCK;
   for (int64_t i0 = row0; i0 < row1; i0 += chunk) {
     int64_t nrows = BK_MIN(chunk, row1 - i0);
-    for (int64_t j0 = 0; j0 < kv; j0 += ATT_KB) {
-      att_pack_keys(kt, kb, ld, j0, BK_MIN(ATT_KB, kv - j0), head_dim);
-      v16f bias0 = att_key_bias(mb, j0, kv), bias1 = att_key_bias(mb, j0 + BK_VL, kv);
-      att_score_block(scores + j0, sp, ATT_KB, qb + i0 * ld, ld, kt, head_dim, nrows, scale,
-                      bias0, bias1);
+    for (int64_t r = 0; r < nrows; r++) m[r] = -INFINITY, l[r] = 0.0f;
+    for (int64_t j0 = 0; j0 < kv; j0 += ATT_BLOCK) {
+      int64_t kw = BK_MIN(ATT_BLOCK, kv - j0), width = att_round_up(kw, ATT_KB);
+      for (int64_t c = 0; c < width; c += ATT_KB) {
+        float *panel = kt + c * head_dim;
+        att_pack_keys(panel, kb, ld, j0 + c, BK_MIN(ATT_KB, kw - c), head_dim);
+        v16f bias0 = att_key_bias(mb, j0 + c, kv), bias1 = att_key_bias(mb, j0 + c + BK_VL, kv);
+        att_score_block(scores + c, ATT_BLOCK, ATT_KB, qb + i0 * ld, ld, panel, head_dim, nrows,
+                        scale, bias0, bias1);
+      }
+      att_online_softmax(scores, ATT_BLOCK, width, nrows, m, l, corr);
+      att_accumulate(acc, head_dim, scores, ATT_BLOCK, vb + j0 * ld, ld, kw, nrows, corr,
+                     j0 == 0);
     }
-    att_softmax_rows(scores, sp, sp, nrows, inv_sum);
-    att_context_rows(ob + i0 * ldo, ldo, scores, sp, vb, ld, kv, head_dim, nrows, inv_sum);
+    for (int64_t r = 0; r < nrows; r++) {
+      v16f inv = v_splat(1.0f / l[r]);
+      for (int64_t d = 0; d < head_dim; d += BK_VL)
+        v_store(ob + (i0 + r) * ldo + d, v_load(acc + r * head_dim + d) * inv);
+    }
   }
 }
 
-int64_t bk_attention_rows_per_task(int64_t seq, int64_t batch, int64_t heads, int threads) {
-  int64_t sp = att_round_up(BK_MAX(seq, 1), ATT_KB);
-  int64_t rows = BK_MIN(ATT_MAX_ROWS, BK_MAX(1, ATT_SCORE_FLOATS / sp));
-  rows = BK_MIN(rows, BK_MAX(seq, 1));
-  /* At least two tasks per thread, then equal blocks of whole tiles. */
+int64_t bk_attention_rows_per_task(int64_t seq, int64_t batch, int64_t heads, int64_t head_dim,
+                                   int threads) {
+  /* One chunk (each chunk packs all keys once), but at least two tasks per
+   * thread, then equal blocks of whole tiles. */
+  int64_t rows = BK_MIN(att_tiled(head_dim) ? att_chunk_rows(head_dim) : ATT_MAX_ROWS,
+                        BK_MAX(seq, 1));
   int64_t want = threads > 1 ? 2 * (int64_t)threads : 1;
   int64_t per_head = BK_CEIL_DIV(want, BK_MAX(1, batch * heads));
   int64_t blocks = BK_MAX(BK_CEIL_DIV(seq, rows), BK_MIN(per_head, seq));

@@ -132,6 +132,7 @@ void bk_gemm_plan(int64_t m, int64_t n, int64_t k, int fused_ln, int threads,
  * epilogue (1) or as a separate pass after it (0), for `threads` threads. */
 int bk_gemm_fuse_ln(int64_t m, int64_t n, int64_t k, int threads);
 /* Rows per task for the fused attention at this sequence length. */
-int64_t bk_attention_rows_per_task(int64_t seq, int64_t batch, int64_t heads, int threads);
+int64_t bk_attention_rows_per_task(int64_t seq, int64_t batch, int64_t heads, int64_t head_dim,
+                                   int threads);
 
 #endif

@@ -430,6 +430,7 @@ static int32_t *make_mask(int64_t batch, int64_t seq, int kind) {
       int v = j < len || j == 0;
       if (kind == 1) v = v && (j % 5 != 2 || j == 0); /* holes */
       if (kind == 2 && b == batch - 1) v = 0;         /* a sequence with no valid token */
+      if (kind == 3) v = j >= seq / 2;                /* leading masked keys (whole blocks) */
       m[b * seq + j] = v;
     }
   return m;
@@ -439,7 +440,8 @@ static void test_attention(void **state) {
   (void)state;
   const attn_case_t cases[] = {{1, 1, 2, 32, 1},  {2, 7, 3, 16, 0},  {2, 33, 2, 32, 1},
                                {2, 70, 2, 64, 0}, {1, 128, 2, 32, 1}, {2, 19, 2, 24, 1},
-                               {1, 600, 1, 48, 0}, {3, 40, 1, 128, 1}};
+                               {1, 600, 1, 48, 0}, {3, 40, 1, 128, 1},
+                               {1, 200, 2, 128, 1}, {2, 257, 2, 64, 1}};
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     attn_case_t ac = cases[c];
     int64_t hsz = ac.heads * ac.hd, ld = ac.packed ? 3 * hsz : hsz;
@@ -450,11 +452,11 @@ static void test_attention(void **state) {
     float scale = 1.0f / sqrtf((float)ac.hd);
     float *out = new_floats(rows * hsz, NAN);
     double *ref = new_doubles(rows * hsz), *tol = new_doubles(rows * hsz);
-    for (int kind = -1; kind <= 2; kind++) {
+    for (int kind = -1; kind <= 3; kind++) {
       int32_t *mask = kind < 0 ? NULL : make_mask(ac.batch, ac.seq, kind);
       ref_attention(q, k, v, mask, ac.batch, ac.seq, ac.heads, ac.hd, ld, scale, ref);
       for (int64_t i = 0; i < rows * hsz; i++) tol[i] = 2e-6 + 1e-5 * fabs(ref[i]);
-      int64_t rpts[3] = {1, 5, bk_attention_rows_per_task(ac.seq, ac.batch, ac.heads, 2)};
+      int64_t rpts[3] = {1, 5, bk_attention_rows_per_task(ac.seq, ac.batch, ac.heads, ac.hd, 2)};
       for (int r = 0; r < 3; r++) {
         int64_t rpt = rpts[r];
         int64_t ntasks = ac.batch * ac.heads * CEIL_DIV(ac.seq, rpt);
@@ -491,17 +493,20 @@ static void test_attention(void **state) {
 
 static void test_attention_rows_per_task(void **state) {
   (void)state;
-  for (int64_t seq = 1; seq <= 4096; seq += seq < 64 ? 1 : 61) {
-    for (int threads = 1; threads <= 4; threads *= 2) {
-      int64_t rows = bk_attention_rows_per_task(seq, 1, 12, threads);
-      assert_true(rows >= 1 && rows <= seq);
-      if (rows * seq * 4 > 48 * 1024)
-        fail_msg("seq %lld: %lld rows need %lld bytes of scores", (long long)seq,
-                 (long long)rows, (long long)(rows * seq * 4));
-      int64_t rows1 = bk_attention_rows_per_task(seq, 1, 1, threads);
-      if (threads > 1 && seq >= 2 * threads && CEIL_DIV(seq, rows1) < 2 * threads)
-        fail_msg("seq %lld, one head: %lld rows per task leave threads idle", (long long)seq,
-                 (long long)rows1);
+  const int64_t head_dims[] = {16, 24, 32, 64, 128, 256};
+  for (size_t d = 0; d < sizeof head_dims / sizeof head_dims[0]; d++) {
+    int64_t hd = head_dims[d];
+    for (int64_t seq = 1; seq <= 4096; seq += seq < 64 ? 1 : 61) {
+      for (int threads = 1; threads <= 4; threads *= 2) {
+        int64_t rows = bk_attention_rows_per_task(seq, 1, 12, hd, threads);
+        assert_true(rows >= 1 && rows <= seq);
+        /* one chunk of the stack buffer per task */
+        if (rows > 64) fail_msg("seq %lld: %lld rows per task", (long long)seq, (long long)rows);
+        int64_t rows1 = bk_attention_rows_per_task(seq, 1, 1, hd, threads);
+        if (threads > 1 && seq >= 2 * threads && CEIL_DIV(seq, rows1) < 2 * threads)
+          fail_msg("seq %lld, one head: %lld rows per task leave threads idle", (long long)seq,
+                   (long long)rows1);
+      }
     }
   }
 }
