@@ -35,13 +35,13 @@
  * weights do not fit in L3) then arrive before the first tile needs them.
  * Smaller blocks reuse a slice too few times for the prefetches to pay. */
 #define BK_GEMM_PREFETCH_ROWS 64
-/* Blocks of at most this many rows take K in one slice (see bk_gemm): with
- * 64 rows the whole-K panel (<= 384 KiB at K = 3072) and the rows of x still
- * sit in L2, and BERT-base's 64-row FFN blocks ran 2-3 % faster than in K
- * slices (bench/kernel_bench.c, weights cold and warm). Overridable with -D
- * for such experiments. */
+/* Blocks of at most this many rows take K in one slice (see bk_gemm).
+ * Measured on BERT-base at seq 64 (one thread): 64 made the FFN up-projection
+ * 2-3 % faster in bench/kernel_bench.c but the whole model 2-3 % slower
+ * (the K = 3072 down-projection's whole-K panels and rows crowd L2).
+ * Overridable with -D for such experiments. */
 #ifndef BK_GEMM_SHORT_ROWS
-#define BK_GEMM_SHORT_ROWS 64
+#define BK_GEMM_SHORT_ROWS 32
 #endif
 
 /* The slice of K one pass of the tiles covers. */
