@@ -125,33 +125,27 @@ static void run_gemm(const char *name, gemm_fn fn, int64_t m, int64_t n, int64_t
   free(x), free(w), free(bias), free(res), free(gamma), free(beta), free(wp), free(out);
 }
 
-/* MiniLM attention: batch 1, 12 heads of 32, packed QKV (ld = 1152). */
-#define ATTN_BENCH(NAME, SEQ, RPT)                                                                 \
+/* Attention with 12 heads of HD, packed QKV (ld = 3 * 12 * HD), batch 1:
+ * MiniLM (HD 32) and BERT-base (HD 64). */
+#define ATTN_BENCH(NAME, SEQ, HD, RPT)                                                             \
   __attribute__((flatten, noinline)) static void NAME(const float *qkv, const int32_t *mask,      \
                                                      float *out) {                                \
     for (int64_t t = 0; t < 12 * BK_CEIL_DIV(SEQ, RPT); t++)                                       \
-      bk_attention(0, t, qkv, qkv + 384, qkv + 768, mask, out, SEQ, 12, 32, 1152, RPT,             \
-                   0.17677669529663687f);                                                          \
+      bk_attention(0, t, qkv, qkv + 12 * (HD), qkv + 24 * (HD), mask, out, SEQ, 12, HD, 36 * (HD), \
+                   RPT, 1.0f / sqrtf((float)(HD)));                                                \
   }
-ATTN_BENCH(attn128, 128, 64)
-ATTN_BENCH(attn512, 512, 64)
-
-/* BERT-base attention: batch 1, 12 heads of 64, packed QKV (ld = 2304). */
-#define ATTN64_BENCH(NAME, SEQ, RPT)                                                               \
-  __attribute__((flatten, noinline)) static void NAME(const float *qkv, const int32_t *mask,      \
-                                                     float *out) {                                \
-    for (int64_t t = 0; t < 12 * BK_CEIL_DIV(SEQ, RPT); t++)                                       \
-      bk_attention(0, t, qkv, qkv + 768, qkv + 1536, mask, out, SEQ, 12, 64, 2304, RPT, 0.125f);  \
-  }
-ATTN64_BENCH(attn64_128, 128, 64)
-ATTN64_BENCH(attn64_512, 512, 64)
+ATTN_BENCH(attn128, 128, 32, 64)
+ATTN_BENCH(attn512, 512, 32, 64)
+ATTN_BENCH(attn64_128, 128, 64, 64)
+ATTN_BENCH(attn64_512, 512, 64, 64)
 
 static void run_attention(const char *name, void (*fn)(const float *, const int32_t *, float *),
-                          int64_t seq, int64_t rpt) {
-  if (bk_attention_rows_per_task(seq, 1, 12, 32, 2) != rpt)
+                          int64_t seq, int64_t hd, int64_t rpt) {
+  int64_t plan = bk_attention_rows_per_task(seq, 1, 12, hd, 2);
+  if (plan != rpt)
     printf("note: %s uses %lld rows per task, bk_attention_rows_per_task says %lld\n", name,
-           (long long)rpt, (long long)bk_attention_rows_per_task(seq, 1, 12, 32, 2));
-  float *qkv = random_floats(seq * 1152), *out = random_floats(seq * 384);
+           (long long)rpt, (long long)plan);
+  float *qkv = random_floats(seq * 36 * hd), *out = random_floats(seq * 12 * hd);
   int32_t *mask = malloc(sizeof(int32_t) * (size_t)seq);
   if (!mask) abort();
   for (int64_t j = 0; j < seq; j++) mask[j] = 1;
@@ -162,29 +156,7 @@ static void run_attention(const char *name, void (*fn)(const float *, const int3
     double t = now_seconds() - t0;
     best = t < best ? t : best;
   }
-  double flops = 4.0 * 12 * 32 * (double)seq * (double)seq;
-  printf("%-34s seq=%4lld  %7.1f us  %6.1f GFLOP/s (QK^T and PV)\n", name, (long long)seq,
-         best * 1e6, flops / best * 1e-9);
-  free(qkv), free(out), free(mask);
-}
-
-static void run_attention64(const char *name, void (*fn)(const float *, const int32_t *, float *),
-                          int64_t seq, int64_t rpt) {
-  if (bk_attention_rows_per_task(seq, 1, 12, 64, 2) != rpt)
-    printf("note: %s uses %lld rows per task, bk_attention_rows_per_task says %lld\n", name,
-           (long long)rpt, (long long)bk_attention_rows_per_task(seq, 1, 12, 64, 2));
-  float *qkv = random_floats(seq * 2304), *out = random_floats(seq * 768);
-  int32_t *mask = malloc(sizeof(int32_t) * (size_t)seq);
-  if (!mask) abort();
-  for (int64_t j = 0; j < seq; j++) mask[j] = 1;
-  double best = 1e30;
-  for (int rep = 0; rep < 200; rep++) {
-    double t0 = now_seconds();
-    fn(qkv, mask, out);
-    double t = now_seconds() - t0;
-    best = t < best ? t : best;
-  }
-  double flops = 4.0 * 12 * 64 * (double)seq * (double)seq;
+  double flops = 4.0 * 12 * (double)hd * (double)seq * (double)seq;
   printf("%-34s seq=%4lld  %7.1f us  %6.1f GFLOP/s (QK^T and PV)\n", name, (long long)seq,
          best * 1e6, flops / best * 1e-9);
   free(qkv), free(out), free(mask);
@@ -203,9 +175,9 @@ int main(void) {
   run_gemm("ffn2 +res+LN   (plan for 2 threads)", ffn2, 128, 384, 1536, peak);
   run_gemm("qkv            (one block)", qkv1, 128, 1152, 384, peak);
   run_gemm("ffn1, no act   (one block)", ffn1_1, 128, 1536, 384, peak);
-  run_attention("attention (12 heads x 32, packed)", attn128, 128, 64);
-  run_attention64("attention (12 heads x 64, packed)", attn64_128, 128, 64);
-  run_attention64("attention (12 heads x 64, packed)", attn64_512, 512, 64);
-  run_attention("attention (12 heads x 32, packed)", attn512, 512, 64);
+  run_attention("attention (12 heads x 32, packed)", attn128, 128, 32, 64);
+  run_attention("attention (12 heads x 32, packed)", attn512, 512, 32, 64);
+  run_attention("attention (12 heads x 64, packed)", attn64_128, 128, 64, 64);
+  run_attention("attention (12 heads x 64, packed)", attn64_512, 512, 64, 64);
   return 0;
 }
