@@ -29,6 +29,7 @@ typedef struct emitter {
   int32_t input_index[3];        /* value of input k */
   int threads;
   bool use_blas;
+  bool calls_sgemm; /* some bucket calls bk_gemm_blas (env->sgemm) */
   int64_t batch, seq;
   cg_call_t *calls;
   size_t num_calls, cap_calls;
@@ -145,6 +146,7 @@ static bertc_status_t lower_linear(emitter_t *e, const ir_node_t *n) {
     int64_t mb, nb;
     bk_gemm_plan(m, nout, k, fused_ln && !ln_apart, e->threads, &mb, &nb);
     int64_t ntasks = ceil_div(m, mb) * ceil_div(nout, nb);
+    if (!packed) e->calls_sgemm = true;
     BERTC_RETURN_IF_ERROR(EMIT(e, packed ? "bk_gemm" : "bk_gemm_blas", ntasks, arg_v(e, x, 0),
                                arg_v(e, w, 0), arg_v(e, b, 0), res, ln_apart ? arg_null() : gamma,
                                ln_apart ? arg_null() : beta, arg_v(e, r, 0), arg_i(m), arg_i(nout),
@@ -427,6 +429,8 @@ bertc_status_t lower_program(const ir_graph_t *g, const char *model_name,
   if (!s) {
     json_object_set_new(meta, "memory_plan", plans);
     plans = NULL;
+    /* the runtime loads a BLAS library only for models that call it */
+    json_object_set_new(meta, "uses_blas", json_boolean(e.calls_sgemm));
     char *text = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text) s = bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
     else {

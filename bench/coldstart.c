@@ -11,7 +11,7 @@
  * application embedding bertc pays. Built by run.py:
  *
  *   cc -O2 -I main -I main/include bench/coldstart.c BUILD/runtime/libbertc_runtime.a \
- *      -pthread -ljansson -lutf8proc -lopenblas -ldl -lm -o coldstart
+ *      -pthread -ljansson -lutf8proc -ldl -lm -o coldstart
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>

@@ -150,7 +150,7 @@ def build_helpers(build, work):
     cold = os.path.join(work, "coldstart")
     subprocess.run([cc, "-O2", "-I", REPO, "-I", os.path.join(REPO, "include"),
                     os.path.join(HERE, "coldstart.c"), os.path.join(build, "runtime", "libbertc_runtime.a"),
-                    "-pthread", "-ljansson", "-lutf8proc", "-lopenblas", "-ldl", "-lm", "-o", cold], check=True)
+                    "-pthread", "-ljansson", "-lutf8proc", "-ldl", "-lm", "-o", cold], check=True)
     return peak, isa, cold
 
 

@@ -68,8 +68,12 @@ void bertc_model_load_options_init(bertc_model_load_options_t *opts);
 
 /* Loads a model .so: dlopen, query the descriptor, check magic, ABI version,
  * the host CPU's features against the ones the code was compiled for, the
- * descriptor's tables and metadata, and map and check the weights. Every error
- * message starts with the path. The returned model has one reference. */
+ * descriptor's tables and metadata, and map and check the weights. A model
+ * compiled with `--gemm blas` also needs a CBLAS library, loaded here once per
+ * process: BERTC_BLAS_LIBRARY (a path or soname) when set, else OpenBLAS
+ * (libopenblas.so.0) or another CBLAS found as libcblas.so.3 / libblas.so.3
+ * (NOT_FOUND when there is none). Every error message starts with the path.
+ * The returned model has one reference. */
 bertc_status_t bertc_model_load(const char *so_path, const bertc_model_load_options_t *opts,
                                 bertc_model_t **out_model) BERTC_MUST_USE;
 void bertc_model_retain(bertc_model_t *model);

@@ -13,7 +13,9 @@
  * LayerNorm into the GEMM, or split it out, differently).
  * all-MiniLM-L6-v2 compiled equals sentence-transformers within 1e-4, and
  * gives bitwise-identical results with 1 and 2 threads. Compiling twice gives
- * identical bytes. */
+ * identical bytes. A CBLAS library is loaded only for models that call it. */
+#define _GNU_SOURCE /* RTLD_NOLOAD, setenv */
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,6 +177,42 @@ static void check_fixture(const char *name, int index, const variant_t *v) {
   free(dir);
 }
 
+/* The runtime loads a CBLAS library only for models that call sgemm, and a
+ * missing one is a clear error at load time. Runs before any BLAS model is
+ * loaded in this process (the library, once loaded, stays). */
+static void test_blas_loaded_on_demand(void **state) {
+  (void)state;
+  char *dir = fx_dir("bert_qa");
+  char *so = tu_scratch_path("compiled/bert_qa-ondemand.so");
+  char *so_blas = tu_scratch_path("compiled/bert_qa-ondemand-blas.so");
+  static const variant_t blas = {"blas", NULL, true, 0};
+  compile_variant(dir, so, NULL, NULL);
+  compile_variant(dir, so_blas, NULL, &blas);
+  bertc_model_t *model;
+  TU_ASSERT_OK(bertc_model_load(so, NULL, &model));
+  const char *meta = bertc_model_metadata_json(model);
+  if (!strstr(meta, "\"uses_blas\":false")) fail_msg("metadata without uses_blas false: %.200s", meta);
+  if (dlopen("libopenblas.so.0", RTLD_NOW | RTLD_NOLOAD))
+    fail_msg("loading a model without BLAS calls loaded OpenBLAS");
+  bertc_model_release(model);
+
+  setenv("BERTC_BLAS_LIBRARY", "/nonexistent/libcblas-for-bertc-test.so.3", 1);
+  bertc_status_t s = bertc_model_load(so_blas, NULL, &model);
+  unsetenv("BERTC_BLAS_LIBRARY");
+  assert_int_equal(bertc_status_code(s), BERTC_STATUS_NOT_FOUND);
+  if (!strstr(bertc_status_message(s), "/nonexistent/libcblas-for-bertc-test.so.3"))
+    fail_msg("error does not name the library: %s", bertc_status_message(s));
+  bertc_status_free(s);
+
+  TU_ASSERT_OK(bertc_model_load(so_blas, NULL, &model));
+  bertc_model_release(model);
+  unlink(so);
+  unlink(so_blas);
+  free(so);
+  free(so_blas);
+  free(dir);
+}
+
 static void test_kernel_paths(void **state) {
   (void)state;
   static const variant_t variants[] = {
@@ -292,6 +330,7 @@ static void test_minilm(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_fixture),
+      cmocka_unit_test(test_blas_loaded_on_demand),
       cmocka_unit_test(test_kernel_paths),
       cmocka_unit_test(test_deterministic),
       cmocka_unit_test(test_minilm),
