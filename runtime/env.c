@@ -1,11 +1,11 @@
 /* The environment a model's entry functions call back into (bertc/abi.h).
  *
  * parallel_for runs on the context's own thread pool (pool.c); a run with one
- * thread (or one task) is a plain loop on the caller's thread. A pool per context keeps contexts independent (two
- * contexts on two threads never wait for each other) and keeps any thread
- * runtime's ABI out of the generated code (reference/ecosystem.md §5: TVM and
- * Halide call a runtime helper with a function pointer and a closure in the
- * same way).
+ * thread (or one task) is a plain loop on the caller's thread. A pool per
+ * context keeps contexts independent (two contexts on two threads never wait
+ * for each other) and keeps any thread runtime's ABI out of the generated
+ * code (reference/ecosystem.md §5: TVM and Halide call a runtime helper with a
+ * function pointer and a closure in the same way).
  *
  * sgemm is a CBLAS library's cblas_sgemm in row-major form. Only models
  * compiled with `--gemm blas` call it (their metadata says "uses_blas"), so

@@ -37,8 +37,8 @@
 #include "backend/kernels/tile.h"
 #include "backend/kernels/vmath.h"
 
-#define ATT_KB 32     /* keys per packed panel (the tile's 32 columns) */
-#define ATT_BLOCK 64  /* keys per block of the online softmax: two panels */
+#define ATT_KB 32    /* keys per packed panel (the tile's 32 columns) */
+#define ATT_BLOCK 64 /* keys per block of the online softmax: two panels */
 /* The task's stack buffer (52 KiB): packed keys (head_dim x ATT_BLOCK), the
  * chunk's scores (rows x ATT_BLOCK) and output accumulators (rows x
  * head_dim); att_chunk_rows fits the rows to it. */
@@ -167,7 +167,22 @@ BK_INLINE void att_accumulate(float *acc, int64_t head_dim, const float *p, int6
     for (int64_t r0 = 0; r0 < nrows; r0 += BK_TILE_MAX_ROWS) {
       int64_t rows = BK_MIN(BK_TILE_MAX_ROWS, nrows - r0);
       float *a = acc + r0 * head_dim + d0;
-#define ACC_TILE(R)                                                                                  {                                                                                                    v16f t[BK_TILE_MAX_ROWS][2];                                                                       if (first) {                                                                                         bk_tile_zero(t, (R));                                                                            } else {                                                                                             bk_tile_load(t, (R), nv, a, head_dim, nv * BK_VL);                                                 for (int r = 0; r < (R); r++) {                                                                      t[r][0] *= corr[r0 + r];                                                                           t[r][1] *= corr[r0 + r];                                                                         }                                                                                                }                                                                                                  if (nv == 2)                                                                                         bk_tile_mac(t, (R), 2, p + r0 * ldp, ldp, v + d0, ld, kw);                                       else                                                                                                 bk_tile_mac(t, (R), 1, p + r0 * ldp, ldp, v + d0, ld, kw);                                       bk_tile_store(t, (R), nv, a, head_dim, nv * BK_VL, 0);                                           }
+#define ACC_TILE(R)                                                                                \
+  {                                                                                                \
+    v16f t[BK_TILE_MAX_ROWS][2];                                                                   \
+    if (first) {                                                                                   \
+      bk_tile_zero(t, (R));                                                                        \
+    } else {                                                                                       \
+      bk_tile_load(t, (R), nv, a, head_dim, nv * BK_VL);                                           \
+      for (int r = 0; r < (R); r++)                                                                \
+        for (int c = 0; c < nv; c++) t[r][c] *= corr[r0 + r];                                      \
+    }                                                                                              \
+    if (nv == 2)                                                                                   \
+      bk_tile_mac(t, (R), 2, p + r0 * ldp, ldp, v + d0, ld, kw);                                   \
+    else                                                                                           \
+      bk_tile_mac(t, (R), 1, p + r0 * ldp, ldp, v + d0, ld, kw);                                   \
+    bk_tile_store(t, (R), nv, a, head_dim, nv * BK_VL, 0);                                         \
+  }
       BK_TILE_DISPATCH(rows, ACC_TILE)
 #undef ACC_TILE
     }

@@ -191,7 +191,8 @@ static void test_blas_loaded_on_demand(void **state) {
   bertc_model_t *model;
   TU_ASSERT_OK(bertc_model_load(so, NULL, &model));
   const char *meta = bertc_model_metadata_json(model);
-  if (!strstr(meta, "\"uses_blas\":false")) fail_msg("metadata without uses_blas false: %.200s", meta);
+  if (!strstr(meta, "\"uses_blas\":false"))
+    fail_msg("metadata without uses_blas false: %.200s", meta);
   if (dlopen("libopenblas.so.0", RTLD_NOW | RTLD_NOLOAD))
     fail_msg("loading a model without BLAS calls loaded OpenBLAS");
   bertc_model_release(model);
