@@ -93,6 +93,16 @@ GEMM_BENCH(attn_out, 128, 384, 384, 0, 1, 2)
 GEMM_BENCH(ffn1, 128, 1536, 384, 1, 0, 2)
 GEMM_BENCH(ffn2, 128, 384, 1536, 0, 1, 2)
 GEMM_BENCH(qkv1, 128, 1152, 384, 0, 0, 1)
+/* BERT-base at batch 8 x seq 128 (1024 rows), plans for 2 threads. */
+#define bb_qkv_MB 256
+#define bb_qkv_NB 480
+#define bb_ffn1_MB 256
+#define bb_ffn1_NB 512
+#define bb_ffn2_MB 152
+#define bb_ffn2_NB 768
+GEMM_BENCH(bb_qkv, 1024, 2304, 768, 0, 0, 2)
+GEMM_BENCH(bb_ffn1, 1024, 3072, 768, 1, 0, 2)
+GEMM_BENCH(bb_ffn2, 1024, 768, 3072, 0, 1, 2)
 GEMM_BENCH(ffn1_1, 128, 1536, 384, 0, 0, 1)
 
 static void check_plan(const char *name, int64_t m, int64_t n, int64_t k, int ln, int threads,
@@ -111,7 +121,8 @@ static void run_gemm(const char *name, gemm_fn fn, int64_t m, int64_t n, int64_t
   if (!wp) abort();
   bk_pack_weights(w, n, k, wp);
   double best = 1e30;
-  for (int rep = 0; rep < 400; rep++) {
+  int reps = (int)BK_MAX(10, BK_MIN(400, 2e10 / (2.0 * (double)(m * n * k))));
+  for (int rep = 0; rep < reps; rep++) {
     double t0 = now_seconds();
     fn(x, wp, bias, res, gamma, beta, out);
     double t = now_seconds() - t0;
@@ -167,6 +178,9 @@ int main(void) {
   check_plan("attn_out", 128, 384, 384, 1, 2, attn_out_MB, attn_out_NB);
   check_plan("ffn1", 128, 1536, 384, 0, 2, ffn1_MB, ffn1_NB);
   check_plan("ffn2", 128, 384, 1536, 1, 2, ffn2_MB, ffn2_NB);
+  check_plan("bb_qkv", 1024, 2304, 768, 0, 2, bb_qkv_MB, bb_qkv_NB);
+  check_plan("bb_ffn1", 1024, 3072, 768, 0, 2, bb_ffn1_MB, bb_ffn1_NB);
+  check_plan("bb_ffn2", 1024, 768, 3072, 1, 2, bb_ffn2_MB, bb_ffn2_NB);
   double peak = fma_peak_gflops();
   printf("fma peak (registers only, 1 core): %.1f GFLOP/s\n", peak);
   run_gemm("qkv            (plan for 2 threads)", qkv, 128, 1152, 384, peak);
@@ -175,6 +189,9 @@ int main(void) {
   run_gemm("ffn2 +res+LN   (plan for 2 threads)", ffn2, 128, 384, 1536, peak);
   run_gemm("qkv            (one block)", qkv1, 128, 1152, 384, peak);
   run_gemm("ffn1, no act   (one block)", ffn1_1, 128, 1536, 384, peak);
+  run_gemm("BERT-base qkv  (b8 s128, plan 2t)", bb_qkv, 1024, 2304, 768, peak);
+  run_gemm("BERT-base ffn1 +GELU (b8 s128)", bb_ffn1, 1024, 3072, 768, peak);
+  run_gemm("BERT-base ffn2 +res+LN (b8 s128)", bb_ffn2, 1024, 768, 3072, peak);
   run_attention("attention (12 heads x 32, packed)", attn128, 128, 32, 64);
   run_attention("attention (12 heads x 32, packed)", attn512, 512, 32, 64);
   run_attention("attention (12 heads x 64, packed)", attn64_128, 128, 64, 64);

@@ -151,26 +151,60 @@ static const rt_cpu_feature_t *find_feature(const char *name, size_t len) {
 }
 
 #ifdef RT_X86
-static bool cpuid_reg(uint32_t leaf, uint32_t subleaf, int reg, uint32_t *out) {
+/* What CPUID and XGETBV say, read once per check: in a virtual machine each
+ * CPUID traps to the hypervisor (microseconds), and a model's feature string
+ * names dozens of features that share a handful of leaves. */
+#define RT_CPUID_SLOTS 8
+typedef struct rt_cpuid_snapshot {
+  int used;
+  struct {
+    uint32_t leaf, subleaf;
+    bool valid;
+    uint32_t r[4];
+  } slot[RT_CPUID_SLOTS];
+  bool have_xcr0;
+  uint64_t xcr0;
+} rt_cpuid_snapshot_t;
+
+static bool cpuid_reg(rt_cpuid_snapshot_t *s, uint32_t leaf, uint32_t subleaf, int reg,
+                      uint32_t *out) {
+  for (int i = 0; i < s->used; i++) {
+    if (s->slot[i].leaf == leaf && s->slot[i].subleaf == subleaf) {
+      *out = s->slot[i].r[reg];
+      return s->slot[i].valid;
+    }
+  }
   uint32_t r[4] = {0, 0, 0, 0};
-  uint32_t max = __get_cpuid_max(leaf & 0x80000000u, NULL);
-  if (max < leaf) return false;
-  __cpuid_count(leaf, subleaf, r[0], r[1], r[2], r[3]);
+  bool valid = __get_cpuid_max(leaf & 0x80000000u, NULL) >= leaf;
+  if (valid) __cpuid_count(leaf, subleaf, r[0], r[1], r[2], r[3]);
+  if (s->used < RT_CPUID_SLOTS) {
+    s->slot[s->used].leaf = leaf;
+    s->slot[s->used].subleaf = subleaf;
+    s->slot[s->used].valid = valid;
+    memcpy(s->slot[s->used].r, r, sizeof r);
+    s->used++;
+  }
   *out = r[reg];
-  return true;
+  return valid;
 }
 
-static bool cpuid_bit(uint32_t leaf, uint32_t subleaf, int reg, int bit) {
+static bool cpuid_bit(rt_cpuid_snapshot_t *s, uint32_t leaf, uint32_t subleaf, int reg, int bit) {
   uint32_t v;
-  return cpuid_reg(leaf, subleaf, reg, &v) && ((v >> bit) & 1u);
+  return cpuid_reg(s, leaf, subleaf, reg, &v) && ((v >> bit) & 1u);
 }
 
 /* XCR0: which register states the OS saves on context switches. */
-static uint64_t xcr0(void) {
-  if (!cpuid_bit(1, 0, ECX, 27)) return 0; /* OSXSAVE: xgetbv usable */
-  uint32_t lo, hi;
-  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  return ((uint64_t)hi << 32) | lo;
+static uint64_t xcr0(rt_cpuid_snapshot_t *s) {
+  if (s->have_xcr0) return s->xcr0;
+  uint64_t x = 0;
+  if (cpuid_bit(s, 1, 0, ECX, 27)) { /* OSXSAVE: xgetbv usable */
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    x = ((uint64_t)hi << 32) | lo;
+  }
+  s->have_xcr0 = true;
+  s->xcr0 = x;
+  return x;
 }
 
 static bool amx_permitted(void) {
@@ -184,8 +218,8 @@ static bool amx_permitted(void) {
 #endif
 }
 
-static bool state_enabled(int state) {
-  uint64_t x = xcr0();
+static bool state_enabled(rt_cpuid_snapshot_t *s, int state) {
+  uint64_t x = xcr0(s);
   switch (state) {
   case ST_NONE:
     return true;
@@ -199,17 +233,29 @@ static bool state_enabled(int state) {
   return false;
 }
 
-static int has_feature(const char *name, size_t len) {
+static int has_feature(rt_cpuid_snapshot_t *s, const char *name, size_t len) {
   const rt_cpu_feature_t *f = find_feature(name, len);
   if (!f) return -1;
-  if (!cpuid_bit(f->leaf, f->subleaf, f->reg, f->bit)) return 0;
-  return state_enabled(f->state) ? 1 : 0;
+  if (!cpuid_bit(s, f->leaf, f->subleaf, f->reg, f->bit)) return 0;
+  return state_enabled(s, f->state) ? 1 : 0;
 }
 #else
-static int has_feature(const char *name, size_t len) { return -1; }
+typedef struct rt_cpuid_snapshot {
+  int unused;
+} rt_cpuid_snapshot_t;
+
+static int has_feature(rt_cpuid_snapshot_t *s, const char *name, size_t len) {
+  (void)s;
+  (void)name;
+  (void)len;
+  return -1;
+}
 #endif
 
-int rt_cpu_has_feature(const char *name) { return has_feature(name, strlen(name)); }
+int rt_cpu_has_feature(const char *name) {
+  rt_cpuid_snapshot_t snap = {0};
+  return has_feature(&snap, name, strlen(name));
+}
 
 /* Appends to a fixed buffer, truncating with "..." when full (messages only). */
 static void append(char *buf, size_t cap, const char *s, size_t len) {
@@ -226,6 +272,7 @@ static void append(char *buf, size_t cap, const char *s, size_t len) {
 bertc_status_t rt_cpu_check_features(const char *target_cpu, const char *features) {
   if (!features) return BERTC_OK;
   char with[512] = "", lacks[512] = "";
+  rt_cpuid_snapshot_t snap = {0};
   const char *p = features;
   while (*p) {
     const char *end = strchr(p, ',');
@@ -236,7 +283,7 @@ bertc_status_t rt_cpu_check_features(const char *target_cpu, const char *feature
     if (name < end && (*name == '+' || *name == '-')) name++;
     size_t len = (size_t)(end - name);
     while (len && (name[len - 1] == ' ' || name[len - 1] == '\t')) len--;
-    if (wanted && len && has_feature(name, len) == 0) {
+    if (wanted && len && has_feature(&snap, name, len) == 0) {
       if (*with) append(with, sizeof with, ",", 1);
       append(with, sizeof with, "+", 1);
       append(with, sizeof with, name, len);

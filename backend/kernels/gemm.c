@@ -146,19 +146,25 @@ void bk_gemm_blas(const bertc_env_t *env, int64_t task, const float *x, const fl
  * (K slice by K slice, each panel slice used by all rows of the block), so
  * the cost that tiling controls is how often the weights are streamed: once
  * per row block. Row blocks are therefore as tall as L2 allows: the rows of
- * one K slice of x (m_block x kc floats) stay in L2 while the panels stream
- * past them. The output block is read and written once per K slice, so it
- * should stay in L2 too (at most 1 MiB: columns are split for that, or rows
- * when a fused LayerNorm needs whole rows). Then there should be at least two
- * tasks per thread so parallel_for can balance: columns are split first
+ * one K slice of x (m_block x kc floats, at most 256 KiB) stay in L2 while
+ * the panels stream past them. The output block is read and written once per
+ * K slice, so it should stay in L2 too (at most 512 KiB: columns are split
+ * for that, or rows when a fused LayerNorm needs whole rows). Together they
+ * take under half of a 2 MiB L2: the weight panels stream through L2 as well,
+ * with the next slice prefetched into it, and on a shared host a sibling
+ * hyperthread may hold part of it. Twice these budgets (filling 1.5 MiB)
+ * measured 2-10 % slower on BERT-base's GEMMs at 1024-4096 rows
+ * (bench/kernel_bench.c, one thread, Xeon with 2 MiB L2). Then there
+ * should be at least two tasks per thread so parallel_for can balance:
+ * columns are split first
  * (column blocks share nothing but x, which every block reads anyway), into
  * the fewest blocks that give enough tasks; rows only when the LayerNorm
  * needs whole rows or the panels are too few. */
 void bk_gemm_plan(int64_t m, int64_t n, int64_t k, int fused_ln, int threads,
                   int64_t *m_block, int64_t *n_block) {
   const int64_t mr = BK_GEMM_MR, nr = BK_GEMM_NR;
-  const int64_t x_floats = 128 * 1024; /* 512 KiB of x rows per K slice */
-  const int64_t c_floats = 256 * 1024; /* 1 MiB of output block */
+  const int64_t x_floats = 64 * 1024;  /* 256 KiB of x rows per K slice */
+  const int64_t c_floats = 128 * 1024; /* 512 KiB of output block */
   m = BK_MAX(m, 1);
   n = BK_MAX(n, 1);
   int64_t rows_fit = BK_MAX(mr, x_floats / gemm_kc(k) / mr * mr);
