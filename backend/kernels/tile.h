@@ -38,6 +38,18 @@ BK_INLINE void bk_tile_load(v16f acc[][2], int rows, int nv, const float *c, int
   }
 }
 
+/* One step of K: acc[r] += a[r*lda + p] * b[p*ldb ...]. */
+BK_INLINE void bk_tile_step(v16f acc[][2], int rows, int nv, const float *a, int64_t lda,
+                            const float *b, int64_t ldb, int64_t p) {
+  v16f b0 = v_load(b + p * ldb);
+  v16f b1 = nv > 1 ? v_load(b + p * ldb + BK_VL) : b0;
+  for (int r = 0; r < rows; r++) {
+    v16f av = v_splat(a[r * lda + p]);
+    acc[r][0] += av * b0;
+    if (nv > 1) acc[r][1] += av * b1;
+  }
+}
+
 /* The step loop of bk_tile_mac / bk_tile_mac_stream; `stream` is a constant
  * at every call, so each instance has the prefetches or not. */
 #ifndef BK_STREAM_AHEAD
@@ -50,13 +62,7 @@ BK_INLINE void bk_tile_mac_steps(v16f acc[][2], int rows, int nv, const float *a
     if (stream)
       for (int64_t l = 0; l < ldb; l += 16)
         __builtin_prefetch(b + p * ldb + BK_STREAM_AHEAD + l, 0, 2);
-    v16f b0 = v_load(b + p * ldb);
-    v16f b1 = nv > 1 ? v_load(b + p * ldb + BK_VL) : b0;
-    for (int r = 0; r < rows; r++) {
-      v16f av = v_splat(a[r * lda + p]);
-      acc[r][0] += av * b0;
-      if (nv > 1) acc[r][1] += av * b1;
-    }
+    bk_tile_step(acc, rows, nv, a, lda, b, ldb, p);
   }
 }
 
@@ -71,6 +77,24 @@ BK_INLINE void bk_tile_mac(v16f acc[][2], int rows, int nv, const float *a, int6
 BK_INLINE void bk_tile_mac_stream(v16f acc[][2], int rows, int nv, const float *a, int64_t lda,
                                   const float *b, int64_t ldb, int64_t kdim) {
   bk_tile_mac_steps(acc, rows, nv, a, lda, b, ldb, kdim, 1);
+}
+
+/* bk_tile_mac that also prefetches the pf_lines cache lines at pf into L2,
+ * one every BK_TILE_PF_STEPS steps of K: spread over the tile's work
+ * instead of issued in one burst, the prefetches never wait for a free
+ * line-fill buffer (a burst of tens of misses to DRAM stalls the core until
+ * the first ones complete). Lines past the tile's kdim / BK_TILE_PF_STEPS
+ * are not fetched. */
+#define BK_TILE_PF_STEPS 4
+BK_INLINE void bk_tile_mac_prefetch(v16f acc[][2], int rows, int nv, const float *a,
+                                    int64_t lda, const float *b, int64_t ldb, int64_t kdim,
+                                    const char *pf, int64_t pf_lines) {
+  int64_t p = 0;
+  for (int64_t line = 0; p + BK_TILE_PF_STEPS <= kdim; p += BK_TILE_PF_STEPS, line++) {
+    if (line < pf_lines) __builtin_prefetch(pf + line * 64, 0, 2);
+    for (int q = 0; q < BK_TILE_PF_STEPS; q++) bk_tile_step(acc, rows, nv, a, lda, b, ldb, p + q);
+  }
+  for (; p < kdim; p++) bk_tile_step(acc, rows, nv, a, lda, b, ldb, p);
 }
 
 /* Stores the first w (<= 16*nv) columns of each row at c + r*ldc, after
