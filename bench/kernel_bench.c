@@ -98,7 +98,7 @@ GEMM_BENCH(qkv1, 128, 1152, 384, 0, 0, 1)
 #define bb_qkv_NB 480
 #define bb_ffn1_MB 256
 #define bb_ffn1_NB 512
-#define bb_ffn2_MB 152
+#define bb_ffn2_MB 128
 #define bb_ffn2_NB 768
 GEMM_BENCH(bb_qkv, 1024, 2304, 768, 0, 0, 2)
 GEMM_BENCH(bb_ffn1, 1024, 3072, 768, 1, 0, 2)

@@ -346,7 +346,8 @@ static void test_gemm_plan(void **state) {
   (void)state;
   const gemm_case_t cases[] = {{128, 1152, 384}, {128, 384, 384}, {128, 1536, 384},
                                {128, 384, 1536}, {1, 384, 384},    {4096, 3072, 768},
-                               {7, 2, 3},        {512, 768, 768}};
+                               {7, 2, 3},        {512, 768, 768},   {1024, 768, 768},
+                               {1024, 768, 3072}, {1024, 2304, 768}, {4096, 384, 1536}};
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     for (int fused = 0; fused <= 1; fused++) {
       for (int threads = 1; threads <= 4; threads++) {
@@ -362,6 +363,11 @@ static void test_gemm_plan(void **state) {
         if (possible >= 2 * threads && threads > 1 && !(tasks >= 2 * threads))
           fail_msg("plan m=%lld n=%lld k=%lld fused=%d threads=%d: only %lld tasks",
                    (long long)m, (long long)n, (long long)k, fused, threads, (long long)tasks);
+        /* few tasks come in a multiple of the threads (fused: always possible) */
+        if (fused && threads > 1 && possible >= 8 * threads && tasks < 8 * threads &&
+            tasks % threads != 0)
+          fail_msg("plan m=%lld n=%lld k=%lld fused threads=%d: %lld tasks leave threads idle",
+                   (long long)m, (long long)n, (long long)k, threads, (long long)tasks);
       }
     }
   }
