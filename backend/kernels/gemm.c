@@ -163,6 +163,13 @@ void bk_gemm_blas(const bertc_env_t *env, int64_t task, const float *x, const fl
   gemm_layer_norm_rows(out, gamma, beta, i0, i1, n, eps);
 }
 
+/* Whether `tasks` equal tasks keep `threads` threads equally busy: a
+ * multiple of the threads, or enough tasks that the last round hardly
+ * matters (7 tasks on 2 threads take as long as 8). */
+static bool balanced(int64_t tasks, int threads) {
+  return threads <= 1 || tasks % threads == 0 || tasks >= 8 * (int64_t)threads;
+}
+
 /* Tiling. Each task streams its columns' weights from memory exactly once
  * (K slice by K slice, each panel slice used by all rows of the block), so
  * the cost that tiling controls is how often the weights are streamed: once
@@ -185,13 +192,6 @@ void bk_gemm_blas(const bertc_env_t *env, int64_t task, const float *x, const fl
  * at batch 8 (1024 rows) were 7 blocks of 152 rows, 4 rounds on 2 threads
  * where 8 blocks of 128 take the same 4 rounds of less work (whole model at
  * batch 8 seq 128 on 2 threads: 2-5 % lower minimum latency). */
-/* Whether `tasks` equal tasks keep `threads` threads equally busy: a
- * multiple of the threads, or enough tasks that the last round hardly
- * matters (7 tasks on 2 threads take as long as 8). */
-static bool balanced(int64_t tasks, int threads) {
-  return threads <= 1 || tasks % threads == 0 || tasks >= 8 * (int64_t)threads;
-}
-
 void bk_gemm_plan(int64_t m, int64_t n, int64_t k, int fused_ln, int threads,
                   int64_t *m_block, int64_t *n_block) {
   const int64_t mr = BK_GEMM_MR, nr = BK_GEMM_NR;
@@ -210,17 +210,14 @@ void bk_gemm_plan(int64_t m, int64_t n, int64_t k, int fused_ln, int threads,
     /* the fewest equal column blocks that give enough tasks of at most
      * max_panels panels */
     int64_t blocks = BK_MAX(BK_CEIL_DIV(want, row_blocks), BK_CEIL_DIV(panels, max_panels));
-    int64_t first = 0;
-    for (per_block = 1; blocks <= panels; blocks++) {
+    int64_t chosen = 0; /* the first valid count, or the first balanced one */
+    for (; blocks <= panels; blocks++) {
       int64_t pb = BK_CEIL_DIV(panels, blocks), tasks = row_blocks * BK_CEIL_DIV(panels, pb);
       if (tasks < want || pb > max_panels) continue;
-      if (!first) first = pb;
-      if (balanced(tasks, threads)) {
-        first = pb;
-        break;
-      }
+      if (!chosen || balanced(tasks, threads)) chosen = pb;
+      if (balanced(tasks, threads)) break;
     }
-    if (first) per_block = first;
+    per_block = chosen ? chosen : 1;
   }
   int64_t col_blocks = BK_CEIL_DIV(panels, per_block);
   if (row_blocks * col_blocks < want) row_blocks = BK_CEIL_DIV(want, col_blocks);
