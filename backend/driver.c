@@ -13,6 +13,7 @@ void driver_options_init(driver_options_t *o) {
   memset(o, 0, sizeof(*o));
   o->task = FE_TASK_AUTO;
   o->weights_external = -1;
+  o->gemm = -1;
   pass_options_init(&o->pass);
   lower_options_init(&o->lower);
   cg_options_init(&o->codegen);
@@ -77,6 +78,20 @@ bertc_status_t driver_compile(const char *model_path, const driver_options_t *op
   if (!o.codegen.target_cpu) o.codegen.target_cpu = m->spec.target_cpu;
   if (!o.codegen.target_features) o.codegen.target_features = m->spec.target_features;
   o.codegen.weights_external = o.weights_external >= 0 ? o.weights_external : m->spec.weights_external;
+  int gemm = o.gemm >= 0 ? o.gemm : (int)m->spec.gemm;
+  if (gemm == FE_GEMM_AMX) o.lower.use_amx = true;
+  if (gemm == FE_GEMM_BLAS) o.lower.use_blas = true;
+  if (!s && o.lower.use_amx) {
+    char *cpu = NULL, *features = NULL;
+    s = cg_resolve_target(o.codegen.target_cpu, o.codegen.target_features, &cpu, &features);
+    if (!s && !cg_target_has_amx(cpu, features))
+      s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                            "%s: gemm 'amx' needs AMX-BF16, and target cpu '%s' lacks it (needs "
+                            "amx-tile, amx-bf16, avx512bf16, avx512bw, avx512vl)",
+                            model_path, cpu);
+    free(cpu);
+    free(features);
+  }
 
   t = now_seconds();
   /* The host BLAS takes row-major weights: keep pack-weights from packing

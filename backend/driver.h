@@ -16,6 +16,8 @@ typedef struct driver_options {
   const int64_t *batch_sizes;  /* NULL: model.json's, else {1} */
   size_t num_batch_sizes;
   int weights_external;        /* -1: model.json's choice */
+  int gemm;                    /* -1: model.json's choice, else an fe_gemm_t; sets
+                                  lower.use_amx / lower.use_blas */
   const char *passes;          /* NULL: default pipeline */
   const char *disabled_passes;
   pass_options_t pass;

@@ -30,6 +30,11 @@ typedef struct emitter {
   int threads;
   bool use_blas;
   bool calls_sgemm; /* some bucket calls bk_gemm_blas (env->sgemm) */
+  bool use_amx;
+  int64_t amx_calls; /* bk_gemm_amx calls over all buckets (metadata) */
+  bool *amx_used;        /* per value: weights bk_gemm_amx reads (split copy) */
+  uint64_t scratch_base; /* arena offset of the bucket's kernel scratch */
+  uint64_t scratch_bytes; /* the most scratch one call of the bucket needs */
   int64_t batch, seq;
   cg_call_t *calls;
   size_t num_calls, cap_calls;
@@ -146,6 +151,24 @@ static bertc_status_t lower_linear(emitter_t *e, const ir_node_t *n) {
     int64_t mb, nb;
     bk_gemm_plan(m, nout, k, fused_ln && !ln_apart, e->threads, &mb, &nb);
     int64_t ntasks = ceil_div(m, mb) * ceil_div(nout, nb);
+    if (packed && e->use_amx && bk_gemm_use_amx(m, nout, k, mb, e->threads)) {
+      /* the weights' AMX split is appended to the blob after lowering
+       * (lower_program patches the offset: index 1 marks it, i = value) */
+      cg_arg_t wa = {CG_ARG_PTR, CG_REGION_WEIGHTS, 1, w, 0};
+      uint64_t need = (uint64_t)ntasks * (uint64_t)bk_gemm_amx_scratch_bytes(mb, k);
+      if (need > e->scratch_bytes) e->scratch_bytes = need;
+      e->amx_used[w] = true;
+      e->amx_calls++;
+      cg_arg_t scratch = {CG_ARG_PTR, CG_REGION_ARENA, 0, (int64_t)e->scratch_base, 0};
+      BERTC_RETURN_IF_ERROR(EMIT(e, "bk_gemm_amx", ntasks, arg_v(e, x, 0), wa, arg_v(e, b, 0), res,
+                                 ln_apart ? arg_null() : gamma, ln_apart ? arg_null() : beta,
+                                 arg_v(e, r, 0), arg_i(m), arg_i(nout), arg_i(k), arg_i(mb),
+                                 arg_i(nb), arg_i(act), arg_f(eps), scratch));
+      if (!ln_apart) return BERTC_OK;
+      int64_t lrpt = rows_for(e, m, nout);
+      return EMIT(e, "bk_layer_norm", ceil_div(m, lrpt), arg_v(e, r, 0), gamma, beta,
+                  arg_v(e, r, 0), arg_i(lrpt), arg_i(m), arg_i(nout), arg_f(eps));
+    }
     if (!packed) e->calls_sgemm = true;
     BERTC_RETURN_IF_ERROR(EMIT(e, packed ? "bk_gemm" : "bk_gemm_blas", ntasks, arg_v(e, x, 0),
                                arg_v(e, w, 0), arg_v(e, b, 0), res, ln_apart ? arg_null() : gamma,
@@ -336,6 +359,51 @@ static bertc_status_t layout_weights(const ir_graph_t *g, lower_result_t *out, u
   return BERTC_OK;
 }
 
+/* Appends the AMX split (bk_pack_weights_amx) of every weight a
+ * bk_gemm_amx call reads to the blob, and points those calls at it. */
+static bertc_status_t append_amx_weights(const ir_graph_t *g, const bool *used,
+                                         lower_result_t *out) {
+  uint64_t size = out->program.weights_size;
+  uint64_t *at = calloc(g->num_values ? g->num_values : 1, sizeof(uint64_t));
+  if (!at) return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
+  bertc_status_t s = BERTC_OK;
+  for (size_t v = 0; !s && v < g->num_values; v++) {
+    if (!used[v]) continue;
+    const ir_value_t *w = &g->values[v];
+    at[v] = bertc_align_up(size, 64);
+    if (!bertc_add_u64(at[v], (uint64_t)bk_packed_amx_bytes(w->dims[0], w->dims[1]), &size))
+      s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "weights too large");
+  }
+  size = bertc_align_up(size, 64);
+  uint8_t *blob = NULL;
+  if (!s && size > out->program.weights_size) {
+    blob = realloc(out->weights, (size_t)size);
+    if (!blob) s = bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory (AMX weights)");
+  }
+  if (!s && blob) {
+    memset(blob + out->program.weights_size, 0, (size_t)(size - out->program.weights_size));
+    out->weights = blob;
+    out->program.weights = blob;
+    out->program.weights_size = size;
+    for (size_t v = 0; v < g->num_values; v++)
+      if (used[v])
+        bk_pack_weights_amx(g->values[v].data, g->values[v].dims[0], g->values[v].dims[1],
+                            (uint16_t *)(void *)(blob + at[v]));
+  }
+  for (size_t b = 0; !s && b < out->program.num_buckets; b++)
+    for (size_t c = 0; c < out->program.buckets[b].num_calls; c++) {
+      cg_call_t *call = &out->program.buckets[b].calls[c];
+      for (int32_t a = 0; a < call->num_args; a++)
+        if (call->args[a].kind == CG_ARG_PTR && call->args[a].region == CG_REGION_WEIGHTS &&
+            call->args[a].index == 1) {
+          call->args[a].i = (int64_t)at[call->args[a].i];
+          call->args[a].index = 0;
+        }
+    }
+  free(at);
+  return s;
+}
+
 static void abi_tensor(const ir_value_t *v, const char *name, bertc_abi_tensor_t *t) {
   memset(t, 0, sizeof(*t));
   t->name = name;
@@ -369,6 +437,8 @@ bertc_status_t lower_program(const ir_graph_t *g, const char *model_name,
   e.weight_offset = woff;
   e.threads = o->threads > 0 ? o->threads : 1;
   e.use_blas = o->use_blas;
+  e.use_amx = o->use_amx && !o->use_blas;
+  if (!s) s = bertc_calloc(g->num_values ? g->num_values : 1, sizeof(bool), (void **)&e.amx_used);
   int32_t roles[3] = {g->input_ids, g->token_type_ids, g->attention_mask};
   const char *role_names[3] = {"input_ids", "token_type_ids", "attention_mask"};
   for (int k = 0; k < 3; k++) e.input_index[k] = IR_NONE;
@@ -401,6 +471,8 @@ bertc_status_t lower_program(const ir_graph_t *g, const char *model_name,
       s = mp_plan_memory(g, batches[bi], seqs[si], &plan);
       if (s) break;
       e.plan = &plan;
+      e.scratch_base = bertc_align_up(plan.arena_bytes, 64);
+      e.scratch_bytes = 0;
       e.batch = batches[bi];
       e.seq = seqs[si];
       e.calls = NULL;
@@ -411,6 +483,9 @@ bertc_status_t lower_program(const ir_graph_t *g, const char *model_name,
       bk->batch = (int32_t)batches[bi];
       bk->seq = (int32_t)seqs[si];
       bk->arena_bytes = plan.arena_bytes;
+      if (!s && e.scratch_bytes && !bertc_add_u64(e.scratch_base, e.scratch_bytes, &bk->arena_bytes))
+        s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "batch %lld seq %lld: arena too large",
+                              (long long)e.batch, (long long)e.seq);
       bk->calls = e.calls;
       bk->num_calls = e.num_calls;
       out->peak_live_bytes[p->num_buckets] = plan.peak_live_bytes;
@@ -418,7 +493,7 @@ bertc_status_t lower_program(const ir_graph_t *g, const char *model_name,
       json_t *pj = json_object();
       json_object_set_new(pj, "batch", json_integer(bk->batch));
       json_object_set_new(pj, "seq", json_integer(bk->seq));
-      json_object_set_new(pj, "arena_bytes", json_integer((json_int_t)plan.arena_bytes));
+      json_object_set_new(pj, "arena_bytes", json_integer((json_int_t)bk->arena_bytes));
       json_object_set_new(pj, "peak_live_bytes", json_integer((json_int_t)plan.peak_live_bytes));
       json_object_set_new(pj, "unplanned_bytes", json_integer((json_int_t)plan.total_temp_bytes));
       json_object_set_new(pj, "efficiency", json_real((double)(int)(mp_plan_efficiency(&plan) * 1000) / 1000));
@@ -426,11 +501,13 @@ bertc_status_t lower_program(const ir_graph_t *g, const char *model_name,
       json_array_append_new(plans, pj);
       mp_plan_deinit(&plan);
     }
+  if (!s && e.use_amx) s = append_amx_weights(g, e.amx_used, out);
   if (!s) {
     json_object_set_new(meta, "memory_plan", plans);
     plans = NULL;
     /* the runtime loads a BLAS library only for models that call it */
     json_object_set_new(meta, "uses_blas", json_boolean(e.calls_sgemm));
+    json_object_set_new(meta, "amx_gemm_calls", json_integer((json_int_t)e.amx_calls));
     char *text = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text) s = bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
     else {
@@ -442,6 +519,7 @@ bertc_status_t lower_program(const ir_graph_t *g, const char *model_name,
   json_decref(plans);
   json_decref(meta);
   free(woff);
+  free(e.amx_used);
   if (s) lower_result_deinit(out);
   return s;
 }

@@ -15,6 +15,8 @@
 typedef struct lower_options {
   int threads;   /* threads the task splits are planned for */
   bool use_blas; /* linear layers through env->sgemm (weights must be row-major) */
+  bool use_amx;  /* linear layers of >= 64-row blocks on AMX (bk_gemm_amx); the
+                    target must have AMX-BF16 (the driver checks) */
 } lower_options_t;
 
 void lower_options_init(lower_options_t *o);

@@ -107,5 +107,8 @@ bertc_status_t cg_resolve_target(const char *cpu, const char *features, char **o
  * feature list (the last mention wins), else from the CPU name. Chooses which
  * build of the kernel bitcode codegen links. */
 bool cg_target_has_avx512(const char *cpu, const char *features);
+/* Whether a resolved target has what bk_gemm_amx needs (AMX-TILE, AMX-BF16,
+ * AVX512-BF16/BW/VL), by the same rules. */
+bool cg_target_has_amx(const char *cpu, const char *features);
 
 #endif

@@ -192,6 +192,23 @@ bool cg_target_has_avx512(const char *cpu, const char *features) {
   return false;
 }
 
+bool cg_target_has_amx(const char *cpu, const char *features) {
+  static const char *const needed[] = {"amx-tile", "amx-bf16", "avx512bf16", "avx512bw", "avx512vl"};
+  int said = 0;
+  for (size_t i = 0; i < BERTC_ARRAY_LEN(needed); i++) {
+    int state = feature_state(features, needed[i]);
+    if (state == 0) return false;
+    said += state == 1;
+  }
+  if (said == (int)BERTC_ARRAY_LEN(needed)) return true;
+  /* named targets whose feature list does not say: LLVM 19's CPUs with AMX-BF16 */
+  static const char *const amx_cpus[] = {"sapphirerapids", "emeraldrapids", "graniterapids",
+                                         "graniterapids-d", "diamondrapids"};
+  for (size_t i = 0; cpu && i < BERTC_ARRAY_LEN(amx_cpus); i++)
+    if (!strcmp(cpu, amx_cpus[i])) return true;
+  return false;
+}
+
 bertc_status_t cg_llvm_features(const char *features, char **out) {
 #if defined(__x86_64__)
   if (!strstr(features, "+64bit")) {

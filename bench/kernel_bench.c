@@ -10,14 +10,19 @@
  *
  * Each number is the best of many single calls, which filters out other
  * processes on a shared machine. "fma peak" is a register-only FMA loop
- * measured in the same run: the ceiling the GEMM can reach right now. */
-#define _POSIX_C_SOURCE 199309L
+ * measured in the same run: the ceiling the GEMM can reach right now. On a
+ * CPU with AMX-BF16 the BERT-base GEMMs also run as bk_gemm_amx (weights
+ * split by bk_pack_weights_amx; GFLOP/s counted as fp32 work). */
+#define _GNU_SOURCE /* syscall */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backend/kernels/attention.c"
 #include "backend/kernels/gemm.c"
+#include "backend/kernels/gemm_amx.c"
 #include "backend/kernels/norm.c"
 #include "backend/kernels/pack.c"
 
@@ -105,6 +110,23 @@ GEMM_BENCH(bb_ffn1, 1024, 3072, 768, 1, 0, 2)
 GEMM_BENCH(bb_ffn2, 1024, 768, 3072, 0, 1, 2)
 GEMM_BENCH(ffn1_1, 128, 1536, 384, 0, 0, 1)
 
+/* The same GEMMs on AMX tiles (bertc compile --gemm amx). */
+static uint8_t *amx_scratch;
+#define GEMM_BENCH_AMX(NAME, M, N, K, ACT, LN)                                                     \
+  __attribute__((flatten, noinline)) static void NAME##_amx(const float *x, const float *w,       \
+                                                           const float *bias, const float *res,   \
+                                                           const float *gamma, const float *beta, \
+                                                           float *out) {                          \
+    enum { MB = NAME##_MB, NB = NAME##_NB };                                                       \
+    for (int64_t t = 0; t < BK_CEIL_DIV(M, MB) * BK_CEIL_DIV(N, NB); t++)                          \
+      bk_gemm_amx(0, t, x, (const uint16_t *)(const void *)w, bias, LN ? res : 0, LN ? gamma : 0, \
+                  beta, out, M, N, K, MB, NB, ACT, 1e-12f, amx_scratch);                           \
+  }
+GEMM_BENCH_AMX(bb_qkv, 1024, 2304, 768, 0, 0)
+GEMM_BENCH_AMX(bb_ffn1, 1024, 3072, 768, 1, 0)
+GEMM_BENCH_AMX(bb_ffn2, 1024, 768, 3072, 0, 1)
+GEMM_BENCH_AMX(qkv1, 128, 1152, 384, 0, 0)
+
 static void check_plan(const char *name, int64_t m, int64_t n, int64_t k, int ln, int threads,
                        int64_t mb, int64_t nb) {
   int64_t pm, pn;
@@ -114,12 +136,20 @@ static void check_plan(const char *name, int64_t m, int64_t n, int64_t k, int ln
            (long long)mb, (long long)nb, (long long)pm, (long long)pn);
 }
 
-static void run_gemm(const char *name, gemm_fn fn, int64_t m, int64_t n, int64_t k, double peak) {
+static void run_gemm_as(const char *name, gemm_fn fn, int64_t m, int64_t n, int64_t k, double peak,
+                        bool amx) {
   float *x = random_floats(m * k), *w = random_floats(n * k), *bias = random_floats(n);
   float *res = random_floats(m * n), *gamma = random_floats(n), *beta = random_floats(n);
   float *wp = malloc(sizeof(float) * (size_t)bk_packed_floats(n, k)), *out = random_floats(m * n);
   if (!wp) abort();
   bk_pack_weights(w, n, k, wp);
+  if (amx) {
+    float *split = malloc((size_t)bk_packed_amx_bytes(n, k));
+    if (!split) abort();
+    bk_pack_weights_amx(wp, n, k, (uint16_t *)(void *)split);
+    free(wp);
+    wp = split;
+  }
   double best = 1e30;
   int reps = (int)BK_MAX(10, BK_MIN(400, 2e10 / (2.0 * (double)(m * n * k))));
   for (int rep = 0; rep < reps; rep++) {
@@ -134,6 +164,10 @@ static void run_gemm(const char *name, gemm_fn fn, int64_t m, int64_t n, int64_t
          name, (long long)m, (long long)n, (long long)k, best * 1e6, gflops, 100 * gflops / peak,
          100 * gflops / 268.0);
   free(x), free(w), free(bias), free(res), free(gamma), free(beta), free(wp), free(out);
+}
+
+static void run_gemm(const char *name, gemm_fn fn, int64_t m, int64_t n, int64_t k, double peak) {
+  run_gemm_as(name, fn, m, n, k, peak, false);
 }
 
 /* Attention with 12 heads of HD, packed QKV (ld = 3 * 12 * HD), batch 1:
@@ -192,6 +226,18 @@ int main(void) {
   run_gemm("BERT-base qkv  (b8 s128, plan 2t)", bb_qkv, 1024, 2304, 768, peak);
   run_gemm("BERT-base ffn1 +GELU (b8 s128)", bb_ffn1, 1024, 3072, 768, peak);
   run_gemm("BERT-base ffn2 +res+LN (b8 s128)", bb_ffn2, 1024, 768, 3072, peak);
+  /* AMX: the process must ask for the tile state first (Linux >= 5.16) */
+  amx_scratch = aligned_alloc(64, 64 << 20);
+  if (amx_scratch && syscall(SYS_arch_prctl, 0x1023, 18) == 0 &&
+      __builtin_cpu_supports("avx512bf16")) {
+    run_gemm_as("qkv on AMX     (one block)", qkv1_amx, 128, 1152, 384, peak, true);
+    run_gemm_as("BERT-base qkv on AMX (b8 s128)", bb_qkv_amx, 1024, 2304, 768, peak, true);
+    run_gemm_as("BERT-base ffn1 +GELU on AMX", bb_ffn1_amx, 1024, 3072, 768, peak, true);
+    run_gemm_as("BERT-base ffn2 +res+LN on AMX", bb_ffn2_amx, 1024, 768, 3072, peak, true);
+  } else {
+    printf("AMX GEMMs not measured: this CPU or kernel has no AMX tile state\n");
+  }
+  free(amx_scratch);
   run_attention("attention (12 heads x 32, packed)", attn128, 128, 32, 64);
   run_attention("attention (12 heads x 32, packed)", attn512, 512, 32, 64);
   run_attention("attention (12 heads x 64, packed)", attn64_128, 128, 64, 64);

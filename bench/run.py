@@ -34,9 +34,21 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from common import encoder_gflop, thread_env  # noqa: E402
 
-ENGINES = ["bertc", "ort", "torch", "openvino", "bertc-blas"]
-PEERS = ["ort", "torch", "openvino", "bertc-blas"]
-LABEL = {"bertc": "bertc", "ort": "ORT", "torch": "torch", "openvino": "OpenVINO", "bertc-blas": "bertc+BLAS"}
+ENGINES = ["bertc", "bertc-amx", "ort", "torch", "openvino", "bertc-blas"]
+PEERS = ["bertc-amx", "ort", "torch", "openvino", "bertc-blas"]
+LABEL = {"bertc": "bertc", "bertc-amx": "bertc AMX", "ort": "ORT", "torch": "torch", "openvino": "OpenVINO",
+         "bertc-blas": "bertc+BLAS"}
+# bertc-amx: the same model compiled with `--gemm amx` (linear layers of large buckets on AMX tiles,
+# exact to fp32 rounding); only on hosts with AMX-BF16. Its own speed-ups over the peers are reported too.
+EXTERNAL_PEERS = ["ort", "torch", "openvino"]
+
+
+def host_has_amx():
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return all(f in flags for f in ("amx_tile", "amx_bf16", "avx512_bf16"))
 
 FULL_GRID = [(1, s) for s in (8, 16, 32, 64, 128, 256, 512)] + [(8, 128), (32, 128)]
 QUICK_GRID = [(1, 16), (1, 128), (8, 128)]
@@ -339,7 +351,7 @@ def bertc_bench(bertc, so, batch, seq, threads, iters, warmup, logf):
 
 
 def run_grid(model, info, sos, bertc, threads, grid, quick, engines, logdir, rounds=1):
-    """sos: the compiled .so of each bertc variant ("bertc", "bertc-blas")."""
+    """sos: the compiled .so of each bertc variant ("bertc", "bertc-amx", "bertc-blas")."""
     cfg = info["config"]
     L, H, I = cfg["num_hidden_layers"], cfg["hidden_size"], cfg["intermediate_size"]
     logf = open(os.path.join(logdir, "grid-%s-t%d.log" % (model, threads)), "a")
@@ -437,6 +449,9 @@ def report(res):
             model, mres["config"]["num_hidden_layers"], mres["config"]["hidden_size"],
             mres["config"]["intermediate_size"], c["wall_s"], len(c["model_json"]["seq_lens"]),
             len(c["model_json"]["batch_sizes"]), c["so_bytes"] / 1e6))
+        if "compile_amx" in mres:
+            p("   bertc --gemm amx: compile %.1f s, .so %.0f MB (large buckets' weights also as bf16 parts)" % (
+                mres["compile_amx"]["wall_s"], mres["compile_amx"]["so_bytes"] / 1e6))
         p("   numerics at b=1 S=128 vs torch: " + "; ".join(
             "%s %s max|d| %.2e" % (LABEL[e], n.get("output", ""), n["max_abs_diff"]) if "max_abs_diff" in n
             else "%s %s" % (LABEL[e], n.get("error")) for e, n in mres["numerics"].items()))
@@ -479,6 +494,11 @@ def report(res):
             p("   (same on min latency, less sensitive to other processes: " + ", ".join(
                 "over %s %s" % (LABEL[e], fmt(g["geomean_speedup_min_ms"].get(e), "%.2fx", 0)) for e in PEERS
                 if e in res["engines"]) + ")")
+            if "geomean_speedup_amx" in g:
+                p("   geomean speed-up of bertc AMX (--gemm amx): " + ", ".join(
+                    "over %s %s (min %s)" % (LABEL[e], fmt(g["geomean_speedup_amx"].get(e), "%.2fx", 0),
+                                             fmt(g["geomean_speedup_amx_min_ms"].get(e), "%.2fx", 0))
+                    for e in EXTERNAL_PEERS if e in g["geomean_speedup_amx"]))
             mem = g["grid_memory"]
             p("   peak RSS over the grid: " + ", ".join(
                 "%s %s MB" % (LABEL[e], fmt((mem[e].get("maxrss_kb") or 0) / 1024, "%.0f", 0)) for e in mem))
@@ -508,7 +528,7 @@ def plot(res, path):
     fig, axes = plt.subplots(len(models), len(threads), figsize=(6 * len(threads), 4.2 * len(models)),
                              squeeze=False)
     style = {"bertc": ("tab:red", "o"), "ort": ("tab:blue", "s"), "torch": ("tab:orange", "^"),
-             "openvino": ("tab:purple", "D"), "bertc-blas": ("tab:gray", "x")}
+             "openvino": ("tab:purple", "D"), "bertc-blas": ("tab:gray", "x"), "bertc-amx": ("darkred", "*")}
     for i, model in enumerate(models):
         for j, t in enumerate(threads):
             ax = axes[i][j]
@@ -559,6 +579,9 @@ def main():
             sys.exit("unknown model %s (have %s)" % (m, ", ".join(MODELS)))
     threads = [int(t) for t in a.threads.split(",")]
     engines = [e for e in ENGINES if e in a.engines.split(",")]
+    if "bertc-amx" in engines and not host_has_amx():
+        log("this CPU has no AMX-BF16: bertc-amx is not measured")
+        engines.remove("bertc-amx")
     if "bertc" not in engines:
         sys.exit("bertc must be among the engines (ratios are relative to it)")
     grid = QUICK_GRID if a.quick else FULL_GRID
@@ -591,6 +614,9 @@ def main():
                 "prepare": {k: v for k, v in info.items() if k not in ("config", "key")}}
         so, mres["compile"] = compile_bertc(bertc, info, grid, logdir)
         sos = {"bertc": so}
+        if "bertc-amx" in engines:
+            sos["bertc-amx"], mres["compile_amx"] = compile_bertc(bertc, info, grid, logdir,
+                                                                  ["--gemm", "amx"], "-amx")
         if "bertc-blas" in engines:
             # the same model with every linear layer on OpenBLAS's sgemm instead of bertc's
             # kernels: the evidence for (or against) the default choice of kernel
@@ -647,6 +673,17 @@ def main():
                 e: geomean([r["engines"][e]["min_ms"] / r["engines"]["bertc"]["min_ms"] for r in g["rows"]
                             if "min_ms" in r["engines"].get(e, {}) and "min_ms" in r["engines"].get("bertc", {})])
                 for e in sp}
+            if "bertc-amx" in engines:
+                g["geomean_speedup_amx"] = {
+                    e: geomean([r["engines"][e]["median_ms"] / r["engines"]["bertc-amx"]["median_ms"]
+                                for r in g["rows"] if "median_ms" in r["engines"].get(e, {})
+                                and "median_ms" in r["engines"].get("bertc-amx", {})])
+                    for e in EXTERNAL_PEERS if e in engines}
+                g["geomean_speedup_amx_min_ms"] = {
+                    e: geomean([r["engines"][e]["min_ms"] / r["engines"]["bertc-amx"]["min_ms"]
+                                for r in g["rows"] if "min_ms" in r["engines"].get(e, {})
+                                and "min_ms" in r["engines"].get("bertc-amx", {})])
+                    for e in EXTERNAL_PEERS if e in engines}
             ovp = g["worker_meta"].get("openvino", {}).get("precision")
             if ovp:
                 mres["openvino_precision"] = ovp

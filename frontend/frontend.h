@@ -105,6 +105,10 @@ bool fe_task_from_name(const char *name, fe_task_t *out);
 
 /* What to compile: the checkpoint's files and the compile choices. Built
  * from a model.json (docs/model-json.md) or, for a directory, defaults. */
+/* model.json "gemm": the generated kernels, the same on AMX tiles where
+ * that pays (bertc compile --gemm amx), or the host BLAS. */
+typedef enum fe_gemm_e { FE_GEMM_BERTC = 0, FE_GEMM_AMX = 1, FE_GEMM_BLAS = 2 } fe_gemm_t;
+
 typedef struct fe_spec {
   char *source;         /* the path the user gave */
   char *name;           /* model name (identifier-safe) */
@@ -124,6 +128,7 @@ typedef struct fe_spec {
   char *target_cpu;     /* NULL = native */
   char *target_features;
   bool weights_external;
+  fe_gemm_t gemm;       /* linear layers' kernels: FE_GEMM_BERTC (default) */
 } fe_spec_t;
 
 /* path: a model.json, a directory with a model.json in it, or a HuggingFace

@@ -383,6 +383,18 @@ static bertc_status_t key_weights_mode(spec_reader_t *r, const char *key, json_t
                     m);
 }
 
+static bertc_status_t key_gemm(spec_reader_t *r, const char *key, json_t *v, fe_spec_t *s,
+                               size_t field) {
+  (void)field;
+  const char *g;
+  BERTC_RETURN_IF_ERROR(want_string(r, key, v, &g));
+  if (!strcmp(g, "bertc")) s->gemm = FE_GEMM_BERTC;
+  else if (!strcmp(g, "amx")) s->gemm = FE_GEMM_AMX;
+  else if (!strcmp(g, "blas")) s->gemm = FE_GEMM_BLAS;
+  else return spec_error(r, BERTC_STATUS_DATA, "gemm '%s' is not 'bertc', 'amx' or 'blas'", g);
+  return BERTC_OK;
+}
+
 /* "+avx2,-avx512f": comma-separated LLVM feature names, each with a sign. */
 static bool valid_features(const char *f) {
   for (;;) {
@@ -457,6 +469,7 @@ static const struct {
     {"precision", key_precision, NO_FIELD},
     {"target", key_target, NO_FIELD},
     {"weights_mode", key_weights_mode, NO_FIELD},
+    {"gemm", key_gemm, NO_FIELD},
 };
 
 /* Levenshtein distance, capped: enough to suggest a key for a typo. */

@@ -30,7 +30,12 @@ static const char *help =
     "  --linker CMD             the linker driver (default $CC, then cc)\n"
     "  --threads N              threads the task splits are planned for (default: the\n"
     "                           threads a run on this machine uses by default)\n"
-    "  --gemm bertc|blas        generated GEMMs (default) or the host BLAS\n"
+    "  --gemm bertc|amx|blas    generated GEMMs (default); the same on AMX tiles where\n"
+    "                           a bucket has >= 128 rows per thread (exact to fp32\n"
+    "                           rounding, as three bf16 parts; needs a target with\n"
+    "                           AMX-BF16; the .so carries those weights a second time,\n"
+    "                           at 1.5x their fp32 size); or the host BLAS. Default:\n"
+    "                           model.json's \"gemm\", else bertc\n"
     "  --passes LIST|none       the pass pipeline (default: all; see --list-passes)\n"
     "  --disable-pass NAME      drop a pass from the pipeline (repeatable)\n"
     "  --print-after NAME|all   print the IR after a pass to stderr\n"
@@ -102,7 +107,7 @@ int cmd_compile(int argc, char **argv) {
   lower_options_t lo;
   lower_options_init(&lo);
   progress_t prog = {0};
-  int weights_mode = -1, c;
+  int weights_mode = -1, gemm = -1, c;
   optind = 1;
   while ((c = getopt_long(argc, argv, ":o:qh", opts, NULL)) != -1) {
     switch (c) {
@@ -131,8 +136,10 @@ int cmd_compile(int argc, char **argv) {
       break;
     }
     case O_GEMM:
-      if (!strcmp(optarg, "blas")) lo.use_blas = true;
-      else if (strcmp(optarg, "bertc")) return cli_usage_error("compile", "--gemm wants bertc or blas");
+      if (!strcmp(optarg, "blas")) gemm = FE_GEMM_BLAS;
+      else if (!strcmp(optarg, "amx")) gemm = FE_GEMM_AMX;
+      else if (!strcmp(optarg, "bertc")) gemm = FE_GEMM_BERTC;
+      else return cli_usage_error("compile", "--gemm wants bertc, amx or blas");
       break;
     case O_PASSES: passes = optarg; break;
     case O_DISABLE:
@@ -163,6 +170,7 @@ int cmd_compile(int argc, char **argv) {
   d.codegen.progress = report;
   d.codegen.progress_user = &prog;
   d.weights_external = weights_mode;
+  d.gemm = gemm;
   d.passes = passes;
   d.disabled_passes = disabled[0] ? disabled : NULL;
   d.print_plan = po.stats;

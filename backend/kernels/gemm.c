@@ -22,6 +22,7 @@
  * whose weights were not packed. */
 #include <stdbool.h>
 
+#include "backend/kernels/gemm_block.h"
 #include "backend/kernels/kernels.h"
 #include "backend/kernels/rows.h"
 #include "backend/kernels/simd.h"
@@ -59,31 +60,13 @@ static inline int64_t gemm_kc(int64_t k) {
   return k > 0 ? BK_CEIL_DIV(k, BK_CEIL_DIV(k, BK_GEMM_KC)) : 1;
 }
 
-/* The output block of task `task`: rows [*i0, *i1), columns [*j0, *j1). */
-static void gemm_block(int64_t task, int64_t m, int64_t n, int64_t m_block, int64_t n_block,
-                       int64_t *i0, int64_t *i1, int64_t *j0, int64_t *j1) {
-  int64_t nbn = BK_CEIL_DIV(n, n_block);
-  *i0 = task / nbn * m_block;
-  *j0 = task % nbn * n_block;
-  *i1 = BK_MIN(m, *i0 + m_block);
-  *j1 = BK_MIN(n, *j0 + n_block);
-}
-
-/* The fused LayerNorm over the finished rows [i0, i1) of out (n columns). */
-static inline __attribute__((always_inline)) void
-gemm_layer_norm_rows(float *out, const float *gamma, const float *beta, int64_t i0, int64_t i1,
-                     int64_t n, float eps) {
-  if (!gamma) return;
-  for (int64_t i = i0; i < i1; i++) bk_ln_row(out + i * n, gamma, beta, out + i * n, n, eps);
-}
-
 void bk_gemm(const bertc_env_t *env, int64_t task, const float *x, const float *w_packed,
              const float *bias, const float *residual, const float *gamma, const float *beta,
              float *out, int64_t m, int64_t n, int64_t k, int64_t m_block, int64_t n_block,
              int64_t act, float eps) {
   (void)env;
   int64_t i0, i1, j0, j1;
-  gemm_block(task, m, n, m_block, n_block, &i0, &i1, &j0, &j1);
+  bk_gemm_block(task, m, n, m_block, n_block, &i0, &i1, &j0, &j1);
   /* Short blocks reuse a panel slice too few times for L1 residency to
    * matter; for them one pass over all of K reads the weights in memory
    * order (panel after panel), which the hardware prefetcher streams best. */
@@ -146,7 +129,7 @@ void bk_gemm(const bertc_env_t *env, int64_t task, const float *x, const float *
       }
     }
   }
-  gemm_layer_norm_rows(out, gamma, beta, i0, i1, n, eps);
+  bk_gemm_ln_rows(out, gamma, beta, i0, i1, n, eps);
 }
 
 void bk_gemm_blas(const bertc_env_t *env, int64_t task, const float *x, const float *w,
@@ -154,13 +137,13 @@ void bk_gemm_blas(const bertc_env_t *env, int64_t task, const float *x, const fl
                   const float *beta, float *out, int64_t m, int64_t n, int64_t k,
                   int64_t m_block, int64_t n_block, int64_t act, float eps) {
   int64_t i0, i1, j0, j1;
-  gemm_block(task, m, n, m_block, n_block, &i0, &i1, &j0, &j1);
+  bk_gemm_block(task, m, n, m_block, n_block, &i0, &i1, &j0, &j1);
   if (i0 >= i1 || j0 >= j1) return;
   float *c = out + i0 * n + j0;
   env->sgemm(env, 1, i1 - i0, j1 - j0, k, 1.0f, x + i0 * k, k, w + j0 * k, k, 0.0f, c, n);
   bk_epilogue(c, n, i1 - i0, j1 - j0, bias ? bias + j0 : 0,
               residual ? residual + i0 * n + j0 : 0, n, act);
-  gemm_layer_norm_rows(out, gamma, beta, i0, i1, n, eps);
+  bk_gemm_ln_rows(out, gamma, beta, i0, i1, n, eps);
 }
 
 /* Whether `tasks` equal tasks keep `threads` threads equally busy: a

@@ -87,6 +87,22 @@ void bk_gemm_blas(const bertc_env_t *env, int64_t task, const float *x, const fl
                   const float *beta, float *out, int64_t m, int64_t n, int64_t k,
                   int64_t m_block, int64_t n_block, int64_t act, float eps);
 
+/* bk_gemm's contract on AMX tiles (gemm_amx.c), for targets with AMX-BF16:
+ * fp32 products as sums of bf16 products, exact to fp32 rounding. Weights
+ * are bk_pack_weights_amx's split of the packed panels. scratch
+ * holds ntasks * bk_gemm_amx_scratch_bytes(m_block, k) bytes (64-byte
+ * aligned); residual may not alias out. */
+void bk_gemm_amx(const bertc_env_t *env, int64_t task, const float *x, const uint16_t *w_amx,
+                 const float *bias, const float *residual, const float *gamma, const float *beta,
+                 float *out, int64_t m, int64_t n, int64_t k, int64_t m_block, int64_t n_block,
+                 int64_t act, float eps, uint8_t *scratch);
+int64_t bk_gemm_amx_scratch_bytes(int64_t m_block, int64_t k);
+/* The K slice bk_gemm_amx covers per pass (a multiple of 32). */
+int64_t bk_gemm_amx_kc(int64_t k);
+/* Whether a linear layer of m rows planned in blocks of m_block rows for
+ * `threads` threads runs faster on AMX (given a target with it) than bk_gemm. */
+int bk_gemm_use_amx(int64_t m, int64_t n, int64_t k, int64_t m_block, int threads);
+
 /* --- Attention --- */
 /* Unfused: task = b * heads + h. q, k, v rows have stride ld (floats). */
 void bk_attn_scores(const bertc_env_t *env, int64_t task, const float *q, const float *k,
@@ -125,6 +141,11 @@ void bk_copy_cols(const bertc_env_t *env, int64_t task, const float *src, float 
  * bk_packed_floats(n, k) floats. */
 int64_t bk_packed_floats(int64_t n, int64_t k);
 void bk_pack_weights(const float *w, int64_t n, int64_t k, float *out);
+/* Splits bk_pack_weights's panels (n columns, k rows) into bk_gemm_amx's
+ * three bf16 parts: bk_packed_amx_bytes(n, k) bytes. Scalar code (the
+ * compiling host need not have AVX512-BF16). */
+int64_t bk_packed_amx_bytes(int64_t n, int64_t k);
+void bk_pack_weights_amx(const float *w_packed, int64_t n, int64_t k, uint16_t *out);
 /* Chooses the tiling of a bk_gemm for `threads` threads. */
 void bk_gemm_plan(int64_t m, int64_t n, int64_t k, int fused_ln, int threads,
                   int64_t *m_block, int64_t *n_block);

@@ -9,8 +9,10 @@
  *    the runtime's bucket choice and padding) equals transformers within 1e-4.
  * The other kernel paths get the same checks on a spread of fixtures: AVX2
  * code (--target-cpu haswell), linear layers on the host BLAS (--gemm blas),
- * and task splits planned for 1 and for 4 threads (which fuse the
- * LayerNorm into the GEMM, or split it out, differently).
+ * task splits planned for 1 and for 4 threads (which fuse the LayerNorm
+ * into the GEMM, or split it out, differently), and, on CPUs with AMX-BF16,
+ * linear layers on AMX tiles (--gemm amx, with a 16 x 16 bucket that uses
+ * them).
  * all-MiniLM-L6-v2 compiled equals sentence-transformers within 1e-4, and
  * gives bitwise-identical results with 1 and 2 threads. Compiling twice gives
  * identical bytes. A CBLAS library is loaded only for models that call it. */
@@ -24,6 +26,7 @@
 
 #include "backend/driver.h"
 #include "bertc/bertc.h"
+#include "runtime/cpu_features.h"
 #include "tests/fixture.h"
 #include "tests/testutil.h"
 
@@ -36,6 +39,8 @@ typedef struct {
   const char *target_cpu; /* NULL: native */
   bool use_blas;
   int plan_threads; /* 0: the default */
+  bool use_amx;     /* --gemm amx */
+  int64_t big_batch; /* 0, or one more batch bucket (checked at seq 16 only) */
 } variant_t;
 
 static void compile_variant(const char *model, const char *out, const char *passes,
@@ -46,13 +51,15 @@ static void compile_variant(const char *model, const char *out, const char *pass
   if (v) {
     d.codegen.target_cpu = v->target_cpu;
     d.lower.use_blas = v->use_blas;
+    if (v->use_amx) d.gemm = FE_GEMM_AMX;
     if (v->plan_threads) d.lower.threads = d.pass.threads = v->plan_threads;
   }
+  int64_t batches[3] = {kBatches[0], kBatches[1], v ? v->big_batch : 0};
   d.quiet = true;
   d.seq_lens = kSeqs;
   d.num_seq_lens = 3;
-  d.batch_sizes = kBatches;
-  d.num_batch_sizes = 2;
+  d.batch_sizes = batches;
+  d.num_batch_sizes = batches[2] ? 3 : 2;
   d.pass.verify_each = true;
   TU_ASSERT_OK(driver_compile(model, &d, out));
 }
@@ -73,8 +80,9 @@ static void check_bucket(const char *name, fe_model_t *m, bertc_context_t *ctx, 
                          int64_t seq, uint64_t *seed) {
   size_t cells = (size_t)(batch * seq);
   int32_t *ids = malloc(cells * 4), *types = calloc(cells, 4), *mask = malloc(cells * 4);
-  const int32_t *id_rows[3], *type_rows[3];
-  int32_t lens[3];
+  const int32_t *id_rows[16], *type_rows[16];
+  int32_t lens[16];
+  assert_true(batch <= 16);
   int64_t vocab = m->config.vocab_size;
   for (size_t i = 0; i < cells; i++) {
     ids[i] = (int32_t)(rng(seed) % (uint64_t)vocab);
@@ -163,11 +171,17 @@ static void check_fixture(const char *name, int index, const variant_t *v) {
   uint64_t seed = 0x1234567ull + (uint64_t)index;
   for (size_t b = 0; b < 2; b++)
     for (size_t s = 0; s < 3; s++) check_bucket(name, m, ctx, kBatches[b], kSeqs[s], &seed);
+  if (v && v->big_batch) check_bucket(name, m, ctx, v->big_batch, 16, &seed);
+  if (v && v->use_amx) { /* the bucket of big_batch x 16 rows must have run on AMX */
+    const char *meta = bertc_model_metadata_json(model);
+    if (!strstr(meta, "\"amx_gemm_calls\":") || strstr(meta, "\"amx_gemm_calls\":0"))
+      fail_msg("%s: compiled with gemm amx, but no layer runs on AMX: %.300s", name, meta);
+  }
   fx_reference_t r;
   fx_load(name, &r);
   check_hf(name, &r, model, ctx, m->config.pad_token_id);
-  print_message("%-22s %-10s compiled == interpreter (1e-5) at 6 buckets, == HF (1e-4)\n", name,
-                v ? v->name : "default");
+  print_message("%-22s %-10s compiled == interpreter (1e-5) at %d buckets, == HF (1e-4)\n", name,
+                v ? v->name : "default", v && v->big_batch ? 7 : 6);
   fx_free(&r);
   bertc_context_release(ctx);
   bertc_model_release(model);
@@ -185,7 +199,7 @@ static void test_blas_loaded_on_demand(void **state) {
   char *dir = fx_dir("bert_qa");
   char *so = tu_scratch_path("compiled/bert_qa-ondemand.so");
   char *so_blas = tu_scratch_path("compiled/bert_qa-ondemand-blas.so");
-  static const variant_t blas = {"blas", NULL, true, 0};
+  static const variant_t blas = {"blas", NULL, true, 0, false, 0};
   compile_variant(dir, so, NULL, NULL);
   compile_variant(dir, so_blas, NULL, &blas);
   bertc_model_t *model;
@@ -217,16 +231,26 @@ static void test_blas_loaded_on_demand(void **state) {
 static void test_kernel_paths(void **state) {
   (void)state;
   static const variant_t variants[] = {
-      {"avx2", "haswell", false, 0},
-      {"blas", NULL, true, 0},
-      {"plan1", NULL, false, 1},
-      {"plan4", NULL, false, 4},
+      {"avx2", "haswell", false, 0, false, 0},
+      {"blas", NULL, true, 0, false, 0},
+      {"plan1", NULL, false, 1, false, 0},
+      {"plan4", NULL, false, 4, false, 0},
   };
   static const char *fixtures[] = {"bert_qa", "roberta_mlm", "distilbert_seqcls",
                                    "albert_groups", "electra_disc", "st_mean"};
   for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++)
     for (size_t f = 0; f < sizeof fixtures / sizeof fixtures[0]; f++)
       check_fixture(fixtures[f], (int)f, &variants[v]);
+  /* Linear layers on AMX tiles: a bucket of 16 x 16 = 256 rows planned for
+   * one thread (bk_gemm_use_amx wants >= 128 rows per thread). */
+  static const variant_t amx = {"amx", NULL, false, 1, true, 16};
+  if (rt_cpu_has_feature("amx-tile") == 1 && rt_cpu_has_feature("amx-bf16") == 1 &&
+      rt_cpu_has_feature("avx512bf16") == 1) {
+    for (size_t f = 0; f < sizeof fixtures / sizeof fixtures[0]; f++)
+      check_fixture(fixtures[f], (int)f, &amx);
+  } else {
+    print_message("NOT TESTED: --gemm amx (this CPU lacks AMX-BF16)\n");
+  }
 }
 
 static void test_every_fixture(void **state) {

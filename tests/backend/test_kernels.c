@@ -10,6 +10,7 @@
  * (plus 1e-6 absolute); dot products within 1e-5 * sum|terms| / sqrt(k),
  * several times the rounding error of a float accumulation over k terms. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "tests/testutil.h"
 
 #include "backend/kernels/kernels.h"
+#include "runtime/cpu_features.h"
 
 /* ---- environment and helpers ---- */
 
@@ -275,6 +277,10 @@ typedef struct gemm_case {
   int64_t m, n, k;
 } gemm_case_t;
 
+/* Whether this CPU runs bk_gemm_amx (AMX-BF16 with the OS's tile state);
+ * main says which, so a host without AMX does not skip it silently. */
+static bool have_amx;
+
 static void run_gemm_case(int64_t m, int64_t n, int64_t k, int64_t m_block, int64_t n_block,
                           int use_bias, int use_res, int use_ln, int64_t act) {
   float *x = rand_floats(m * k, -1, 1), *w = rand_floats(n * k, -1, 1);
@@ -301,6 +307,21 @@ static void run_gemm_case(int64_t m, int64_t n, int64_t k, int64_t m_block, int6
   RUN_TASKS(ntasks, bk_gemm_blas(&env, task, x, w, bias, res, gamma, beta, out, m, n, k, m_block,
                                  n_block, act, 1e-12f));
   check_close(what, out, ref, tol, m * n);
+  if (have_amx) {
+    for (int64_t i = 0; i < m * n; i++) out[i] = NAN;
+    size_t bytes = (size_t)(ntasks * bk_gemm_amx_scratch_bytes(m_block, k));
+    uint8_t *scratch = aligned_alloc(64, bytes);
+    assert_non_null(scratch);
+    memset(scratch, 0xff, bytes); /* NaN patterns: the kernel must not read unset scratch */
+    memcpy(what + strlen(what) - strlen("(blas)"), "(amx) ", strlen("(amx) "));
+    uint16_t *wa = malloc((size_t)bk_packed_amx_bytes(n, k));
+    assert_non_null(wa);
+    bk_pack_weights_amx(wp, n, k, wa);
+    RUN_TASKS(ntasks, bk_gemm_amx(&env, task, x, wa, bias, res, gamma, beta, out, m, n, k,
+                                  m_block, n_block, act, 1e-12f, scratch));
+    check_close(what, out, ref, tol, m * n);
+    free(scratch), free(wa);
+  }
   if (!use_res && !use_ln) {
     for (int64_t i = 0; i < m * n; i++) out[i] = NAN;
     for (int64_t rpt = 1; rpt <= 5; rpt += 4) {
@@ -317,7 +338,7 @@ static void test_gemm_shapes(void **state) {
   (void)state;
   const gemm_case_t cases[] = {{1, 1, 1},   {1, 32, 7},   {5, 33, 1},    {13, 70, 17},
                                {9, 64, 2},  {37, 100, 300}, {17, 96, 513}, {2, 40, 1536},
-                               {24, 31, 9}, {8, 32, 256},  {128, 200, 300}};
+                               {24, 31, 9}, {8, 32, 256},  {128, 200, 300}, {70, 100, 800}};
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     int64_t m = cases[c].m, n = cases[c].n, k = cases[c].k;
     for (int threads = 1; threads <= 3; threads++) {
@@ -625,6 +646,10 @@ static void test_copy_cols(void **state) {
 }
 
 int main(void) {
+  have_amx = rt_cpu_has_feature("amx-tile") == 1 && rt_cpu_has_feature("amx-bf16") == 1 &&
+             rt_cpu_has_feature("avx512bf16") == 1 && rt_cpu_has_feature("avx512bw") == 1;
+  printf("bk_gemm_amx: %s\n", have_amx ? "tested (this CPU has AMX-BF16)"
+                                        : "NOT tested: this CPU lacks AMX-BF16");
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_activations),
       cmocka_unit_test(test_add_scale),

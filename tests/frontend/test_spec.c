@@ -91,7 +91,7 @@ static void test_model_json(void **state) {
                        " \"precision\": \"fp32\","
                        " \"target\": {\"cpu\": \"skylake-avx512\","
                        " \"features\": \"+avx2,-avx512f\"},"
-                       " \"weights_mode\": \"external\"}");
+                       " \"weights_mode\": \"external\", \"gemm\": \"amx\"}");
   char *proj = scratch("proj", NULL);
   fe_spec_t s;
   TU_ASSERT_OK(fe_spec_load(path, &s));
@@ -119,6 +119,7 @@ static void test_model_json(void **state) {
   assert_string_equal(s.target_cpu, "skylake-avx512");
   assert_string_equal(s.target_features, "+avx2,-avx512f");
   assert_true(s.weights_external);
+  assert_int_equal(s.gemm, FE_GEMM_AMX);
   fe_spec_deinit(&s);
   free(tok);
   free(cfg);
@@ -138,6 +139,7 @@ static void test_model_json(void **state) {
   assert_null(s.target_cpu);
   assert_null(s.target_features);
   assert_false(s.weights_external);
+  assert_int_equal(s.gemm, FE_GEMM_BERTC);
   fe_spec_deinit(&s);
   free(proj2);
   free(proj);
@@ -298,6 +300,8 @@ static const struct {
      "target.cpu 'sky lake' is not a CPU name"},
     {"{\"checkpoint\": \"../ckpt\", \"weights_mode\": \"mmap\"}",
      "weights_mode 'mmap' is not 'embed' or 'external'"},
+    {"{\"checkpoint\": \"../ckpt\", \"gemm\": \"mkl\"}", "gemm 'mkl' is not 'bertc', 'amx' or 'blas'"},
+    {"{\"checkpoint\": \"../ckpt\", \"gemm\": 3}", "gemm"},
     {"[{\"checkpoint\": \"../ckpt\"}]", "expected a JSON object, got an array"},
     {"{\"checkpoint\": \"../ckpt\",}", "invalid JSON at line 1, column"},
     {"{\"checkpoint\": \"../ckpt\", \"checkpoint\": \"../ckpt\"}", "invalid JSON"},

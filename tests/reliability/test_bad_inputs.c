@@ -1043,6 +1043,8 @@ static void test_options(void **state) {
       {"compile_bad_cpu", "compile '{M}' -o '{O}/m.so' -q --seq-lens 8 --target-cpu pentium9000",
        "pentium9000"},
       {"compile_output_dir_missing", "compile '{M}' -o '{O}/none/m.so' -q --seq-lens 8", "none"},
+      {"compile_amx_without_amx",
+       "compile '{M}' -o '{O}/m.so' -q --seq-lens 8 --gemm amx --target-cpu haswell", "AMX"},
       {"model_missing", "compile '{M}/nothing' -o '{O}/m.so' -q", "nothing"},
       {"bench_seq_past_buckets", "bench '{S}' --seq 17", "seq"},
   };
