@@ -34,11 +34,15 @@
  * while it is in L1, then a fused LayerNorm over the block's rows, as in
  * bk_gemm. residual may not alias out (out holds partial sums between
  * slices; the memory planner never aliases a linear layer's operands).
+ * Infinite weights give the infinite products an fp32 GEMM gives; an
+ * infinite activation gives NaN (its parts are inf and inf - inf), where
+ * bk_gemm gives +-inf or NaN: either way the output is not finite.
  *
  * This file uses target intrinsics (AMX has no vector-extension form); its
  * functions carry the AMX target attribute and codegen links them only into
  * models compiled for a target with AMX. */
 #include <immintrin.h>
+#include <math.h>
 #include <stdbool.h>
 
 #include "backend/kernels/gemm_block.h"
@@ -68,14 +72,18 @@ int64_t bk_packed_amx_bytes(int64_t n, int64_t k) {
   return BK_CEIL_DIV(n, BK_GEMM_NR) * slices * 3 * 32 * kc * 2;
 }
 
-/* Round to nearest even bf16 (NaN stays NaN), the rounding of VCVTNE2PS2BF16. */
+/* Round to nearest even bf16, the rounding of VCVTNE2PS2BF16, except that a
+ * finite value stays finite (toward zero where rounding would overflow) so
+ * its remainder is too. NaN stays NaN. */
 static uint16_t bf16_rne(float f, float *back) {
   uint32_t u, b;
   memcpy(&u, &f, sizeof u);
-  if ((u & 0x7FFFFFFFu) > 0x7F800000u)
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) {
     b = (u | 0x00400000u) & 0xFFFF0000u;
-  else
+  } else {
     b = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+    if ((b & 0x7FFFFFFFu) == 0x7F800000u && (u & 0x7FFFFFFFu) != 0x7F800000u) b = u & 0xFFFF0000u;
+  }
   memcpy(back, &b, sizeof b);
   return (uint16_t)(b >> 16);
 }
@@ -93,7 +101,7 @@ void bk_pack_weights_amx(const float *w_packed, int64_t n, int64_t k, uint16_t *
           int64_t at = ((c / 16) * (kc / 2) + kk / 2) * 32 + (c % 16) * 2 + kk % 2;
           for (int part = 0; part < 3; part++) {
             dst[part * 32 * kc + at] = bf16_rne(v, &b);
-            v -= b;
+            v = isinf(b) ? 0.0f : v - b; /* an infinite weight is all in part 0 */
           }
         }
       }

@@ -9,6 +9,7 @@
  * Tolerances: elementwise results and normalized rows within 1e-5 relative
  * (plus 1e-6 absolute); dot products within 1e-5 * sum|terms| / sqrt(k),
  * several times the rounding error of a float accumulation over k terms. */
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -410,6 +411,46 @@ static void test_pack(void **state) {
   free(w), free(p);
 }
 
+static double bf16_value(uint16_t h) {
+  uint32_t u = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+/* bk_pack_weights_amx: the three bf16 parts of every weight sum to it exactly
+ * (an infinite weight is all in part 0), in the tile pair layout, zero past
+ * K and past N. Scalar code: runs on any CPU. */
+static void test_pack_amx(void **state) {
+  (void)state;
+  const int64_t n = 37, k = 300; /* two K slices of 160, the second partial */
+  float *w = rand_floats(n * k, -2, 2);
+  w[0] = FLT_MAX, w[1] = -FLT_MAX, w[2] = INFINITY, w[3] = 1.0f + 0x1p-23f, w[4] = 0x1p-126f;
+  w[5] = -0.0f, w[6] = 3.0f / 7.0f;
+  float *p = new_floats(bk_packed_floats(n, k), NAN);
+  bk_pack_weights(w, n, k, p);
+  int64_t kc = bk_gemm_amx_kc(k), slices = CEIL_DIV(k, kc);
+  assert_int_equal(kc % 32, 0);
+  assert_int_equal(bk_packed_amx_bytes(n, k), 2 * slices * 3 * 32 * kc * 2);
+  uint16_t *a = malloc((size_t)bk_packed_amx_bytes(n, k));
+  assert_non_null(a);
+  bk_pack_weights_amx(p, n, k, a);
+  for (int64_t col = 0; col < 64; col++)
+    for (int64_t kk = 0; kk < slices * kc; kk++) {
+      int64_t sl = kk / kc, r = kk % kc, c = col % 32;
+      const uint16_t *blk = a + (col / 32 * slices + sl) * 3 * 32 * kc;
+      int64_t at = ((c / 16) * (kc / 2) + r / 2) * 32 + (c % 16) * 2 + r % 2;
+      double p0 = bf16_value(blk[at]), p1 = bf16_value(blk[32 * kc + at]);
+      double p2 = bf16_value(blk[64 * kc + at]);
+      double want = col < n && kk < k ? w[col * k + kk] : 0.0;
+      double got = isinf(p0) ? p0 + 0 * (p1 + p2) : p0 + p1 + p2;
+      if (got != want || (isinf(p0) && (p1 != 0 || p2 != 0)))
+        fail_msg("pack_amx: column %lld k %lld: parts %.9g %.9g %.9g, weight %.9g", (long long)col,
+                 (long long)kk, p0, p1, p2, want);
+    }
+  free(w), free(p), free(a);
+}
+
 /* ---- attention ---- */
 
 /* HF semantics: scores + finfo.min where mask == 0, softmax, times v. */
@@ -656,6 +697,7 @@ int main(void) {
       cmocka_unit_test(test_layer_norm),
       cmocka_unit_test(test_softmax_l2),
       cmocka_unit_test(test_pack),
+      cmocka_unit_test(test_pack_amx),
       cmocka_unit_test(test_gemm_plan),
       cmocka_unit_test(test_gemm_shapes),
       cmocka_unit_test(test_gemm_epilogues),
