@@ -151,29 +151,25 @@ static bertc_status_t lower_linear(emitter_t *e, const ir_node_t *n) {
     int64_t mb, nb;
     bk_gemm_plan(m, nout, k, fused_ln && !ln_apart, e->threads, &mb, &nb);
     int64_t ntasks = ceil_div(m, mb) * ceil_div(nout, nb);
-    if (packed && e->use_amx && bk_gemm_use_amx(m, nout, k, mb, e->threads)) {
-      /* the weights' AMX split is appended to the blob after lowering
-       * (lower_program patches the offset: index 1 marks it, i = value) */
-      cg_arg_t wa = {CG_ARG_PTR, CG_REGION_WEIGHTS, 1, w, 0};
+    bool amx = packed && e->use_amx && bk_gemm_use_amx(m, nout, k, mb, e->threads);
+    /* bk_gemm_amx reads the weights' AMX split, appended to the blob after
+     * lowering (lower_program patches the offset: index 1 marks it, i = value),
+     * and takes one more argument, its scratch after the planned arena */
+    cg_arg_t args[15] = {arg_v(e, x, 0), arg_v(e, w, 0), arg_v(e, b, 0), res,
+                         ln_apart ? arg_null() : gamma, ln_apart ? arg_null() : beta,
+                         arg_v(e, r, 0), arg_i(m), arg_i(nout), arg_i(k), arg_i(mb), arg_i(nb),
+                         arg_i(act), arg_f(eps),
+                         {CG_ARG_PTR, CG_REGION_ARENA, 0, (int64_t)e->scratch_base, 0}};
+    if (amx) {
+      args[1] = (cg_arg_t){CG_ARG_PTR, CG_REGION_WEIGHTS, 1, w, 0};
       uint64_t need = (uint64_t)ntasks * (uint64_t)bk_gemm_amx_scratch_bytes(mb, k);
       if (need > e->scratch_bytes) e->scratch_bytes = need;
       e->amx_used[w] = true;
       e->amx_calls++;
-      cg_arg_t scratch = {CG_ARG_PTR, CG_REGION_ARENA, 0, (int64_t)e->scratch_base, 0};
-      BERTC_RETURN_IF_ERROR(EMIT(e, "bk_gemm_amx", ntasks, arg_v(e, x, 0), wa, arg_v(e, b, 0), res,
-                                 ln_apart ? arg_null() : gamma, ln_apart ? arg_null() : beta,
-                                 arg_v(e, r, 0), arg_i(m), arg_i(nout), arg_i(k), arg_i(mb),
-                                 arg_i(nb), arg_i(act), arg_f(eps), scratch));
-      if (!ln_apart) return BERTC_OK;
-      int64_t lrpt = rows_for(e, m, nout);
-      return EMIT(e, "bk_layer_norm", ceil_div(m, lrpt), arg_v(e, r, 0), gamma, beta,
-                  arg_v(e, r, 0), arg_i(lrpt), arg_i(m), arg_i(nout), arg_f(eps));
     }
     if (!packed) e->calls_sgemm = true;
-    BERTC_RETURN_IF_ERROR(EMIT(e, packed ? "bk_gemm" : "bk_gemm_blas", ntasks, arg_v(e, x, 0),
-                               arg_v(e, w, 0), arg_v(e, b, 0), res, ln_apart ? arg_null() : gamma,
-                               ln_apart ? arg_null() : beta, arg_v(e, r, 0), arg_i(m), arg_i(nout),
-                               arg_i(k), arg_i(mb), arg_i(nb), arg_i(act), arg_f(eps)));
+    BERTC_RETURN_IF_ERROR(emit(e, amx ? "bk_gemm_amx" : packed ? "bk_gemm" : "bk_gemm_blas", ntasks,
+                               amx ? 15 : 14, args));
     if (!ln_apart) return BERTC_OK;
     int64_t lrpt = rows_for(e, m, nout);
     return EMIT(e, "bk_layer_norm", ceil_div(m, lrpt), arg_v(e, r, 0), gamma, beta,
