@@ -22,7 +22,12 @@
 
 #include "backend/kernels/attention.c"
 #include "backend/kernels/gemm.c"
+#if defined(__AVX512F__) /* clang cannot build the AMX kernels for an AVX2-only -march */
+#define KB_AMX 1
 #include "backend/kernels/gemm_amx.c"
+#else
+#define KB_AMX 0
+#endif
 #include "backend/kernels/norm.c"
 #include "backend/kernels/pack.c"
 
@@ -110,6 +115,7 @@ GEMM_BENCH(bb_ffn1, 1024, 3072, 768, 1, 0, 2)
 GEMM_BENCH(bb_ffn2, 1024, 768, 3072, 0, 1, 2)
 GEMM_BENCH(ffn1_1, 128, 1536, 384, 0, 0, 1)
 
+#if KB_AMX
 /* The same GEMMs on AMX tiles (bertc compile --gemm amx). */
 static uint8_t *amx_scratch;
 #define GEMM_BENCH_AMX(NAME, M, N, K, ACT, LN)                                                     \
@@ -126,6 +132,7 @@ GEMM_BENCH_AMX(bb_qkv, 1024, 2304, 768, 0, 0)
 GEMM_BENCH_AMX(bb_ffn1, 1024, 3072, 768, 1, 0)
 GEMM_BENCH_AMX(bb_ffn2, 1024, 768, 3072, 0, 1)
 GEMM_BENCH_AMX(qkv1, 128, 1152, 384, 0, 0)
+#endif
 
 static void check_plan(const char *name, int64_t m, int64_t n, int64_t k, int ln, int threads,
                        int64_t mb, int64_t nb) {
@@ -143,6 +150,7 @@ static void run_gemm_as(const char *name, gemm_fn fn, int64_t m, int64_t n, int6
   float *wp = malloc(sizeof(float) * (size_t)bk_packed_floats(n, k)), *out = random_floats(m * n);
   if (!wp) abort();
   bk_pack_weights(w, n, k, wp);
+#if KB_AMX
   if (amx) {
     float *split = malloc((size_t)bk_packed_amx_bytes(n, k));
     if (!split) abort();
@@ -150,6 +158,9 @@ static void run_gemm_as(const char *name, gemm_fn fn, int64_t m, int64_t n, int6
     free(wp);
     wp = split;
   }
+#else
+  (void)amx;
+#endif
   double best = 1e30;
   int reps = (int)BK_MAX(10, BK_MIN(400, 2e10 / (2.0 * (double)(m * n * k))));
   for (int rep = 0; rep < reps; rep++) {
@@ -226,6 +237,7 @@ int main(void) {
   run_gemm("BERT-base qkv  (b8 s128, plan 2t)", bb_qkv, 1024, 2304, 768, peak);
   run_gemm("BERT-base ffn1 +GELU (b8 s128)", bb_ffn1, 1024, 3072, 768, peak);
   run_gemm("BERT-base ffn2 +res+LN (b8 s128)", bb_ffn2, 1024, 768, 3072, peak);
+#if KB_AMX
   /* AMX: the process must ask for the tile state first (Linux >= 5.16) */
   amx_scratch = aligned_alloc(64, 64 << 20);
   if (amx_scratch && syscall(SYS_arch_prctl, 0x1023, 18) == 0 &&
@@ -238,6 +250,9 @@ int main(void) {
     printf("AMX GEMMs not measured: this CPU or kernel has no AMX tile state\n");
   }
   free(amx_scratch);
+#else
+  printf("AMX GEMMs not measured: built for a target without AVX-512\n");
+#endif
   run_attention("attention (12 heads x 32, packed)", attn128, 128, 32, 64);
   run_attention("attention (12 heads x 32, packed)", attn512, 512, 32, 64);
   run_attention("attention (12 heads x 64, packed)", attn64_128, 128, 64, 64);

@@ -74,25 +74,29 @@ BK_INLINE void att_pack_keys(float *kt, const float *k, int64_t ld, int64_t j0, 
   }
 }
 
-/* s[r][0..w) = scale * q_r . key block + bias for nrows query rows. */
+/* s[r][0..w) = scale * q_r . key block + bias for nrows query rows (w <= 32). */
 BK_INLINE void att_score_block(float *s, int64_t lds, int64_t w, const float *q, int64_t ld,
                                const float *kt, int64_t head_dim, int64_t nrows, float scale,
                                v16f bias0, v16f bias1) {
-  for (int64_t r0 = 0; r0 < nrows; r0 += BK_TILE_MAX_ROWS) {
-    int64_t rows = BK_MIN(BK_TILE_MAX_ROWS, nrows - r0);
+  for (int64_t r0 = 0; r0 < nrows; r0 += BK_GEMM_MR) {
+    int64_t rows = BK_MIN(BK_GEMM_MR, nrows - r0);
+    /* the 32 keys in parts of BK_GEMM_NV vectors (tile.h) */
+    for (int64_t c0 = 0; c0 < BK_MIN(w, ATT_KB); c0 += BK_GEMM_NV * BK_VL) {
+      v16f b0 = c0 ? bias1 : bias0;
 #define SCORE_TILE(R)                                                                              \
-  {                                                                                                \
+  if ((R) <= BK_GEMM_MR) {                                                                         \
     v16f acc[BK_TILE_MAX_ROWS][2];                                                                 \
     bk_tile_zero(acc, (R));                                                                        \
-    bk_tile_mac(acc, (R), 2, q + r0 * ld, ld, kt, ATT_KB, head_dim);                               \
+    bk_tile_mac(acc, (R), BK_GEMM_NV, q + r0 * ld, ld, kt + c0, ATT_KB, head_dim);                 \
     for (int r = 0; r < (R); r++) {                                                                \
-      acc[r][0] = acc[r][0] * scale + bias0;                                                       \
-      acc[r][1] = acc[r][1] * scale + bias1;                                                       \
+      acc[r][0] = acc[r][0] * scale + b0;                                                          \
+      if (BK_GEMM_NV == 2) acc[r][1] = acc[r][1] * scale + bias1;                                  \
     }                                                                                              \
-    bk_tile_store(acc, (R), 2, s + r0 * lds, lds, w, 0);                                           \
+    bk_tile_store(acc, (R), BK_GEMM_NV, s + r0 * lds + c0, lds, BK_MIN(w - c0, BK_GEMM_NV * BK_VL), 0); \
   }
-    BK_TILE_DISPATCH(rows, SCORE_TILE)
+      BK_TILE_DISPATCH(rows, SCORE_TILE)
 #undef SCORE_TILE
+    }
   }
 }
 
@@ -100,13 +104,13 @@ BK_INLINE void att_score_block(float *s, int64_t lds, int64_t w, const float *q,
 BK_INLINE void att_context_rows(float *o, int64_t ldo, const float *p, int64_t ldp,
                                 const float *v, int64_t ld, int64_t kv, int64_t head_dim,
                                 int64_t nrows, const float *row_scale) {
-  for (int64_t d0 = 0; d0 < head_dim; d0 += 2 * BK_VL) {
-    int wide = head_dim - d0 >= 2 * BK_VL;
-    for (int64_t r0 = 0; r0 < nrows; r0 += BK_TILE_MAX_ROWS) {
-      int64_t rows = BK_MIN(BK_TILE_MAX_ROWS, nrows - r0);
+  for (int64_t d0 = 0; d0 < head_dim; d0 += BK_GEMM_NV * BK_VL) {
+    int wide = BK_GEMM_NV == 2 && head_dim - d0 >= 2 * BK_VL;
+    for (int64_t r0 = 0; r0 < nrows; r0 += BK_GEMM_MR) {
+      int64_t rows = BK_MIN(BK_GEMM_MR, nrows - r0);
       const float *rs = row_scale ? row_scale + r0 : 0;
 #define CONTEXT_TILE(R)                                                                            \
-  {                                                                                                \
+  if ((R) <= BK_GEMM_MR) {                                                                         \
     v16f acc[BK_TILE_MAX_ROWS][2];                                                                 \
     bk_tile_zero(acc, (R));                                                                        \
     if (wide) {                                                                                    \
@@ -162,13 +166,13 @@ BK_INLINE void att_online_softmax(float *s, int64_t lds, int64_t n, int64_t nrow
 BK_INLINE void att_accumulate(float *acc, int64_t head_dim, const float *p, int64_t ldp,
                               const float *v, int64_t ld, int64_t kw, int64_t nrows,
                               const float *corr, int first) {
-  for (int64_t d0 = 0; d0 < head_dim; d0 += 2 * BK_VL) {
-    int nv = head_dim - d0 >= 2 * BK_VL ? 2 : 1;
-    for (int64_t r0 = 0; r0 < nrows; r0 += BK_TILE_MAX_ROWS) {
-      int64_t rows = BK_MIN(BK_TILE_MAX_ROWS, nrows - r0);
+  for (int64_t d0 = 0; d0 < head_dim; d0 += BK_GEMM_NV * BK_VL) {
+    int nv = BK_GEMM_NV == 2 && head_dim - d0 >= 2 * BK_VL ? 2 : 1;
+    for (int64_t r0 = 0; r0 < nrows; r0 += BK_GEMM_MR) {
+      int64_t rows = BK_MIN(BK_GEMM_MR, nrows - r0);
       float *a = acc + r0 * head_dim + d0;
 #define ACC_TILE(R)                                                                                \
-  {                                                                                                \
+  if ((R) <= BK_GEMM_MR) {                                                                         \
     v16f t[BK_TILE_MAX_ROWS][2];                                                                   \
     if (first) {                                                                                   \
       bk_tile_zero(t, (R));                                                                        \

@@ -3,8 +3,9 @@
  * bk_gemm works on weights packed at compile time into [K][32] panels
  * (pack.c). A task computes one m_block x n_block block of the output. K is
  * cut into nearly equal slices of at most BK_GEMM_KC; for each slice, for
- * each 32-column panel, for each group of BK_GEMM_MR rows, one register tile
- * (tile.h) accumulates the slice into the output block. The panel slice
+ * each 32-column panel (in parts of 16 * BK_GEMM_NV columns: one part on
+ * AVX-512, two halves on AVX2), for each group of BK_GEMM_MR rows, one
+ * register tile (tile.h) accumulates the slice into the output block. The panel slice
  * (<= 32 KiB) stays in L1 while the rows of x stream past it; the output
  * block is re-read once per slice, which costs little next to the 2 * MR * kc
  * FMAs of a tile. After the last slice the epilogue (bias, activation,
@@ -88,44 +89,53 @@ void bk_gemm(const bertc_env_t *env, int64_t task, const float *x, const float *
                               (k0 + kc) * BK_GEMM_NR);
         next_lines = BK_MIN(kc, k - k0 - kc) * BK_GEMM_NR * 4 / 64;
       }
-      int64_t tiles = BK_MAX(1, BK_CEIL_DIV(i1 - i0, BK_GEMM_MR));
+      /* row tiles x column parts: the panel's 32 columns go in parts of
+       * BK_GEMM_NV vectors (one part on AVX-512, two halves on AVX2) */
+      int64_t parts = BK_CEIL_DIV(w, BK_GEMM_NV * BK_VL);
+      int64_t tiles = BK_MAX(1, BK_CEIL_DIV(i1 - i0, BK_GEMM_MR)) * parts;
       int64_t lines_per_tile = BK_CEIL_DIV(next_lines, tiles);
       int64_t line = 0;
       /* A short block's first tile streams the panel it reads (prefetching
-       * ahead in it) on its first panel, and on every panel when it is the
-       * only tile; otherwise every tile fetches its share of the next panel
-       * while it computes, so memory stays busy through all the tiles, not
-       * only the first. */
+       * ahead in it, all its columns) on its first panel, and on every panel
+       * when it is the only tile; otherwise every tile fetches its share of
+       * the next panel while it computes, so memory stays busy through all
+       * the tiles, not only the first. */
       bool stream = short_block && (j == j0 || tiles == 1);
-      for (int64_t i = i0; i < i1; i += BK_GEMM_MR) {
-        int64_t rows = BK_MIN(BK_GEMM_MR, i1 - i);
-        float *c = out + i * n + j;
-        const char *pf = next ? next + line * 64 : 0;
-        int64_t pf_lines = 0;
-        if (i1 - i0 >= BK_GEMM_PREFETCH_ROWS || (short_block && tiles > 1)) {
-          pf_lines = BK_MIN(lines_per_tile, next_lines - line);
-          line += pf_lines;
-        }
+      for (int64_t h = 0; h < parts; h++) {
+        int64_t c0 = h * BK_GEMM_NV * BK_VL, wh = BK_MIN(BK_GEMM_NV * BK_VL, w - c0);
+        for (int64_t i = i0; i < i1; i += BK_GEMM_MR) {
+          int64_t rows = BK_MIN(BK_GEMM_MR, i1 - i);
+          float *c = out + i * n + j + c0;
+          const char *pf = next ? next + line * 64 : 0;
+          int64_t pf_lines = 0;
+          if (i1 - i0 >= BK_GEMM_PREFETCH_ROWS || (short_block && tiles > 1)) {
+            pf_lines = BK_MIN(lines_per_tile, next_lines - line);
+            line += pf_lines;
+          }
+          const float *b = panel + c0;
 #define GEMM_TILE(R)                                                                               \
   if ((R) <= BK_GEMM_MR) {                                                                         \
     v16f acc[BK_TILE_MAX_ROWS][2];                                                                 \
     if (k0 == 0)                                                                                   \
       bk_tile_zero(acc, (R));                                                                      \
     else                                                                                           \
-      bk_tile_load(acc, (R), 2, c, n, w);                                                          \
-    if (stream && i == i0)                                                                         \
-      bk_tile_mac_stream(acc, (R), 2, x + i * k + k0, k, panel, BK_GEMM_NR, kn);                   \
+      bk_tile_load(acc, (R), BK_GEMM_NV, c, n, wh);                                                \
+    if (stream && i == i0 && h == 0)                                                               \
+      bk_tile_mac_stream(acc, (R), BK_GEMM_NV, x + i * k + k0, k, b, BK_GEMM_NR, kn);              \
     else if (pf_lines > 0)                                                                         \
-      bk_tile_mac_prefetch(acc, (R), 2, x + i * k + k0, k, panel, BK_GEMM_NR, kn, pf, pf_lines);   \
+      bk_tile_mac_prefetch(acc, (R), BK_GEMM_NV, x + i * k + k0, k, b, BK_GEMM_NR, kn, pf,         \
+                           pf_lines);                                                              \
     else                                                                                           \
-      bk_tile_mac(acc, (R), 2, x + i * k + k0, k, panel, BK_GEMM_NR, kn);                          \
-    bk_tile_store(acc, (R), 2, c, n, w, 0);                                                        \
+      bk_tile_mac(acc, (R), BK_GEMM_NV, x + i * k + k0, k, b, BK_GEMM_NR, kn);                     \
+    bk_tile_store(acc, (R), BK_GEMM_NV, c, n, wh, 0);                                              \
   }
-        BK_TILE_DISPATCH(rows, GEMM_TILE)
+          BK_TILE_DISPATCH(rows, GEMM_TILE)
 #undef GEMM_TILE
-        if (k0 + kn == k)
-          bk_epilogue(c, n, rows, w, bias ? bias + j : 0, residual ? residual + i * n + j : 0, n,
-                      act);
+          /* the rows' last part done: the epilogue on all w columns, in L1 */
+          if (k0 + kn == k && h == parts - 1)
+            bk_epilogue(out + i * n + j, n, rows, w, bias ? bias + j : 0,
+                        residual ? residual + i * n + j : 0, n, act);
+        }
       }
     }
   }

@@ -72,7 +72,8 @@ BK_INLINE v16f v_load_part(const float *p, int64_t count, float fill) {
 BK_INLINE void v_store_part(float *p, v16f v, int64_t count) {
   float buf[BK_VL];
   v_store(buf, v);
-  for (int64_t i = 0; i < count; i++) p[i] = buf[i];
+  for (int i = 0; i < BK_VL; i++)
+    if (i < count) p[i] = buf[i];
 }
 
 /* Lane-wise m ? a : b, with m from a vector comparison (all ones or zero). */

@@ -12,13 +12,21 @@
 
 #include "backend/kernels/simd.h"
 
-/* Rows of the GEMM micro-tile. 8 suits AVX-512 (32 vector registers); on
- * AVX2-only targets (16 ymm registers, each v16f taking two) 8 rows spill and
- * -DBK_GEMM_MR=3 runs about 1.3x faster. At most 8. */
+/* Rows of the GEMM and attention micro-tile. 8 suits AVX-512 (32 vector
+ * registers); the AVX2 bitcode is built with -DBK_GEMM_MR=6 -DBK_GEMM_NV=1
+ * (below). At most 8. */
 #ifndef BK_GEMM_MR
 #define BK_GEMM_MR 8
 #endif
 #define BK_TILE_MAX_ROWS 8
+/* Vectors of 16 columns per tile row in the GEMM and attention: 2 with
+ * AVX-512 (8 x 32 tiles: 16 zmm accumulators), 1 on AVX2-only targets, whose
+ * 16 ymm registers hold a 6 x 16 tile (12 accumulators, 2 weight vectors and
+ * a broadcast); 3 x 32 tiles there need 17 and spill in the inner loop. */
+#ifndef BK_GEMM_NV
+#define BK_GEMM_NV 2
+#endif
+_Static_assert(BK_GEMM_NV == 1 || BK_GEMM_NV == 2, "BK_GEMM_NV is 1 or 2");
 
 _Static_assert(BK_GEMM_MR >= 1 && BK_GEMM_MR <= BK_TILE_MAX_ROWS, "BK_GEMM_MR out of range");
 

@@ -19,6 +19,7 @@
 #include "tests/testutil.h"
 
 #include "backend/kernels/kernels.h"
+#include "backend/kernels/tile.h" /* BK_GEMM_MR: 8, or 6 in the AVX2-tile build of this test */
 #include "runtime/cpu_features.h"
 
 /* ---- environment and helpers ---- */
@@ -377,11 +378,11 @@ static void test_gemm_plan(void **state) {
         bk_gemm_plan(m, n, k, fused, threads, &mb, &nb);
         assert_true(mb >= 1 && nb >= 1);
         assert_true(nb == n || nb % BK_GEMM_NR == 0);
-        assert_true(mb % 8 == 0 || mb == m);
+        assert_true(mb % BK_GEMM_MR == 0 || mb == m);
         if (fused) assert_int_equal(nb, n);
         int64_t tasks = CEIL_DIV(m, mb) * CEIL_DIV(n, nb);
-        int64_t possible = fused ? CEIL_DIV(m, 8)
-                                 : CEIL_DIV(m, 8) * CEIL_DIV(n, BK_GEMM_NR);
+        int64_t possible = fused ? CEIL_DIV(m, BK_GEMM_MR)
+                                 : CEIL_DIV(m, BK_GEMM_MR) * CEIL_DIV(n, BK_GEMM_NR);
         if (possible >= 2 * threads && threads > 1 && !(tasks >= 2 * threads))
           fail_msg("plan m=%lld n=%lld k=%lld fused=%d threads=%d: only %lld tasks",
                    (long long)m, (long long)n, (long long)k, fused, threads, (long long)tasks);
