@@ -92,7 +92,8 @@ BK_INLINE void att_score_block(float *s, int64_t lds, int64_t w, const float *q,
       acc[r][0] = acc[r][0] * scale + b0;                                                          \
       if (BK_GEMM_NV == 2) acc[r][1] = acc[r][1] * scale + bias1;                                  \
     }                                                                                              \
-    bk_tile_store(acc, (R), BK_GEMM_NV, s + r0 * lds + c0, lds, BK_MIN(w - c0, BK_GEMM_NV * BK_VL), 0); \
+    bk_tile_store(acc, (R), BK_GEMM_NV, s + r0 * lds + c0, lds,                                    \
+                  BK_MIN(w - c0, BK_GEMM_NV * BK_VL), 0);                                          \
   }
       BK_TILE_DISPATCH(rows, SCORE_TILE)
 #undef SCORE_TILE

@@ -5,8 +5,8 @@
  * cut into nearly equal slices of at most BK_GEMM_KC; for each slice, for
  * each 32-column panel (in parts of 16 * BK_GEMM_NV columns: one part on
  * AVX-512, two halves on AVX2), for each group of BK_GEMM_MR rows, one
- * register tile (tile.h) accumulates the slice into the output block. The panel slice
- * (<= 32 KiB) stays in L1 while the rows of x stream past it; the output
+ * register tile (tile.h) accumulates the slice into the output block. The
+ * panel slice (<= 32 KiB) stays in L1 while the rows of x stream past it; the output
  * block is re-read once per slice, which costs little next to the 2 * MR * kc
  * FMAs of a tile. After the last slice the epilogue (bias, activation,
  * residual) runs on the tile while it is still in L1, and with a fused
