@@ -76,9 +76,10 @@ bertc_status_t cg_write_temp(const char *final_path, const char *suffix, const v
 /* Reserves a temporary name beside `final_path` (the file exists, empty). */
 bertc_status_t cg_make_temp(const char *final_path, const char *suffix,
                             char **out_tmp) BERTC_MUST_USE;
-/* Links `obj_path` into the shared object `so_path` with `linker` (NULL: $CC,
- * else cc). The linker's output is in the error on failure. */
-bertc_status_t cg_link_shared(const char *linker, const char *obj_path,
+/* Links the objects `objs` (in this order) into the shared object `so_path`
+ * with `linker` (NULL: $CC, else cc). The linker's output is in the error on
+ * failure. */
+bertc_status_t cg_link_shared(const char *linker, const char *const *objs, size_t nobjs,
                               const char *so_path) BERTC_MUST_USE;
 /* Renames a finished temporary into place; on error removes it. */
 bertc_status_t cg_commit(const char *tmp_path, const char *final_path) BERTC_MUST_USE;

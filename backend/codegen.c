@@ -32,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,8 +47,10 @@
 
 #include "backend/cg_internal.h"
 #include "runtime/common.h"
+#include "runtime/env.h"
 
 #define CG_MAX_NAME 128 /* longest model name: symbol names stay readable */
+#define CG_MAX_PREFIX (CG_MAX_NAME + 32) /* the model name and a bucket */
 
 void cg_options_init(cg_options_t *o) {
   memset(o, 0, sizeof *o);
@@ -161,6 +165,7 @@ typedef struct cg_wrapper {
 
 typedef struct cg_gen {
   const cg_program_t *p;
+  const char *prefix; /* of the internal symbols: the model, or the model and bucket */
   LLVMContextRef ctx;
   LLVMModuleRef mod;
   LLVMBuilderRef b;
@@ -312,8 +317,8 @@ static bertc_status_t get_wrapper(cg_gen_t *g, const cg_call_t *c, LLVMValueRef 
   size_t same_kernel = 0;
   for (size_t i = 0; i < g->num_wrappers; i++)
     same_kernel += !strcmp(g->wrappers[i].call->kernel, c->kernel);
-  char name[CG_MAX_NAME + 96];
-  snprintf(name, sizeof name, "%s_%s_%zu", g->p->model_name, c->kernel, same_kernel);
+  char name[CG_MAX_PREFIX + 96];
+  snprintf(name, sizeof name, "%s_%s_%zu", g->prefix, c->kernel, same_kernel);
   LLVMValueRef fn = LLVMAddFunction(g->mod, name, g->wrapper_ty);
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   add_fn_attr(g, fn, "nounwind");
@@ -346,8 +351,8 @@ static bertc_status_t get_wrapper(cg_gen_t *g, const cg_call_t *c, LLVMValueRef 
  * serial loop when the host has none. optsize keeps function specialization
  * from cloning it (and the wrapper inlined into it) once per wrapper. */
 static void build_run_tasks(cg_gen_t *g) {
-  char name[CG_MAX_NAME + 16];
-  snprintf(name, sizeof name, "%s_run_tasks", g->p->model_name);
+  char name[CG_MAX_PREFIX + 16];
+  snprintf(name, sizeof name, "%s_run_tasks", g->prefix);
   LLVMValueRef fn = LLVMAddFunction(g->mod, name, g->run_tasks_ty);
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   add_fn_attr(g, fn, "nounwind");
@@ -384,12 +389,30 @@ static void build_run_tasks(cg_gen_t *g) {
   g->run_tasks = fn;
 }
 
-/* int32_t <model>_b<B>_s<S>(env, weights, arena, inputs, outputs) */
-static bertc_status_t build_entry(cg_gen_t *g, const cg_bucket_t *bk, LLVMValueRef *out) {
-  char name[CG_MAX_NAME + 32];
-  snprintf(name, sizeof name, "%s_b%d_s%d", g->p->model_name, bk->batch, bk->seq);
+static void entry_name(char *buf, size_t size, const cg_program_t *p, const cg_bucket_t *bk) {
+  snprintf(buf, size, "%s_b%d_s%d", p->model_name, bk->batch, bk->seq);
+}
+
+/* The entry of a bucket built in another module: a hidden external symbol
+ * that module defines and the linker resolves inside the .so. */
+static LLVMValueRef declare_entry(cg_gen_t *g, const cg_bucket_t *bk) {
+  char name[CG_MAX_PREFIX];
+  entry_name(name, sizeof name, g->p, bk);
   LLVMValueRef fn = LLVMAddFunction(g->mod, name, g->entry_ty);
-  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  LLVMSetLinkage(fn, LLVMExternalLinkage);
+  LLVMSetVisibility(fn, LLVMHiddenVisibility);
+  return fn;
+}
+
+/* int32_t <model>_b<B>_s<S>(env, weights, arena, inputs, outputs); internal,
+ * or (shared) a hidden external symbol that the descriptor's module uses. */
+static bertc_status_t build_entry(cg_gen_t *g, const cg_bucket_t *bk, bool shared,
+                                  LLVMValueRef *out) {
+  char name[CG_MAX_PREFIX];
+  entry_name(name, sizeof name, g->p, bk);
+  LLVMValueRef fn = LLVMAddFunction(g->mod, name, g->entry_ty);
+  LLVMSetLinkage(fn, shared ? LLVMExternalLinkage : LLVMInternalLinkage);
+  if (shared) LLVMSetVisibility(fn, LLVMHiddenVisibility);
   add_fn_attr(g, fn, "nounwind");
   LLVMValueRef env = LLVMGetParam(fn, 0), weights = LLVMGetParam(fn, 1);
   LLVMValueRef arena = LLVMGetParam(fn, 2), inputs = LLVMGetParam(fn, 3);
@@ -456,14 +479,15 @@ static bertc_status_t build_entry(cg_gen_t *g, const cg_bucket_t *bk, LLVMValueR
   return BERTC_OK;
 }
 
-/* Internal linkage for everything but bertc_model_query, then deletes what
- * nothing uses (the kernels no call needs), so the optimizer never sees it. */
-static void finish_module(cg_gen_t *g, const char *cpu, const char *features) {
+/* Internal linkage for everything but bertc_model_query and `keep` (a
+ * bucket's entry that another module calls), then deletes what nothing uses
+ * (the kernels no call needs), so the optimizer never sees it. */
+static void finish_module(cg_gen_t *g, const char *cpu, const char *features, LLVMValueRef keep) {
   for (LLVMValueRef v = LLVMGetFirstGlobal(g->mod); v; v = LLVMGetNextGlobal(v))
     if (!LLVMIsDeclaration(v) && LLVMGetLinkage(v) == LLVMExternalLinkage)
       LLVMSetLinkage(v, LLVMInternalLinkage);
   for (LLVMValueRef fn = LLVMGetFirstFunction(g->mod); fn; fn = LLVMGetNextFunction(fn)) {
-    if (LLVMIsDeclaration(fn)) continue;
+    if (LLVMIsDeclaration(fn) || fn == keep) continue;
     size_t len;
     const char *name = LLVMGetValueName2(fn, &len);
     if (LLVMGetLinkage(fn) == LLVMExternalLinkage && strcmp(name, BERTC_ABI_QUERY_SYMBOL) != 0)
@@ -557,21 +581,91 @@ static const char *base_name(const char *path) {
   return slash ? slash + 1 : path;
 }
 
-/* Builds, optimizes and emits the module; fills *out_buf or *out_ir. */
-static bertc_status_t generate(const cg_program_t *p, const cg_options_t *o,
-                               const cg_artifact_info_t *info, double *t0,
-                               LLVMMemoryBufferRef *out_buf, char **out_ir) {
-  cg_gen_t g = {.p = p};
+/* One LLVM module to build, optimize and emit. A .so is generated as one
+ * module per bucket plus one for the descriptor (which declares the entries
+ * the others define), built on separate threads, each in its own LLVM
+ * context, and linked together; --emit obj/asm/llvm make one module of all.
+ * Which module holds what does not depend on the number of threads, so the
+ * output does not either. */
+typedef struct cg_unit {
+  const cg_program_t *p;
+  const cg_options_t *o;
+  const cg_artifact_info_t *info;
+  const char *features; /* what LLVM is given (cg_llvm_features) */
+  enum { CG_UNIT_ALL, CG_UNIT_BUCKET, CG_UNIT_DESCRIPTOR } kind;
+  size_t bucket; /* CG_UNIT_BUCKET */
+  bool report;   /* report each phase (the single-module build) */
+  double t0;     /* for report */
+  LLVMMemoryBufferRef buf;
+  char *ir;
+  bertc_status_t status;
+} cg_unit_t;
+
+static void unit_report(cg_unit_t *u, const char *phase) {
+  if (u->report) report(u->o, phase, &u->t0);
+}
+
+/* The module of one unit, ready for the optimizer. */
+static bertc_status_t build_unit(cg_unit_t *u, cg_gen_t *g, LLVMTargetDataRef td,
+                                 const char *triple) {
+  const cg_program_t *p = u->p;
+  char prefix[CG_MAX_PREFIX];
+  if (u->kind == CG_UNIT_BUCKET)
+    entry_name(prefix, sizeof prefix, p, &p->buckets[u->bucket]);
+  else
+    snprintf(prefix, sizeof prefix, "%s", p->model_name);
+  g->prefix = prefix;
+  if (u->kind == CG_UNIT_DESCRIPTOR) {
+    g->mod = LLVMModuleCreateWithNameInContext(p->model_name, g->ctx);
+    LLVMSetSourceFileName(g->mod, p->model_name, strlen(p->model_name));
+  } else {
+    BERTC_RETURN_IF_ERROR(
+        load_kernels(g, cg_target_has_avx512(u->info->target_cpu, u->info->target_features)));
+  }
+  LLVMSetTarget(g->mod, triple);
+  LLVMSetModuleDataLayout(g->mod, td);
+  LLVMValueRef keep = NULL;
+  if (u->kind == CG_UNIT_BUCKET) {
+    build_run_tasks(g);
+    BERTC_RETURN_IF_ERROR(build_entry(g, &p->buckets[u->bucket], true, &keep));
+  } else {
+    LLVMValueRef *entries = NULL;
+    BERTC_RETURN_IF_ERROR(bertc_calloc(p->num_buckets, sizeof *entries, (void **)&entries));
+    bertc_status_t s = BERTC_OK;
+    if (u->kind == CG_UNIT_ALL) build_run_tasks(g);
+    for (size_t i = 0; !s && i < p->num_buckets; i++) {
+      if (u->kind == CG_UNIT_ALL)
+        s = build_entry(g, &p->buckets[i], false, &entries[i]);
+      else
+        entries[i] = declare_entry(g, &p->buckets[i]);
+    }
+    if (!s) s = cg_emit_descriptor(g->mod, p, u->info, entries, td);
+    free(entries);
+    BERTC_RETURN_IF_ERROR(s);
+  }
+  finish_module(g, u->info->target_cpu, u->features, keep);
+  unit_report(u, "codegen");
+  char *err = NULL;
+  bool bad = LLVMVerifyModule(g->mod, LLVMReturnStatusAction, &err);
+  bertc_status_t s = bad ? bertc_status_make(BERTC_STATUS_INTERNAL,
+                                             "the generated module is invalid: %s", err ? err : "")
+                         : BERTC_OK;
+  LLVMDisposeMessage(err);
+  if (!s) unit_report(u, "verify");
+  return s;
+}
+
+/* Builds, optimizes and emits one unit into u->buf or u->ir (u->status). */
+static void generate_unit(cg_unit_t *u) {
+  cg_gen_t g = {.p = u->p};
   char *triple = NULL;
   LLVMTargetMachineRef tm = NULL;
   LLVMTargetDataRef td = NULL;
-  LLVMValueRef *entries = NULL;
-  char *features = NULL; /* what LLVM is given (cg_llvm_features) */
-  bertc_status_t s = cg_llvm_features(info->target_features, &features);
-  if (!s) s = cg_create_target_machine(info->target_cpu, features, o->opt_level, &triple, &tm);
+  bertc_status_t s =
+      cg_create_target_machine(u->info->target_cpu, u->features, u->o->opt_level, &triple, &tm);
   if (s) {
-    free(features);
-    return s;
+    u->status = s;
+    return;
   }
   g.ctx = LLVMContextCreate();
   LLVMContextSetDiagnosticHandler(g.ctx, diag_handler, &g);
@@ -589,50 +683,127 @@ static bertc_status_t generate(const cg_program_t *p, const cg_options_t *o,
       LLVMFunctionType(g.void_ty, (LLVMTypeRef[]){g.ptr, g.i64, g.ptr, g.ptr}, 4, 0);
   g.entry_ty =
       LLVMFunctionType(g.i32, (LLVMTypeRef[]){g.ptr, g.ptr, g.ptr, g.ptr, g.ptr}, 5, 0);
-
-  s = load_kernels(&g, cg_target_has_avx512(info->target_cpu, info->target_features));
-  if (s) goto done;
-  LLVMSetTarget(g.mod, triple);
   td = LLVMCreateTargetDataLayout(tm);
-  LLVMSetModuleDataLayout(g.mod, td);
-  build_run_tasks(&g);
-  s = bertc_calloc(p->num_buckets, sizeof *entries, (void **)&entries);
-  for (size_t i = 0; !s && i < p->num_buckets; i++)
-    s = build_entry(&g, &p->buckets[i], &entries[i]);
-  if (!s) s = cg_emit_descriptor(g.mod, p, info, entries, td);
-  if (s) goto done;
-  finish_module(&g, info->target_cpu, features);
-  report(o, "codegen", t0);
 
-  char *err = NULL;
-  if (LLVMVerifyModule(g.mod, LLVMReturnStatusAction, &err)) {
-    s = bertc_status_make(BERTC_STATUS_INTERNAL, "the generated module is invalid: %s",
-                          err ? err : "");
-    LLVMDisposeMessage(err);
-    goto done;
+  s = build_unit(u, &g, td, triple);
+  if (!s) s = optimize(g.mod, tm, u->o->opt_level);
+  if (!s) {
+    unit_report(u, "optimize");
+    s = emit(g.mod, tm, u->kind == CG_UNIT_ALL ? u->o->emit : CG_EMIT_OBJ, &u->buf, &u->ir);
   }
-  LLVMDisposeMessage(err);
-  report(o, "verify", t0);
-  s = optimize(g.mod, tm, o->opt_level);
-  if (s) goto done;
-  report(o, "optimize", t0);
-  s = emit(g.mod, tm, o->emit, out_buf, out_ir);
-  if (s) goto done;
-  report(o, "emit", t0);
-
-done:
+  if (!s) unit_report(u, "emit");
   if (s && g.diag) s = bertc_status_annotate(s, "LLVM reported: %s", g.diag);
-  free(entries);
   free(g.wrappers);
   free(g.diag);
   if (g.mod) LLVMDisposeModule(g.mod);
   LLVMDisposeBuilder(g.b);
   LLVMContextDispose(g.ctx);
-  if (td) LLVMDisposeTargetData(td);
+  LLVMDisposeTargetData(td);
   LLVMDisposeTargetMachine(tm);
   free(triple);
+  u->status = s;
+}
+
+typedef struct cg_queue {
+  cg_unit_t *units;
+  size_t count;
+  _Atomic size_t next;
+  _Atomic bool failed; /* a unit failed: start no more */
+} cg_queue_t;
+
+static void *unit_worker(void *arg) {
+  cg_queue_t *q = arg;
+  for (;;) {
+    size_t i = atomic_fetch_add(&q->next, 1);
+    if (i >= q->count || atomic_load(&q->failed)) break;
+    generate_unit(&q->units[i]);
+    if (q->units[i].status) atomic_store(&q->failed, true);
+  }
+  return NULL;
+}
+
+/* Runs the units on up to `jobs` threads (this one included). */
+static void generate_units(cg_unit_t *units, size_t count, int jobs) {
+  cg_queue_t q = {.units = units, .count = count};
+  atomic_init(&q.next, 0);
+  atomic_init(&q.failed, false);
+  size_t extra = (size_t)(jobs > 1 ? jobs - 1 : 0);
+  if (extra > count - 1) extra = count - 1;
+  pthread_t threads[CG_MAX_JOBS];
+  size_t started = 0;
+  for (; started < extra && started < CG_MAX_JOBS; started++)
+    if (pthread_create(&threads[started], NULL, unit_worker, &q) != 0) break;
+  unit_worker(&q); /* with no thread started, this one does all the work */
+  for (size_t i = 0; i < started; i++) pthread_join(threads[i], NULL);
+}
+
+/* The threads a run would use (the CPUs this process may run on, or
+ * OMP_NUM_THREADS). */
+static int default_jobs(void) {
+  int32_t n = rt_env_default_threads();
+  return n > CG_MAX_JOBS ? CG_MAX_JOBS : (int)n;
+}
+
+/* Generates p into units (one, or one per bucket and the descriptor's for a
+ * .so); *out_units has *out_count entries, each with its buffer, or an error. */
+static bertc_status_t generate(const cg_program_t *p, const cg_options_t *o,
+                               const cg_artifact_info_t *info, double *t0,
+                               cg_unit_t **out_units, size_t *out_count) {
+  *out_units = NULL;
+  *out_count = 0;
+  char *features = NULL;
+  BERTC_RETURN_IF_ERROR(cg_llvm_features(info->target_features, &features));
+  cg_llvm_init();
+  bool split = o->emit == CG_EMIT_SO;
+  size_t count = split ? p->num_buckets + 1 : 1;
+  cg_unit_t *units;
+  bertc_status_t s = bertc_calloc(count, sizeof *units, (void **)&units);
+  if (s) {
+    free(features);
+    return s;
+  }
+  for (size_t i = 0; i < count; i++)
+    units[i] = (cg_unit_t){.p = p,
+                           .o = o,
+                           .info = info,
+                           .features = features,
+                           .kind = !split ? CG_UNIT_ALL
+                                   : i == 0 ? CG_UNIT_DESCRIPTOR
+                                            : CG_UNIT_BUCKET,
+                           .bucket = i ? i - 1 : 0,
+                           .report = !split,
+                           .t0 = *t0};
+  int jobs = o->jobs > 0 ? o->jobs : default_jobs();
+  generate_units(units, count, jobs);
+  for (size_t i = 0; i < count; i++)
+    if (!s && units[i].status) {
+      s = units[i].status; /* the first failure, in module order */
+      units[i].status = BERTC_OK;
+    }
+  for (size_t i = 0; !s && i < count; i++)
+    if (!units[i].buf && !units[i].ir)
+      s = bertc_status_make(BERTC_STATUS_INTERNAL, "codegen: module %zu was not generated", i);
+  if (split && !s) {
+    char phase[64];
+    snprintf(phase, sizeof phase, "llvm (%zu modules, %d threads)", count,
+             jobs < (int)count ? jobs : (int)count);
+    report(o, phase, t0);
+  } else if (!s) {
+    *t0 = units[0].t0;
+  }
   free(features);
+  *out_units = units;
+  *out_count = count;
   return s;
+}
+
+static void free_units(cg_unit_t *units, size_t count) {
+  for (size_t i = 0; units && i < count; i++) {
+    bertc_status_free(units[i].status);
+    if (units[i].buf) LLVMDisposeMemoryBuffer(units[i].buf);
+    if (units[i].ir) LLVMDisposeMessage(units[i].ir);
+  }
+  free(units);
 }
 
 bertc_status_t cg_compile(const cg_program_t *p, const cg_options_t *o, const char *out_path) {
@@ -648,8 +819,10 @@ bertc_status_t cg_compile(const cg_program_t *p, const cg_options_t *o, const ch
   double t0 = now_seconds();
 
   char *cpu = NULL, *features = NULL, *weights_path = NULL, *weights_file = NULL;
-  char *tmp_weights = NULL, *tmp_obj = NULL, *tmp_out = NULL, *ir = NULL, *header = NULL;
-  LLVMMemoryBufferRef buf = NULL;
+  char *tmp_weights = NULL, *tmp_out = NULL, *header = NULL;
+  char **tmp_objs = NULL;
+  cg_unit_t *units = NULL;
+  size_t nunits = 0;
   bertc_status_t s = cg_resolve_target(o->target_cpu, o->target_features, &cpu, &features);
   if (s) goto done;
   cg_artifact_info_t info = {.target_cpu = cpu, .target_features = features};
@@ -669,15 +842,17 @@ bertc_status_t cg_compile(const cg_program_t *p, const cg_options_t *o, const ch
   info.weights_hash = bertc_hash64(p->weights, (size_t)p->weights_size);
   report(o, "target", &t0);
 
-  const void *data;
-  size_t size;
+  const void *data = "";
+  size_t size = 0;
   if (o->emit == CG_EMIT_HEADER) {
     s = cg_header_text(p, &info, &header, &size);
     data = header;
   } else {
-    s = generate(p, o, &info, &t0, &buf, &ir);
-    data = ir ? (const void *)ir : (const void *)(buf ? LLVMGetBufferStart(buf) : "");
-    size = ir ? strlen(ir) : buf ? LLVMGetBufferSize(buf) : 0;
+    s = generate(p, o, &info, &t0, &units, &nunits);
+    if (!s && o->emit != CG_EMIT_SO) {
+      data = units[0].ir ? (const void *)units[0].ir : LLVMGetBufferStart(units[0].buf);
+      size = units[0].ir ? strlen(units[0].ir) : LLVMGetBufferSize(units[0].buf);
+    }
   }
   if (s) goto done;
 
@@ -686,9 +861,12 @@ bertc_status_t cg_compile(const cg_program_t *p, const cg_options_t *o, const ch
     if (s) goto done;
   }
   if (o->emit == CG_EMIT_SO) {
-    s = cg_write_temp(out_path, ".o", data, size, &tmp_obj);
+    s = bertc_calloc(nunits, sizeof *tmp_objs, (void **)&tmp_objs);
+    for (size_t i = 0; !s && i < nunits; i++)
+      s = cg_write_temp(out_path, ".o", LLVMGetBufferStart(units[i].buf),
+                        LLVMGetBufferSize(units[i].buf), &tmp_objs[i]);
     if (!s) s = cg_make_temp(out_path, "", &tmp_out);
-    if (!s) s = cg_link_shared(o->linker, tmp_obj, tmp_out);
+    if (!s) s = cg_link_shared(o->linker, (const char *const *)tmp_objs, nunits, tmp_out);
     if (!s && chmod(tmp_out, 0755) != 0)
       s = bertc_status_make(BERTC_STATUS_IO, "cannot chmod %s", tmp_out);
     if (s) {
@@ -714,14 +892,16 @@ bertc_status_t cg_compile(const cg_program_t *p, const cg_options_t *o, const ch
 
 done:
   if (tmp_weights) unlink(tmp_weights);
-  if (tmp_obj) unlink(tmp_obj);
+  for (size_t i = 0; tmp_objs && i < nunits; i++) {
+    if (tmp_objs[i]) unlink(tmp_objs[i]);
+    free(tmp_objs[i]);
+  }
+  free(tmp_objs);
   if (tmp_out) unlink(tmp_out);
   free(tmp_weights);
-  free(tmp_obj);
   free(tmp_out);
   free(header);
-  if (ir) LLVMDisposeMessage(ir);
-  if (buf) LLVMDisposeMemoryBuffer(buf);
+  free_units(units, nunits);
   free(weights_path);
   free(weights_file);
   free(cpu);

@@ -133,7 +133,8 @@ static bertc_status_t run_captured(char *const *argv, int *out_exit, char **out_
   return BERTC_OK;
 }
 
-bertc_status_t cg_link_shared(const char *linker, const char *obj_path, const char *so_path) {
+bertc_status_t cg_link_shared(const char *linker, const char *const *objs, size_t nobjs,
+                              const char *so_path) {
   if (!linker || !*linker) linker = getenv("CC");
   if (!linker || !*linker) linker = "cc";
   static const char *const flags_before[] = {
@@ -141,7 +142,7 @@ bertc_status_t cg_link_shared(const char *linker, const char *obj_path, const ch
       "-Wl,--as-needed", "-Wl,-z,noexecstack", "-Wl,-z,relro", "-o"};
   char *words;
   BERTC_RETURN_IF_ERROR(bertc_strdup(linker, &words));
-  size_t max_args = strlen(words) / 2 + 1 + BERTC_ARRAY_LEN(flags_before) + 4;
+  size_t max_args = strlen(words) / 2 + 1 + BERTC_ARRAY_LEN(flags_before) + nobjs + 3;
   char **argv;
   bertc_status_t s = bertc_calloc(max_args, sizeof *argv, (void **)&argv);
   if (s) {
@@ -157,7 +158,7 @@ bertc_status_t cg_link_shared(const char *linker, const char *obj_path, const ch
   for (size_t i = 0; i < BERTC_ARRAY_LEN(flags_before); i++)
     argv[argc++] = (char *)flags_before[i];
   argv[argc++] = (char *)so_path;
-  argv[argc++] = (char *)obj_path;
+  for (size_t i = 0; i < nobjs; i++) argv[argc++] = (char *)objs[i];
   argv[argc++] = "-lm";
   argv[argc] = NULL;
 

@@ -79,6 +79,8 @@ typedef enum cg_emit_e {
   CG_EMIT_HEADER = 4, /* a C header describing the model's ABI */
 } cg_emit_t;
 
+#define CG_MAX_JOBS 64 /* the most threads generating a .so's modules at once */
+
 typedef struct cg_options {
   const char *target_cpu;      /* "native" (default) or an LLVM cpu name */
   const char *target_features; /* NULL: the cpu's features (host's for native) */
@@ -86,6 +88,7 @@ typedef struct cg_options {
   int weights_external;        /* write OUT.weights beside OUT instead of embedding */
   cg_emit_t emit;
   int opt_level;               /* 0..3, default 3 */
+  int jobs;                    /* threads generating a .so's modules; 0: one per core */
   /* Called once per phase with its name and seconds taken (may be NULL). */
   void (*progress)(void *user, const char *phase, double seconds);
   void *progress_user;

@@ -30,6 +30,9 @@ static const char *help =
     "  --linker CMD             the linker driver (default $CC, then cc)\n"
     "  --threads N              threads the task splits are planned for (default: the\n"
     "                           threads a run on this machine uses by default)\n"
+    "  --jobs N                 threads that generate code, one LLVM module per\n"
+    "                           bucket at a time (default: as many as a run uses; the\n"
+    "                           output is the same for any N)\n"
     "  --gemm bertc|amx|blas    generated GEMMs (default); the same on AMX tiles where\n"
     "                           a bucket has >= 128 rows per thread (exact to fp32\n"
     "                           rounding, as three bf16 parts; needs a target with\n"
@@ -76,7 +79,7 @@ static bool parse_emit(const char *s, cg_emit_t *out) {
 
 int cmd_compile(int argc, char **argv) {
   enum { O_SEQ = 256, O_BATCH, O_TASK, O_CPU, O_FEAT, O_WEIGHTS, O_EMIT, O_LINKER, O_THREADS,
-         O_GEMM, O_PASSES, O_DISABLE, O_PRINT, O_VERIFY, O_STATS, O_LIST };
+         O_GEMM, O_PASSES, O_DISABLE, O_PRINT, O_VERIFY, O_STATS, O_LIST, O_JOBS };
   static const struct option opts[] = {{"output", required_argument, 0, 'o'},
                                        {"seq-lens", required_argument, 0, O_SEQ},
                                        {"batch-sizes", required_argument, 0, O_BATCH},
@@ -87,6 +90,7 @@ int cmd_compile(int argc, char **argv) {
                                        {"emit", required_argument, 0, O_EMIT},
                                        {"linker", required_argument, 0, O_LINKER},
                                        {"threads", required_argument, 0, O_THREADS},
+                                       {"jobs", required_argument, 0, O_JOBS},
                                        {"gemm", required_argument, 0, O_GEMM},
                                        {"passes", required_argument, 0, O_PASSES},
                                        {"disable-pass", required_argument, 0, O_DISABLE},
@@ -133,6 +137,14 @@ int cmd_compile(int argc, char **argv) {
       if (*end || v < 1 || v > 1024) return cli_usage_error("compile", "--threads wants 1..1024");
       lo.threads = (int)v;
       po.threads = (int)v;
+      break;
+    }
+    case O_JOBS: {
+      char *end;
+      long v = strtol(optarg, &end, 10);
+      if (*end || v < 1 || v > CG_MAX_JOBS)
+        return cli_usage_error("compile", "--jobs wants 1..%d", CG_MAX_JOBS);
+      cgo.jobs = (int)v;
       break;
     }
     case O_GEMM:

@@ -399,6 +399,17 @@ static void test_deterministic(void **state) {
   assert_int_equal(na, nb);
   assert_memory_equal(da, db, na);
   free(da), free(db);
+  /* a .so's modules (one per bucket and the descriptor's) built on one
+   * thread or on several: the same bytes */
+  o.jobs = 1;
+  TU_ASSERT_OK(cg_compile(&t.p, &o, a));
+  o.jobs = 3;
+  TU_ASSERT_OK(cg_compile(&t.p, &o, b));
+  da = read_all(a, &na), db = read_all(b, &nb);
+  assert_int_equal(na, nb);
+  assert_memory_equal(da, db, na);
+  free(da), free(db);
+  o.jobs = 0;
   /* and the same for a named CPU, through the object file */
   o.target_cpu = "x86-64-v2";
   o.emit = CG_EMIT_OBJ;
@@ -542,6 +553,16 @@ static void test_bad_calls(void **state) {
   t.calls[0][1].kernel = "bk_no_such_kernel";
   TU_ASSERT_ERROR(cg_compile(&t.p, &o, so), "bk_no_such_kernel");
   t.calls[0][1] = saved;
+  /* found while the second bucket's module is built, on one thread or two */
+  saved = t.calls[1][2];
+  t.calls[1][2].kernel = "bk_missing_too";
+  for (int jobs = 1; jobs <= 2; jobs++) {
+    o.jobs = jobs;
+    TU_ASSERT_ERROR(cg_compile(&t.p, &o, so), "kernel 'bk_missing_too' is not in");
+    assert_no_files(so);
+  }
+  o.jobs = 0;
+  t.calls[1][2] = saved;
   t.calls[0][1].args[1] = ptr_arg(CG_REGION_OUTPUT, 7, 0);
   TU_ASSERT_ERROR(cg_compile(&t.p, &o, so), "bad pointer");
   t.calls[0][1] = saved;

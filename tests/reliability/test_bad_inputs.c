@@ -1013,6 +1013,8 @@ static void test_options(void **state) {
       {"compile_weights", "compile '{M}' -o '{O}/m.so' --weights cloud", "weights"},
       {"compile_emit", "compile '{M}' -o '{O}/m.so' --emit exe", "emit"},
       {"compile_threads", "compile '{M}' -o '{O}/m.so' --threads 0", "threads"},
+      {"compile_jobs", "compile '{M}' -o '{O}/m.so' --jobs 0", "jobs"},
+      {"compile_jobs_text", "compile '{M}' -o '{O}/m.so' --jobs many", "jobs"},
       {"compile_gemm", "compile '{M}' -o '{O}/m.so' --gemm mkl", "gemm"},
       {"compile_unknown", "compile '{M}' -o '{O}/m.so' --fast", "fast"},
       {"compile_missing_value", "compile '{M}' -o", "-o"},
