@@ -50,7 +50,6 @@
 #include "runtime/env.h"
 
 #define CG_MAX_NAME 128 /* longest model name: symbol names stay readable */
-#define CG_MAX_PREFIX (CG_MAX_NAME + 32) /* the model name and a bucket */
 
 void cg_options_init(cg_options_t *o) {
   memset(o, 0, sizeof *o);
@@ -160,12 +159,20 @@ static bertc_status_t check_options(const cg_options_t *o) {
 
 typedef struct cg_wrapper {
   const cg_call_t *call; /* the first call with this signature */
-  LLVMValueRef fn;
+  LLVMValueRef fn;       /* NULL: defined in another module, not used in this one */
 } cg_wrapper_t;
+
+/* What a module does with the task wrappers its calls need: define them all
+ * (the one module of --emit obj/asm/llvm), declare them (a .so's module of
+ * entries), or define every num_shards-th of them, from shard on (a .so's
+ * wrapper modules). Wrappers are numbered in order of first use over all
+ * buckets, the same in every module. */
+typedef enum cg_wrap_mode { CG_WRAP_ALL, CG_WRAP_DECLARE, CG_WRAP_SHARD } cg_wrap_mode_t;
 
 typedef struct cg_gen {
   const cg_program_t *p;
-  const char *prefix; /* of the internal symbols: the model, or the model and bucket */
+  cg_wrap_mode_t wrap_mode;
+  size_t shard, num_shards; /* CG_WRAP_SHARD */
   LLVMContextRef ctx;
   LLVMModuleRef mod;
   LLVMBuilderRef b;
@@ -298,15 +305,15 @@ static LLVMValueRef load_ptr(cg_gen_t *g, LLVMValueRef base, unsigned index, con
   return v;
 }
 
+/* The task wrapper of call c (see cg_wrap_mode_t), made on first use. A
+ * wrapper another module of the same .so defines or calls is a hidden
+ * external symbol; otherwise it is internal. */
 static bertc_status_t get_wrapper(cg_gen_t *g, const cg_call_t *c, LLVMValueRef *out) {
   for (size_t i = 0; i < g->num_wrappers; i++)
     if (same_signature(g->wrappers[i].call, c)) {
       *out = g->wrappers[i].fn;
       return BERTC_OK;
     }
-  LLVMValueRef kernel = NULL;
-  LLVMTypeRef kernel_ty = NULL;
-  BERTC_RETURN_IF_ERROR(find_kernel(g, c, &kernel, &kernel_ty));
   if (g->num_wrappers == g->cap_wrappers) {
     size_t cap = g->cap_wrappers ? 2 * g->cap_wrappers : 64;
     cg_wrapper_t *w = realloc(g->wrappers, cap * sizeof *w);
@@ -314,13 +321,28 @@ static bertc_status_t get_wrapper(cg_gen_t *g, const cg_call_t *c, LLVMValueRef 
     g->wrappers = w;
     g->cap_wrappers = cap;
   }
-  size_t same_kernel = 0;
+  size_t index = g->num_wrappers, same_kernel = 0;
   for (size_t i = 0; i < g->num_wrappers; i++)
     same_kernel += !strcmp(g->wrappers[i].call->kernel, c->kernel);
-  char name[CG_MAX_PREFIX + 96];
-  snprintf(name, sizeof name, "%s_%s_%zu", g->prefix, c->kernel, same_kernel);
-  LLVMValueRef fn = LLVMAddFunction(g->mod, name, g->wrapper_ty);
-  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  bool define = g->wrap_mode == CG_WRAP_ALL ||
+                (g->wrap_mode == CG_WRAP_SHARD && index % g->num_shards == g->shard);
+  LLVMValueRef kernel = NULL, fn = NULL;
+  LLVMTypeRef kernel_ty = NULL;
+  if (define) BERTC_RETURN_IF_ERROR(find_kernel(g, c, &kernel, &kernel_ty));
+  if (define || g->wrap_mode == CG_WRAP_DECLARE) {
+    char name[CG_MAX_NAME + 96];
+    snprintf(name, sizeof name, "%s_%s_%zu", g->p->model_name, c->kernel, same_kernel);
+    fn = LLVMAddFunction(g->mod, name, g->wrapper_ty);
+    if (g->wrap_mode == CG_WRAP_ALL) {
+      LLVMSetLinkage(fn, LLVMInternalLinkage);
+    } else {
+      LLVMSetLinkage(fn, LLVMExternalLinkage);
+      LLVMSetVisibility(fn, LLVMHiddenVisibility);
+    }
+  }
+  g->wrappers[g->num_wrappers++] = (cg_wrapper_t){c, fn};
+  *out = fn;
+  if (!define) return BERTC_OK;
   add_fn_attr(g, fn, "nounwind");
   add_fn_attr(g, fn, "noinline"); /* shared by every call with this signature */
   LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "entry"));
@@ -342,8 +364,20 @@ static bertc_status_t get_wrapper(cg_gen_t *g, const cg_call_t *c, LLVMValueRef 
   }
   LLVMBuildCall2(g->b, kernel_ty, kernel, args, (unsigned)c->num_args + 2, "");
   LLVMBuildRetVoid(g->b);
-  g->wrappers[g->num_wrappers++] = (cg_wrapper_t){c, fn};
-  *out = fn;
+  return BERTC_OK;
+}
+
+/* A wrapper module's share of the wrappers (CG_WRAP_SHARD): every call of
+ * every bucket in order, so the numbering matches the entries' module. */
+static bertc_status_t build_wrapper_shard(cg_gen_t *g) {
+  for (size_t b = 0; b < g->p->num_buckets; b++) {
+    const cg_bucket_t *bk = &g->p->buckets[b];
+    for (size_t c = 0; c < bk->num_calls; c++) {
+      LLVMValueRef fn;
+      BERTC_RETURN_IF_ERROR_CTX(get_wrapper(g, &bk->calls[c], &fn), "bucket b%d_s%d call %zu",
+                                bk->batch, bk->seq, c);
+    }
+  }
   return BERTC_OK;
 }
 
@@ -351,8 +385,8 @@ static bertc_status_t get_wrapper(cg_gen_t *g, const cg_call_t *c, LLVMValueRef 
  * serial loop when the host has none. optsize keeps function specialization
  * from cloning it (and the wrapper inlined into it) once per wrapper. */
 static void build_run_tasks(cg_gen_t *g) {
-  char name[CG_MAX_PREFIX + 16];
-  snprintf(name, sizeof name, "%s_run_tasks", g->prefix);
+  char name[CG_MAX_NAME + 16];
+  snprintf(name, sizeof name, "%s_run_tasks", g->p->model_name);
   LLVMValueRef fn = LLVMAddFunction(g->mod, name, g->run_tasks_ty);
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   add_fn_attr(g, fn, "nounwind");
@@ -389,30 +423,12 @@ static void build_run_tasks(cg_gen_t *g) {
   g->run_tasks = fn;
 }
 
-static void entry_name(char *buf, size_t size, const cg_program_t *p, const cg_bucket_t *bk) {
-  snprintf(buf, size, "%s_b%d_s%d", p->model_name, bk->batch, bk->seq);
-}
-
-/* The entry of a bucket built in another module: a hidden external symbol
- * that module defines and the linker resolves inside the .so. */
-static LLVMValueRef declare_entry(cg_gen_t *g, const cg_bucket_t *bk) {
-  char name[CG_MAX_PREFIX];
-  entry_name(name, sizeof name, g->p, bk);
+/* int32_t <model>_b<B>_s<S>(env, weights, arena, inputs, outputs) */
+static bertc_status_t build_entry(cg_gen_t *g, const cg_bucket_t *bk, LLVMValueRef *out) {
+  char name[CG_MAX_NAME + 32];
+  snprintf(name, sizeof name, "%s_b%d_s%d", g->p->model_name, bk->batch, bk->seq);
   LLVMValueRef fn = LLVMAddFunction(g->mod, name, g->entry_ty);
-  LLVMSetLinkage(fn, LLVMExternalLinkage);
-  LLVMSetVisibility(fn, LLVMHiddenVisibility);
-  return fn;
-}
-
-/* int32_t <model>_b<B>_s<S>(env, weights, arena, inputs, outputs); internal,
- * or (shared) a hidden external symbol that the descriptor's module uses. */
-static bertc_status_t build_entry(cg_gen_t *g, const cg_bucket_t *bk, bool shared,
-                                  LLVMValueRef *out) {
-  char name[CG_MAX_PREFIX];
-  entry_name(name, sizeof name, g->p, bk);
-  LLVMValueRef fn = LLVMAddFunction(g->mod, name, g->entry_ty);
-  LLVMSetLinkage(fn, shared ? LLVMExternalLinkage : LLVMInternalLinkage);
-  if (shared) LLVMSetVisibility(fn, LLVMHiddenVisibility);
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
   add_fn_attr(g, fn, "nounwind");
   LLVMValueRef env = LLVMGetParam(fn, 0), weights = LLVMGetParam(fn, 1);
   LLVMValueRef arena = LLVMGetParam(fn, 2), inputs = LLVMGetParam(fn, 3);
@@ -479,15 +495,15 @@ static bertc_status_t build_entry(cg_gen_t *g, const cg_bucket_t *bk, bool share
   return BERTC_OK;
 }
 
-/* Internal linkage for everything but bertc_model_query and `keep` (a
- * bucket's entry that another module calls), then deletes what nothing uses
- * (the kernels no call needs), so the optimizer never sees it. */
-static void finish_module(cg_gen_t *g, const char *cpu, const char *features, LLVMValueRef keep) {
+/* Internal linkage for everything but bertc_model_query and the hidden
+ * symbols other modules of the .so use (task wrappers), then deletes what
+ * nothing uses (the kernels no call needs), so the optimizer never sees it. */
+static void finish_module(cg_gen_t *g, const char *cpu, const char *features) {
   for (LLVMValueRef v = LLVMGetFirstGlobal(g->mod); v; v = LLVMGetNextGlobal(v))
     if (!LLVMIsDeclaration(v) && LLVMGetLinkage(v) == LLVMExternalLinkage)
       LLVMSetLinkage(v, LLVMInternalLinkage);
   for (LLVMValueRef fn = LLVMGetFirstFunction(g->mod); fn; fn = LLVMGetNextFunction(fn)) {
-    if (LLVMIsDeclaration(fn) || fn == keep) continue;
+    if (LLVMIsDeclaration(fn) || LLVMGetVisibility(fn) == LLVMHiddenVisibility) continue;
     size_t len;
     const char *name = LLVMGetValueName2(fn, &len);
     if (LLVMGetLinkage(fn) == LLVMExternalLinkage && strcmp(name, BERTC_ABI_QUERY_SYMBOL) != 0)
@@ -581,21 +597,25 @@ static const char *base_name(const char *path) {
   return slash ? slash + 1 : path;
 }
 
-/* One LLVM module to build, optimize and emit. A .so is generated as one
- * module per bucket plus one for the descriptor (which declares the entries
- * the others define), built on separate threads, each in its own LLVM
- * context, and linked together; --emit obj/asm/llvm make one module of all.
- * Which module holds what does not depend on the number of threads, so the
- * output does not either. */
+/* One LLVM module to build, optimize and emit. A .so is generated as several
+ * modules, each in its own LLVM context on one of --jobs threads, and linked
+ * together: one with the entries, run_tasks and the descriptor (declaring the
+ * task wrappers), and up to CG_WRAPPER_MODULES that divide the task wrappers
+ * among them (each with its own copy of the kernel library). Every wrapper
+ * is compiled once, as in a single module, where buckets share the wrappers
+ * of equal shapes (batch 8 x seq 64 and batch 1 x seq 512 run the same
+ * GEMMs). --emit obj/asm/llvm make one module of all. Which module holds what
+ * does not depend on the number of threads, so the output does not either. */
+#define CG_WRAPPER_MODULES 8
 typedef struct cg_unit {
   const cg_program_t *p;
   const cg_options_t *o;
   const cg_artifact_info_t *info;
   const char *features; /* what LLVM is given (cg_llvm_features) */
-  enum { CG_UNIT_ALL, CG_UNIT_BUCKET, CG_UNIT_DESCRIPTOR } kind;
-  size_t bucket; /* CG_UNIT_BUCKET */
-  bool report;   /* report each phase (the single-module build) */
-  double t0;     /* for report */
+  cg_wrap_mode_t mode;  /* ALL: the one module; DECLARE: entries; SHARD: wrappers */
+  size_t shard, num_shards;
+  bool report; /* report each phase (the single-module build) */
+  double t0;   /* for report */
   LLVMMemoryBufferRef buf;
   char *ir;
   bertc_status_t status;
@@ -609,13 +629,10 @@ static void unit_report(cg_unit_t *u, const char *phase) {
 static bertc_status_t build_unit(cg_unit_t *u, cg_gen_t *g, LLVMTargetDataRef td,
                                  const char *triple) {
   const cg_program_t *p = u->p;
-  char prefix[CG_MAX_PREFIX];
-  if (u->kind == CG_UNIT_BUCKET)
-    entry_name(prefix, sizeof prefix, p, &p->buckets[u->bucket]);
-  else
-    snprintf(prefix, sizeof prefix, "%s", p->model_name);
-  g->prefix = prefix;
-  if (u->kind == CG_UNIT_DESCRIPTOR) {
+  g->wrap_mode = u->mode;
+  g->shard = u->shard;
+  g->num_shards = u->num_shards;
+  if (u->mode == CG_WRAP_DECLARE) {
     g->mod = LLVMModuleCreateWithNameInContext(p->model_name, g->ctx);
     LLVMSetSourceFileName(g->mod, p->model_name, strlen(p->model_name));
   } else {
@@ -624,26 +641,20 @@ static bertc_status_t build_unit(cg_unit_t *u, cg_gen_t *g, LLVMTargetDataRef td
   }
   LLVMSetTarget(g->mod, triple);
   LLVMSetModuleDataLayout(g->mod, td);
-  LLVMValueRef keep = NULL;
-  if (u->kind == CG_UNIT_BUCKET) {
-    build_run_tasks(g);
-    BERTC_RETURN_IF_ERROR(build_entry(g, &p->buckets[u->bucket], true, &keep));
+  if (u->mode == CG_WRAP_SHARD) {
+    BERTC_RETURN_IF_ERROR(build_wrapper_shard(g));
   } else {
+    build_run_tasks(g);
     LLVMValueRef *entries = NULL;
     BERTC_RETURN_IF_ERROR(bertc_calloc(p->num_buckets, sizeof *entries, (void **)&entries));
     bertc_status_t s = BERTC_OK;
-    if (u->kind == CG_UNIT_ALL) build_run_tasks(g);
-    for (size_t i = 0; !s && i < p->num_buckets; i++) {
-      if (u->kind == CG_UNIT_ALL)
-        s = build_entry(g, &p->buckets[i], false, &entries[i]);
-      else
-        entries[i] = declare_entry(g, &p->buckets[i]);
-    }
+    for (size_t i = 0; !s && i < p->num_buckets; i++)
+      s = build_entry(g, &p->buckets[i], &entries[i]);
     if (!s) s = cg_emit_descriptor(g->mod, p, u->info, entries, td);
     free(entries);
     BERTC_RETURN_IF_ERROR(s);
   }
-  finish_module(g, u->info->target_cpu, u->features, keep);
+  finish_module(g, u->info->target_cpu, u->features);
   unit_report(u, "codegen");
   char *err = NULL;
   bool bad = LLVMVerifyModule(g->mod, LLVMReturnStatusAction, &err);
@@ -689,7 +700,7 @@ static void generate_unit(cg_unit_t *u) {
   if (!s) s = optimize(g.mod, tm, u->o->opt_level);
   if (!s) {
     unit_report(u, "optimize");
-    s = emit(g.mod, tm, u->kind == CG_UNIT_ALL ? u->o->emit : CG_EMIT_OBJ, &u->buf, &u->ir);
+    s = emit(g.mod, tm, u->mode == CG_WRAP_ALL ? u->o->emit : CG_EMIT_OBJ, &u->buf, &u->ir);
   }
   if (!s) unit_report(u, "emit");
   if (s && g.diag) s = bertc_status_annotate(s, "LLVM reported: %s", g.diag);
@@ -744,8 +755,23 @@ static int default_jobs(void) {
   return n > CG_MAX_JOBS ? CG_MAX_JOBS : (int)n;
 }
 
-/* Generates p into units (one, or one per bucket and the descriptor's for a
- * .so); *out_units has *out_count entries, each with its buffer, or an error. */
+/* The number of distinct task wrappers of the program (see get_wrapper). */
+static size_t count_wrappers(const cg_program_t *p) {
+  size_t n = 0;
+  for (size_t b = 0; b < p->num_buckets; b++)
+    for (size_t c = 0; c < p->buckets[b].num_calls; c++) {
+      const cg_call_t *call = &p->buckets[b].calls[c];
+      bool seen = false;
+      for (size_t b2 = 0; !seen && b2 <= b; b2++)
+        for (size_t c2 = 0; !seen && c2 < (b2 == b ? c : p->buckets[b2].num_calls); c2++)
+          seen = same_signature(&p->buckets[b2].calls[c2], call);
+      n += !seen;
+    }
+  return n;
+}
+
+/* Generates p into units (one, or for a .so the entries' and the wrapper
+ * modules); *out_units has *out_count entries, each with its buffer. */
 static bertc_status_t generate(const cg_program_t *p, const cg_options_t *o,
                                const cg_artifact_info_t *info, double *t0,
                                cg_unit_t **out_units, size_t *out_count) {
@@ -754,8 +780,12 @@ static bertc_status_t generate(const cg_program_t *p, const cg_options_t *o,
   char *features = NULL;
   BERTC_RETURN_IF_ERROR(cg_llvm_features(info->target_features, &features));
   cg_llvm_init();
-  bool split = o->emit == CG_EMIT_SO;
-  size_t count = split ? p->num_buckets + 1 : 1;
+  size_t shards = 0;
+  if (o->emit == CG_EMIT_SO) {
+    shards = count_wrappers(p);
+    if (shards > CG_WRAPPER_MODULES) shards = CG_WRAPPER_MODULES;
+  }
+  size_t count = 1 + shards;
   cg_unit_t *units;
   bertc_status_t s = bertc_calloc(count, sizeof *units, (void **)&units);
   if (s) {
@@ -767,11 +797,12 @@ static bertc_status_t generate(const cg_program_t *p, const cg_options_t *o,
                            .o = o,
                            .info = info,
                            .features = features,
-                           .kind = !split ? CG_UNIT_ALL
-                                   : i == 0 ? CG_UNIT_DESCRIPTOR
-                                            : CG_UNIT_BUCKET,
-                           .bucket = i ? i - 1 : 0,
-                           .report = !split,
+                           .mode = !shards ? CG_WRAP_ALL
+                                   : i == 0 ? CG_WRAP_DECLARE
+                                            : CG_WRAP_SHARD,
+                           .shard = i ? i - 1 : 0,
+                           .num_shards = shards,
+                           .report = !shards,
                            .t0 = *t0};
   int jobs = o->jobs > 0 ? o->jobs : default_jobs();
   generate_units(units, count, jobs);
@@ -783,10 +814,11 @@ static bertc_status_t generate(const cg_program_t *p, const cg_options_t *o,
   for (size_t i = 0; !s && i < count; i++)
     if (!units[i].buf && !units[i].ir)
       s = bertc_status_make(BERTC_STATUS_INTERNAL, "codegen: module %zu was not generated", i);
-  if (split && !s) {
+  if (shards && !s) {
+    int used = jobs < (int)count ? jobs : (int)count;
     char phase[64];
-    snprintf(phase, sizeof phase, "llvm (%zu modules, %d threads)", count,
-             jobs < (int)count ? jobs : (int)count);
+    snprintf(phase, sizeof phase, "llvm (%zu modules, %d thread%s)", count, used,
+             used == 1 ? "" : "s");
     report(o, phase, t0);
   } else if (!s) {
     *t0 = units[0].t0;

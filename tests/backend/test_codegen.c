@@ -169,6 +169,14 @@ static void print_phase(void *user, const char *phase, double seconds) {
   print_message("    %-9s %7.3f s\n", phase, seconds);
 }
 
+/* Appends each phase name to the char[512] at user. */
+static void record_phase(void *user, const char *phase, double seconds) {
+  (void)seconds;
+  char *log = user;
+  size_t n = strlen(log);
+  snprintf(log + n, 512 - n, "%s;", phase);
+}
+
 static cg_options_t test_options(void) {
   cg_options_t o;
   cg_options_init(&o);
@@ -399,17 +407,22 @@ static void test_deterministic(void **state) {
   assert_int_equal(na, nb);
   assert_memory_equal(da, db, na);
   free(da), free(db);
-  /* a .so's modules (one per bucket and the descriptor's) built on one
-   * thread or on several: the same bytes */
+  /* a .so's modules (the entries' and one per wrapper: 2 buckets x 3
+   * wrappers) built on one thread or on several: the same bytes */
+  char phases[512] = "";
+  o.progress = record_phase;
+  o.progress_user = phases;
   o.jobs = 1;
   TU_ASSERT_OK(cg_compile(&t.p, &o, a));
+  assert_non_null(strstr(phases, "llvm (7 modules, 1 thread)"));
   o.jobs = 3;
   TU_ASSERT_OK(cg_compile(&t.p, &o, b));
+  assert_non_null(strstr(phases, "llvm (7 modules, 3 threads)"));
+  o = test_options();
   da = read_all(a, &na), db = read_all(b, &nb);
   assert_int_equal(na, nb);
   assert_memory_equal(da, db, na);
   free(da), free(db);
-  o.jobs = 0;
   /* and the same for a named CPU, through the object file */
   o.target_cpu = "x86-64-v2";
   o.emit = CG_EMIT_OBJ;
