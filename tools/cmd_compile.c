@@ -1,5 +1,7 @@
 /* bertc compile MODEL -o OUT.so: the whole pipeline, one progress line per
- * phase on stderr (import, passes, lower, codegen, optimize, emit, link).
+ * phase on stderr (import, passes, lower, target, then for a .so one line for
+ * LLVM's modules built in parallel, else codegen, verify, optimize, emit; link
+ * and write).
  * Nothing is written unless every phase succeeds (codegen writes through a
  * temporary file and renames it). */
 #define _POSIX_C_SOURCE 200809L
