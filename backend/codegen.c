@@ -22,8 +22,10 @@
  *    loop when the host gives no parallel_for).
  * 4. The descriptor and bertc_model_query (descriptor.c); every other symbol
  *    is internal, unused kernels are deleted, the module is verified,
- *    optimized with default<O3> for the target machine, and emitted. The .so
- *    is linked by the system compiler driver (link.c).
+ *    optimized with default<O3> for the target machine, and emitted. For a
+ *    .so the work is split over several modules built on --jobs threads (the
+ *    entries' and the wrappers' shares, see cg_unit_t), whose objects the
+ *    system compiler driver links (link.c).
  * Every output goes through a temporary file and a rename, so a failed
  * compile leaves nothing. The same inputs give byte-identical outputs: no
  * clocks, paths or addresses reach the module. */
