@@ -88,7 +88,7 @@ typedef struct cg_options {
   int weights_external;        /* write OUT.weights beside OUT instead of embedding */
   cg_emit_t emit;
   int opt_level;               /* 0..3, default 3 */
-  int jobs;                    /* threads generating a .so's modules; 0: one per core */
+  int jobs; /* threads generating a .so's modules; 0: as many as a run uses */
   /* Called once per phase with its name and seconds taken (may be NULL). */
   void (*progress)(void *user, const char *phase, double seconds);
   void *progress_user;
