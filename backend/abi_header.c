@@ -104,7 +104,7 @@ bertc_status_t cg_header_text(const cg_program_t *p, const cg_artifact_info_t *i
   } while (0)
   PUT("WEIGHTS_SIZE", "%lluull", (unsigned long long)p->weights_size);
   PUT("WEIGHTS_ALIGN", "%u", CG_WEIGHTS_ALIGN);
-  PUT("WEIGHTS_HASH", "0x%016llxull /* bertc_hash64 of the weights */",
+  PUT("WEIGHTS_HASH", "0x%016llxull /* base_hash64 of the weights */",
       (unsigned long long)info->weights_hash);
   PUT("WEIGHTS_EXTERNAL", "%d /* 1: in \"<the .so's name>.weights\", mmapped; 0: embedded */",
       info->weights_external ? 1 : 0);

@@ -48,7 +48,7 @@
 #include <llvm-c/Transforms/PassBuilder.h>
 
 #include "backend/cg_internal.h"
-#include "runtime/common.h"
+#include "base/base.h"
 #include "runtime/env.h"
 
 #define CG_MAX_NAME 128 /* longest model name: symbol names stay readable */
@@ -64,7 +64,7 @@ void cg_options_init(cg_options_t *o) {
 
 static const char *region_name(cg_region_t r) {
   static const char *const names[] = {"weights", "arena", "input", "output", "null"};
-  return (unsigned)r < BERTC_ARRAY_LEN(names) ? names[r] : "?";
+  return (unsigned)r < BASE_ARRAY_LEN(names) ? names[r] : "?";
 }
 
 /* The program comes from bertc's own lowering, so an inconsistency is a bug
@@ -541,14 +541,8 @@ static void finish_module(cg_gen_t *g, const char *cpu, const char *features) {
 
 /* --- the driver ----------------------------------------------------------- */
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void report(const cg_options_t *o, const char *phase, double *t0) {
-  double t = now_seconds();
+  double t = base_now_seconds();
   if (o->progress) o->progress(o->progress_user, phase, t - *t0);
   *t0 = t;
 }
@@ -648,7 +642,7 @@ static bertc_status_t build_unit(cg_unit_t *u, cg_gen_t *g, LLVMTargetDataRef td
   } else {
     build_run_tasks(g);
     LLVMValueRef *entries = NULL;
-    BERTC_RETURN_IF_ERROR(bertc_calloc(p->num_buckets, sizeof *entries, (void **)&entries));
+    BERTC_RETURN_IF_ERROR(base_calloc(p->num_buckets, sizeof *entries, (void **)&entries));
     bertc_status_t s = BERTC_OK;
     for (size_t i = 0; !s && i < p->num_buckets; i++)
       s = build_entry(g, &p->buckets[i], &entries[i]);
@@ -753,7 +747,7 @@ static void generate_units(cg_unit_t *units, size_t count, int jobs) {
 /* The threads a run would use (the CPUs this process may run on, or
  * OMP_NUM_THREADS). */
 static int default_jobs(void) {
-  int32_t n = rt_env_default_threads();
+  int32_t n = base_default_threads();
   return n > CG_MAX_JOBS ? CG_MAX_JOBS : (int)n;
 }
 
@@ -789,7 +783,7 @@ static bertc_status_t generate(const cg_program_t *p, const cg_options_t *o,
   }
   size_t count = 1 + shards;
   cg_unit_t *units;
-  bertc_status_t s = bertc_calloc(count, sizeof *units, (void **)&units);
+  bertc_status_t s = base_calloc(count, sizeof *units, (void **)&units);
   if (s) {
     free(features);
     return s;
@@ -850,7 +844,7 @@ bertc_status_t cg_compile(const cg_program_t *p, const cg_options_t *o, const ch
     return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "cg_compile: no program or path");
   BERTC_RETURN_IF_ERROR(check_options(o));
   BERTC_RETURN_IF_ERROR(check_program(p));
-  double t0 = now_seconds();
+  double t0 = base_now_seconds();
 
   char *cpu = NULL, *features = NULL, *weights_path = NULL, *weights_file = NULL;
   char *tmp_weights = NULL, *tmp_out = NULL, *header = NULL;
@@ -866,14 +860,14 @@ bertc_status_t cg_compile(const cg_program_t *p, const cg_options_t *o, const ch
   info.weights_external = o->weights_external != 0;
   if (o->weights_external && o->emit != CG_EMIT_HEADER) {
     size_t n = strlen(out_path) + sizeof ".weights";
-    s = bertc_alloc(n, (void **)&weights_path);
+    s = base_alloc(n, (void **)&weights_path);
     if (s) goto done;
     snprintf(weights_path, n, "%s.weights", out_path);
-    s = bertc_strdup(base_name(weights_path), &weights_file);
+    s = base_strdup(base_name(weights_path), &weights_file);
     if (s) goto done;
     info.weights_file = weights_file;
   }
-  info.weights_hash = bertc_hash64(p->weights, (size_t)p->weights_size);
+  info.weights_hash = base_hash64(p->weights, (size_t)p->weights_size);
   report(o, "target", &t0);
 
   const void *data = "";
@@ -895,7 +889,7 @@ bertc_status_t cg_compile(const cg_program_t *p, const cg_options_t *o, const ch
     if (s) goto done;
   }
   if (o->emit == CG_EMIT_SO) {
-    s = bertc_calloc(nunits, sizeof *tmp_objs, (void **)&tmp_objs);
+    s = base_calloc(nunits, sizeof *tmp_objs, (void **)&tmp_objs);
     for (size_t i = 0; !s && i < nunits; i++)
       s = cg_write_temp(out_path, ".o", LLVMGetBufferStart(units[i].buf),
                         LLVMGetBufferSize(units[i].buf), &tmp_objs[i]);

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "backend/cg_internal.h"
-#include "runtime/common.h"
+#include "base/base.h"
 
 typedef struct desc_builder {
   LLVMContextRef ctx;
@@ -92,7 +92,7 @@ static bertc_status_t check_layout(LLVMTargetDataRef td, LLVMTypeRef desc_ty,
   LLVMTypeRef types[] = {desc_ty, bucket_ty, tensor_ty};
   size_t sizes[] = {sizeof(bertc_model_descriptor_t), sizeof(bertc_abi_bucket_t),
                     sizeof(bertc_abi_tensor_t)};
-  for (size_t i = 0; i < BERTC_ARRAY_LEN(checks); i++)
+  for (size_t i = 0; i < BASE_ARRAY_LEN(checks); i++)
     if (LLVMOffsetOfElement(td, types[checks[i].which], checks[i].field) != checks[i].offset)
       return bertc_status_make(BERTC_STATUS_INTERNAL,
                                "descriptor layout: LLVM places field %u of struct %d at %llu, "
@@ -131,7 +131,7 @@ bertc_status_t cg_emit_descriptor(LLVMModuleRef mod, const cg_program_t *p,
       ptr, i64,                /* tokenizer_blob, tokenizer_blob_size */
   };
   LLVMTypeRef desc_ty = LLVMStructCreateNamed(d.ctx, "bertc_model_descriptor");
-  LLVMStructSetBody(desc_ty, desc_fields, BERTC_ARRAY_LEN(desc_fields), 0);
+  LLVMStructSetBody(desc_ty, desc_fields, BASE_ARRAY_LEN(desc_fields), 0);
   BERTC_RETURN_IF_ERROR(check_layout(td, desc_ty, bucket_ty, tensor_ty));
   if (p->num_inputs > 64 || p->num_outputs > 64)
     return bertc_status_make(BERTC_STATUS_INTERNAL, "%s: more than 64 inputs or outputs",
@@ -152,7 +152,7 @@ bertc_status_t cg_emit_descriptor(LLVMModuleRef mod, const cg_program_t *p,
 
   LLVMValueRef *bucket_elems;
   BERTC_RETURN_IF_ERROR(
-      bertc_calloc(p->num_buckets, sizeof *bucket_elems, (void **)&bucket_elems));
+      base_calloc(p->num_buckets, sizeof *bucket_elems, (void **)&bucket_elems));
   for (size_t i = 0; i < p->num_buckets; i++) {
     const cg_bucket_t *b = &p->buckets[i];
     LLVMValueRef fields[] = {i32c(&d, (uint32_t)b->batch), i32c(&d, (uint32_t)b->seq),
@@ -197,7 +197,7 @@ bertc_status_t cg_emit_descriptor(LLVMModuleRef mod, const cg_program_t *p,
   snprintf(name, sizeof name, "%s_descriptor", p->model_name);
   LLVMValueRef desc = LLVMAddGlobal(mod, desc_ty, name);
   LLVMSetInitializer(
-      desc, LLVMConstNamedStruct(desc_ty, desc_init_fields, BERTC_ARRAY_LEN(desc_init_fields)));
+      desc, LLVMConstNamedStruct(desc_ty, desc_init_fields, BASE_ARRAY_LEN(desc_init_fields)));
   LLVMSetGlobalConstant(desc, 1);
   LLVMSetLinkage(desc, LLVMInternalLinkage);
   LLVMSetAlignment(desc, 8);

@@ -1,5 +1,6 @@
 /* The compile driver (see driver.h). */
 #define _POSIX_C_SOURCE 200809L
+#include "base/base.h"
 #include "backend/driver.h"
 
 #include <stdio.h>
@@ -7,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "runtime/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 void driver_options_init(driver_options_t *o) {
   memset(o, 0, sizeof(*o));
@@ -26,20 +27,14 @@ size_t driver_default_seq_lens(int64_t max, int64_t *out) {
   return n;
 }
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void report(const driver_options_t *o, const char *phase, double t0) {
-  if (o->codegen.progress) o->codegen.progress(o->codegen.progress_user, phase, now_seconds() - t0);
+  if (o->codegen.progress) o->codegen.progress(o->codegen.progress_user, phase, base_now_seconds() - t0);
 }
 
 bertc_status_t driver_compile(const char *model_path, const driver_options_t *opts,
                               const char *out_path) {
   driver_options_t o = *opts;
-  double t = now_seconds();
+  double t = base_now_seconds();
   fe_load_options_t fo;
   fe_load_options_init(&fo);
   fo.warn_nonfinite = true; /* a warning, not a note: -q keeps it */
@@ -93,7 +88,7 @@ bertc_status_t driver_compile(const char *model_path, const driver_options_t *op
     free(features);
   }
 
-  t = now_seconds();
+  t = base_now_seconds();
   /* The host BLAS takes row-major weights: keep pack-weights from packing
    * them into the generated kernels' panels. */
   char disabled[1024];
@@ -112,10 +107,10 @@ bertc_status_t driver_compile(const char *model_path, const driver_options_t *op
   size_t blob_size = 0;
   lower_result_t lr;
   memset(&lr, 0, sizeof(lr));
-  t = now_seconds();
+  t = base_now_seconds();
   if (!s) s = fe_model_metadata_json(m, &meta);
   if (!s) {
-    bertc_status_t ts = rt_tokenizer_pack_dir(m->spec.tokenizer_dir, &blob, &blob_size);
+    bertc_status_t ts = tok_pack_dir(m->spec.tokenizer_dir, &blob, &blob_size);
     if (ts && bertc_status_code(ts) == BERTC_STATUS_NOT_FOUND) {
       if (!o.quiet)
         fprintf(stderr, "bertc: note: %s; the .so takes token ids only\n", bertc_status_message(ts));

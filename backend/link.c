@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "backend/cg_internal.h"
-#include "runtime/common.h"
+#include "base/base.h"
 
 extern char **environ;
 
@@ -34,7 +34,7 @@ bertc_status_t cg_make_temp(const char *final_path, const char *suffix, char **o
   *out_tmp = NULL;
   size_t n = strlen(final_path) + strlen(suffix) + 16;
   char *tmp;
-  BERTC_RETURN_IF_ERROR(bertc_alloc(n, (void **)&tmp));
+  BERTC_RETURN_IF_ERROR(base_alloc(n, (void **)&tmp));
   snprintf(tmp, n, "%s.tmpXXXXXX%s", final_path, suffix);
   int fd = mkstemps(tmp, (int)strlen(suffix));
   if (fd < 0) {
@@ -141,10 +141,10 @@ bertc_status_t cg_link_shared(const char *linker, const char *const *objs, size_
       "-shared",         "-nostartfiles",      "-Wl,-z,defs",  "-Wl,--build-id=none",
       "-Wl,--as-needed", "-Wl,-z,noexecstack", "-Wl,-z,relro", "-o"};
   char *words;
-  BERTC_RETURN_IF_ERROR(bertc_strdup(linker, &words));
-  size_t max_args = strlen(words) / 2 + 1 + BERTC_ARRAY_LEN(flags_before) + nobjs + 3;
+  BERTC_RETURN_IF_ERROR(base_strdup(linker, &words));
+  size_t max_args = strlen(words) / 2 + 1 + BASE_ARRAY_LEN(flags_before) + nobjs + 3;
   char **argv;
-  bertc_status_t s = bertc_calloc(max_args, sizeof *argv, (void **)&argv);
+  bertc_status_t s = base_calloc(max_args, sizeof *argv, (void **)&argv);
   if (s) {
     free(words);
     return s;
@@ -155,7 +155,7 @@ bertc_status_t cg_link_shared(const char *linker, const char *const *objs, size_
     argv[argc++] = w;
   if (argc == 0) argv[argc++] = "cc";
   const char *linker_name = argv[0];
-  for (size_t i = 0; i < BERTC_ARRAY_LEN(flags_before); i++)
+  for (size_t i = 0; i < BASE_ARRAY_LEN(flags_before); i++)
     argv[argc++] = (char *)flags_before[i];
   argv[argc++] = (char *)so_path;
   for (size_t i = 0; i < nobjs; i++) argv[argc++] = (char *)objs[i];

@@ -1,6 +1,6 @@
 /* Lowering: graph -> kernel calls per bucket (see lower.h).
  *
- * Each op maps to one kernel of backend/kernels/kernels.h (two for concat and
+ * Each op maps to one kernel of kernels/kernels.h (two for concat and
  * for attn_mask when it cannot work in place). Values become pointers: weights
  * at their blob offset, inputs and outputs by index, temporaries at their
  * memory-plan offset. The split of every loop into tasks is decided here, at
@@ -11,15 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend/kernels/kernels.h"
+#include "kernels/kernels.h"
 #include "passes/memory_plan.h"
-#include "runtime/common.h"
+#include "base/base.h"
 #include "runtime/env.h"
 
 void lower_options_init(lower_options_t *o) {
   memset(o, 0, sizeof(*o));
   /* the threads a context on this machine uses by default */
-  o->threads = rt_env_default_threads();
+  o->threads = base_default_threads();
 }
 
 typedef struct emitter {
@@ -341,12 +341,12 @@ static bertc_status_t layout_weights(const ir_graph_t *g, lower_result_t *out, u
           g->values[u].data_bytes >= x->data_bytes)
         offsets[v] = offsets[u];
     if (offsets[v] != UINT64_MAX) continue;
-    offsets[v] = bertc_align_up(size, 64);
-    if (!bertc_add_u64(offsets[v], x->data_bytes, &size))
+    offsets[v] = base_align_up(size, 64);
+    if (!base_add_u64(offsets[v], x->data_bytes, &size))
       return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "weights too large");
   }
-  size = bertc_align_up(size, 64);
-  BERTC_RETURN_IF_ERROR(bertc_calloc(1, (size_t)size, (void **)&out->weights));
+  size = base_align_up(size, 64);
+  BERTC_RETURN_IF_ERROR(base_calloc(1, (size_t)size, (void **)&out->weights));
   for (size_t v = 0; v < g->num_values; v++)
     if (offsets[v] != UINT64_MAX && g->values[v].data)
       memcpy(out->weights + offsets[v], g->values[v].data, g->values[v].data_bytes);
@@ -366,11 +366,11 @@ static bertc_status_t append_amx_weights(const ir_graph_t *g, const bool *used,
   for (size_t v = 0; !s && v < g->num_values; v++) {
     if (!used[v]) continue;
     const ir_value_t *w = &g->values[v];
-    at[v] = bertc_align_up(size, 64);
-    if (!bertc_add_u64(at[v], (uint64_t)bk_packed_amx_bytes(w->dims[0], w->dims[1]), &size))
+    at[v] = base_align_up(size, 64);
+    if (!base_add_u64(at[v], (uint64_t)bk_packed_amx_bytes(w->dims[0], w->dims[1]), &size))
       s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "weights too large");
   }
-  size = bertc_align_up(size, 64);
+  size = base_align_up(size, 64);
   uint8_t *blob = NULL;
   if (!s && size > out->program.weights_size) {
     blob = realloc(out->weights, (size_t)size);
@@ -434,7 +434,7 @@ bertc_status_t lower_program(const ir_graph_t *g, const char *model_name,
   e.threads = o->threads > 0 ? o->threads : 1;
   e.use_blas = o->use_blas;
   e.use_amx = o->use_amx && !o->use_blas;
-  if (!s) s = bertc_calloc(g->num_values ? g->num_values : 1, sizeof(bool), (void **)&e.amx_used);
+  if (!s) s = base_calloc(g->num_values ? g->num_values : 1, sizeof(bool), (void **)&e.amx_used);
   int32_t roles[3] = {g->input_ids, g->token_type_ids, g->attention_mask};
   const char *role_names[3] = {"input_ids", "token_type_ids", "attention_mask"};
   for (int k = 0; k < 3; k++) e.input_index[k] = IR_NONE;
@@ -447,14 +447,14 @@ bertc_status_t lower_program(const ir_graph_t *g, const char *model_name,
   if (!s && g->input_ids == IR_NONE)
     s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "graph has no input_ids");
   p->inputs = out->inputs;
-  if (!s) s = bertc_calloc(g->num_outputs, sizeof(bertc_abi_tensor_t), (void **)&out->outputs);
+  if (!s) s = base_calloc(g->num_outputs, sizeof(bertc_abi_tensor_t), (void **)&out->outputs);
   for (size_t k = 0; !s && k < g->num_outputs; k++)
     abi_tensor(&g->values[g->outputs[k].value], g->outputs[k].name, &out->outputs[k]);
   p->outputs = out->outputs;
   p->num_outputs = g->num_outputs;
   size_t nb = nbatches * nseqs;
-  if (!s) s = bertc_calloc(nb, sizeof(cg_bucket_t), (void **)&p->buckets);
-  if (!s) s = bertc_calloc(nb, sizeof(uint64_t), (void **)&out->peak_live_bytes);
+  if (!s) s = base_calloc(nb, sizeof(cg_bucket_t), (void **)&p->buckets);
+  if (!s) s = base_calloc(nb, sizeof(uint64_t), (void **)&out->peak_live_bytes);
   json_t *meta = NULL, *plans = json_array();
   if (!s) {
     meta = json_loads(metadata_json ? metadata_json : "{}", 0, NULL);
@@ -467,7 +467,7 @@ bertc_status_t lower_program(const ir_graph_t *g, const char *model_name,
       s = mp_plan_memory(g, batches[bi], seqs[si], &plan);
       if (s) break;
       e.plan = &plan;
-      e.scratch_base = bertc_align_up(plan.arena_bytes, 64);
+      e.scratch_base = base_align_up(plan.arena_bytes, 64);
       e.scratch_bytes = 0;
       e.batch = batches[bi];
       e.seq = seqs[si];
@@ -479,7 +479,7 @@ bertc_status_t lower_program(const ir_graph_t *g, const char *model_name,
       bk->batch = (int32_t)batches[bi];
       bk->seq = (int32_t)seqs[si];
       bk->arena_bytes = plan.arena_bytes;
-      if (!s && e.scratch_bytes && !bertc_add_u64(e.scratch_base, e.scratch_bytes, &bk->arena_bytes))
+      if (!s && e.scratch_bytes && !base_add_u64(e.scratch_base, e.scratch_bytes, &bk->arena_bytes))
         s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "batch %lld seq %lld: arena too large",
                               (long long)e.batch, (long long)e.seq);
       bk->calls = e.calls;
@@ -507,7 +507,7 @@ bertc_status_t lower_program(const ir_graph_t *g, const char *model_name,
     char *text = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text) s = bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
     else {
-      s = bertc_strdup(text, &out->metadata_json);
+      s = base_strdup(text, &out->metadata_json);
       free(text);
     }
     p->metadata_json = out->metadata_json;

@@ -2,7 +2,7 @@
  *
  * Lowering (backend/lower.c) turns an optimized, memory-planned graph into,
  * per (batch, seq) bucket, a straight list of kernel calls. Each call names a
- * task function of the kernel library (backend/kernels/kernels.h):
+ * task function of the kernel library (kernels/kernels.h):
  *
  *     void bk_NAME(const bertc_env_t *env, int64_t task, <args...>);
  *

@@ -19,7 +19,7 @@
 #include <llvm-c/TargetMachine.h>
 
 #include "backend/cg_internal.h"
-#include "runtime/common.h"
+#include "base/base.h"
 
 static pthread_once_t llvm_once = PTHREAD_ONCE_INIT;
 
@@ -60,11 +60,11 @@ static int cmp_str(const void *a, const void *b) {
  * sorted list is stable and easy to read. */
 static bertc_status_t sorted_features(const char *features, char **out) {
   char *copy;
-  BERTC_RETURN_IF_ERROR(bertc_strdup(features, &copy));
+  BERTC_RETURN_IF_ERROR(base_strdup(features, &copy));
   size_t n = 1;
   for (const char *c = copy; *c; c++) n += *c == ',';
   char **items;
-  bertc_status_t s = bertc_calloc(n, sizeof *items, (void **)&items);
+  bertc_status_t s = base_calloc(n, sizeof *items, (void **)&items);
   if (s) {
     free(copy);
     return s;
@@ -74,7 +74,7 @@ static bertc_status_t sorted_features(const char *features, char **out) {
        tok = strtok_r(NULL, ",", &save))
     items[count++] = tok;
   qsort(items, count, sizeof *items, cmp_str);
-  s = bertc_alloc(strlen(features) + 1, (void **)out);
+  s = base_alloc(strlen(features) + 1, (void **)out);
   if (!s) {
     char *w = *out;
     for (size_t i = 0; i < count; i++) {
@@ -128,9 +128,9 @@ bertc_status_t cg_resolve_target(const char *cpu, const char *features, char **o
   bertc_status_t s = BERTC_OK;
   if (!cpu || !*cpu || !strcmp(cpu, "native")) {
     char *host_cpu = LLVMGetHostCPUName();
-    s = bertc_strdup(host_cpu, out_cpu);
+    s = base_strdup(host_cpu, out_cpu);
     LLVMDisposeMessage(host_cpu);
-    if (!s && features) s = bertc_strdup(features, out_features);
+    if (!s && features) s = base_strdup(features, out_features);
     if (!s && !features) {
       char *host_features = LLVMGetHostCPUFeatures();
       s = sorted_features(host_features, out_features);
@@ -147,11 +147,11 @@ bertc_status_t cg_resolve_target(const char *cpu, const char *features, char **o
                                "target cpu '%s' is not a CPU LLVM knows (e.g. x86-64-v3, "
                                "znver4, sapphirerapids; 'llc-19 -mcpu=help' lists them)",
                                cpu);
-    s = bertc_strdup(cpu, out_cpu);
+    s = base_strdup(cpu, out_cpu);
     const char *defaults = "";
-    for (size_t i = 0; i < BERTC_ARRAY_LEN(psabi_levels); i++)
+    for (size_t i = 0; i < BASE_ARRAY_LEN(psabi_levels); i++)
       if (!strcmp(cpu, psabi_levels[i].cpu)) defaults = psabi_levels[i].features;
-    if (!s) s = bertc_strdup(features ? features : defaults, out_features);
+    if (!s) s = base_strdup(features ? features : defaults, out_features);
   }
   if (s) {
     free(*out_cpu);
@@ -187,7 +187,7 @@ bool cg_target_has_avx512(const char *cpu, const char *features) {
       "rocketlake", "tigerlake",     "sapphirerapids", "emeraldrapids", "graniterapids",
       "graniterapids-d", "znver4",   "znver5",        "diamondrapids",
   };
-  for (size_t i = 0; cpu && i < BERTC_ARRAY_LEN(avx512_cpus); i++)
+  for (size_t i = 0; cpu && i < BASE_ARRAY_LEN(avx512_cpus); i++)
     if (!strcmp(cpu, avx512_cpus[i])) return true;
   return false;
 }
@@ -195,16 +195,16 @@ bool cg_target_has_avx512(const char *cpu, const char *features) {
 bool cg_target_has_amx(const char *cpu, const char *features) {
   static const char *const needed[] = {"amx-tile", "amx-bf16", "avx512bf16", "avx512bw", "avx512vl"};
   int said = 0;
-  for (size_t i = 0; i < BERTC_ARRAY_LEN(needed); i++) {
+  for (size_t i = 0; i < BASE_ARRAY_LEN(needed); i++) {
     int state = feature_state(features, needed[i]);
     if (state == 0) return false;
     said += state == 1;
   }
-  if (said == (int)BERTC_ARRAY_LEN(needed)) return true;
+  if (said == (int)BASE_ARRAY_LEN(needed)) return true;
   /* named targets whose feature list does not say: LLVM 19's CPUs with AMX-BF16 */
   static const char *const amx_cpus[] = {"sapphirerapids", "emeraldrapids", "graniterapids",
                                          "graniterapids-d", "diamondrapids"};
-  for (size_t i = 0; cpu && i < BERTC_ARRAY_LEN(amx_cpus); i++)
+  for (size_t i = 0; cpu && i < BASE_ARRAY_LEN(amx_cpus); i++)
     if (!strcmp(cpu, amx_cpus[i])) return true;
   return false;
 }
@@ -213,12 +213,12 @@ bertc_status_t cg_llvm_features(const char *features, char **out) {
 #if defined(__x86_64__)
   if (!strstr(features, "+64bit")) {
     size_t n = strlen(features) + sizeof "+64bit,";
-    BERTC_RETURN_IF_ERROR(bertc_alloc(n, (void **)out));
+    BERTC_RETURN_IF_ERROR(base_alloc(n, (void **)out));
     snprintf(*out, n, "+64bit%s%s", *features ? "," : "", features);
     return BERTC_OK;
   }
 #endif
-  return bertc_strdup(features, out);
+  return base_strdup(features, out);
 }
 
 bertc_status_t cg_create_target_machine(const char *cpu, const char *features, int opt_level,
@@ -250,7 +250,7 @@ bertc_status_t cg_create_target_machine(const char *cpu, const char *features, i
     LLVMDisposeMessage(triple);
     return s;
   }
-  bertc_status_t s = bertc_strdup(triple, out_triple);
+  bertc_status_t s = base_strdup(triple, out_triple);
   LLVMDisposeMessage(triple);
   if (s) {
     LLVMDisposeTargetMachine(tm);

@@ -20,16 +20,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backend/kernels/attention.c"
-#include "backend/kernels/gemm.c"
+#include "kernels/attention.c"
+#include "kernels/gemm.c"
 #if defined(__AVX512F__) /* clang cannot build the AMX kernels for an AVX2-only -march */
 #define KB_AMX 1
-#include "backend/kernels/gemm_amx.c"
+#include "kernels/gemm_amx.c"
 #else
 #define KB_AMX 0
 #endif
-#include "backend/kernels/norm.c"
-#include "backend/kernels/pack.c"
+#include "kernels/norm.c"
+#include "kernels/pack.c"
 
 static double now_seconds(void) {
   struct timespec t;

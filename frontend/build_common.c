@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "frontend/build.h"
-#include "runtime/common.h"
+#include "base/base.h"
 
 const char *fe_name(char *buf, size_t size, const char *fmt, ...) {
   va_list ap;
@@ -115,10 +115,10 @@ static bertc_status_t bind(fe_builder_t *b, fe_scope_t scope, const char *name, 
                              "%s: tensor '%s' has dtype %s; weights must be F32, F16 or BF16",
                              t->file, found, st_dtype_name(t->dtype));
   size_t bytes;
-  if (!bertc_mul_size((size_t)t->numel, sizeof(float), &bytes))
+  if (!base_mul_size((size_t)t->numel, sizeof(float), &bytes))
     return bertc_status_make(BERTC_STATUS_DATA, "%s: tensor '%s' is too large", t->file, found);
   float *data;
-  BERTC_RETURN_IF_ERROR(bertc_alloc(bytes, (void **)&data));
+  BERTC_RETURN_IF_ERROR(base_alloc(bytes, (void **)&data));
   bertc_status_t s = st_tensor_to_f32(t, data);
   if (s) {
     free(data);
@@ -136,7 +136,7 @@ static bertc_status_t bind(fe_builder_t *b, fe_scope_t scope, const char *name, 
     if (!names || !values) return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
     b->cap_bound = cap;
   }
-  BERTC_RETURN_IF_ERROR(bertc_strdup(found, &b->bound_names[b->num_bound]));
+  BERTC_RETURN_IF_ERROR(base_strdup(found, &b->bound_names[b->num_bound]));
   b->bound_values[b->num_bound++] = *out;
   return BERTC_OK;
 }

@@ -23,7 +23,7 @@
 
 #include "frontend/frontend.h"
 #include "frontend/json_util.h"
-#include "runtime/common.h"
+#include "base/base.h"
 
 #define CFG_MAX_FILE_SIZE ((size_t)64 << 20)
 #define CFG_MAX_VOCAB INT64_C(10000000)
@@ -97,7 +97,7 @@ static const char *const problem_types[] = {
     "regression", "single_label_classification", "multi_label_classification"};
 
 const char *fe_arch_name(fe_arch_t arch) {
-  for (size_t i = 0; i < BERTC_ARRAY_LEN(arch_table); i++)
+  for (size_t i = 0; i < BASE_ARRAY_LEN(arch_table); i++)
     if (arch_table[i].arch == arch) return arch_table[i].model_type;
   return "?";
 }
@@ -206,7 +206,7 @@ static bertc_status_t read_model_type(const cfg_reader_t *r, const arch_desc_t *
     return cfg_error(r, BERTC_STATUS_DATA, "model_type must be a string, got %s",
                      fe_json_type_name(v));
   const char *t = json_string_value(v);
-  for (size_t i = 0; i < BERTC_ARRAY_LEN(arch_table); i++) {
+  for (size_t i = 0; i < BASE_ARRAY_LEN(arch_table); i++) {
     if (!strcmp(arch_table[i].model_type, t)) {
       *out = &arch_table[i];
       return BERTC_OK;
@@ -220,7 +220,7 @@ static bertc_status_t read_activation(const cfg_reader_t *r, const arch_desc_t *
                                       fe_config_t *c) {
   BERTC_RETURN_IF_ERROR(
       cfg_string(r, a->k_act, a->act, c->hidden_act_name, sizeof c->hidden_act_name));
-  for (size_t i = 0; i < BERTC_ARRAY_LEN(act_table); i++) {
+  for (size_t i = 0; i < BASE_ARRAY_LEN(act_table); i++) {
     if (!strcmp(act_table[i].name, c->hidden_act_name)) {
       c->hidden_act = act_table[i].act;
       return BERTC_OK;
@@ -398,7 +398,7 @@ static bertc_status_t read_labels(const cfg_reader_t *r, fe_config_t *c) {
     BERTC_RETURN_IF_ERROR(cfg_int(r, "num_labels", 2, 1, FE_MAX_LABELS, &c->num_labels));
   }
   BERTC_RETURN_IF_ERROR(
-      bertc_calloc((size_t)c->num_labels, sizeof *c->id2label, (void **)&c->id2label));
+      base_calloc((size_t)c->num_labels, sizeof *c->id2label, (void **)&c->id2label));
   if (map) {
     const char *key;
     json_t *v;
@@ -412,20 +412,20 @@ static bertc_status_t read_labels(const cfg_reader_t *r, fe_config_t *c) {
       if (!json_is_string(v))
         return cfg_error(r, BERTC_STATUS_DATA, "id2label['%s'] must be a string, got %s",
                          key, fe_json_type_name(v));
-      BERTC_RETURN_IF_ERROR(bertc_strdup(json_string_value(v), &c->id2label[i]));
+      BERTC_RETURN_IF_ERROR(base_strdup(json_string_value(v), &c->id2label[i]));
     }
   } else {
     for (int64_t i = 0; i < c->num_labels; i++) {
       char name[32];
       snprintf(name, sizeof name, "LABEL_%lld", (long long)i);
-      BERTC_RETURN_IF_ERROR(bertc_strdup(name, &c->id2label[i]));
+      BERTC_RETURN_IF_ERROR(base_strdup(name, &c->id2label[i]));
     }
   }
 
   BERTC_RETURN_IF_ERROR(cfg_string(r, "problem_type", "", c->problem_type,
                                    sizeof c->problem_type));
   if (!c->problem_type[0]) return BERTC_OK;
-  for (size_t i = 0; i < BERTC_ARRAY_LEN(problem_types); i++)
+  for (size_t i = 0; i < BASE_ARRAY_LEN(problem_types); i++)
     if (!strcmp(problem_types[i], c->problem_type)) return BERTC_OK;
   return cfg_error(r, BERTC_STATUS_DATA,
                    "problem_type '%s' is not one of regression, single_label_classification, "

@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 
-#include "runtime/common.h"
+#include "base/base.h"
 
 const char *fe_json_type_name(const json_t *v) {
   switch (json_typeof(v)) {
@@ -23,7 +23,7 @@ bertc_status_t fe_json_load_file(const char *path, size_t max_size, json_t **out
   *out = NULL;
   char *text;
   size_t size;
-  BERTC_RETURN_IF_ERROR(bertc_read_file(path, max_size, &text, &size));
+  BERTC_RETURN_IF_ERROR(base_read_file(path, max_size, &text, &size));
   json_error_t jerr;
   json_t *root = json_loadb(text, size, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
   free(text);

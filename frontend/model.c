@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "frontend/build.h"
-#include "runtime/common.h"
-#include "runtime/tokenizer.h"
+#include "base/base.h"
+#include "tokenizer/tokenizer.h"
 
 void fe_load_options_init(fe_load_options_t *o) {
   memset(o, 0, sizeof(*o));
@@ -78,7 +78,7 @@ static fe_task_t task_from_architecture(const char *arch) {
       {"ForTokenClassification", FE_TASK_TOKEN_CLASSIFICATION},
       {"ForQuestionAnswering", FE_TASK_QUESTION_ANSWERING},
   };
-  for (size_t i = 0; i < BERTC_ARRAY_LEN(map); i++)
+  for (size_t i = 0; i < BASE_ARRAY_LEN(map); i++)
     if (strstr(arch, map[i].suffix)) return map[i].task;
   return FE_TASK_ENCODER;
 }
@@ -101,8 +101,8 @@ static bertc_status_t count_parameters(fe_model_t *m, st_checkpoint_t *ckpt, boo
     const st_tensor_t *t = st_checkpoint_tensor(ckpt, i);
     if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16 && t->dtype != ST_F64)
       continue; /* I64 buffers such as embeddings.position_ids */
-    if (!bertc_add_u64(m->parameters, t->numel, &m->parameters) ||
-        !bertc_add_u64(m->weight_bytes, t->nbytes, &m->weight_bytes))
+    if (!base_add_u64(m->parameters, t->numel, &m->parameters) ||
+        !base_add_u64(m->weight_bytes, t->nbytes, &m->weight_bytes))
       return bertc_status_make(BERTC_STATUS_DATA, "%s: parameter count overflows", t->file);
     if (warn) {
       uint64_t bad = st_tensor_count_nonfinite(t);
@@ -121,16 +121,16 @@ static bertc_status_t count_parameters(fe_model_t *m, st_checkpoint_t *ckpt, boo
 static bertc_status_t check_tokenizer(const char *dir) {
   static const char *const vocab_files[] = {"tokenizer.json", "vocab.txt", "vocab.json"};
   bool any = false;
-  for (size_t i = 0; i < BERTC_ARRAY_LEN(vocab_files) && !any; i++) {
+  for (size_t i = 0; i < BASE_ARRAY_LEN(vocab_files) && !any; i++) {
     char *p;
-    BERTC_RETURN_IF_ERROR(bertc_path_join(dir, vocab_files[i], &p));
-    any = bertc_file_exists(p);
+    BERTC_RETURN_IF_ERROR(base_path_join(dir, vocab_files[i], &p));
+    any = base_file_exists(p);
     free(p);
   }
   if (!any) return BERTC_OK;
-  rt_tokenizer_t *t = NULL;
-  bertc_status_t s = rt_tokenizer_load_dir(dir, &t);
-  rt_tokenizer_release(t);
+  tok_tokenizer_t *t = NULL;
+  bertc_status_t s = tok_load_dir(dir, &t);
+  tok_release(t);
   return s;
 }
 
@@ -177,7 +177,7 @@ bertc_status_t fe_model_load(const char *path, const fe_load_options_t *opts, fe
     opts = &defaults;
   }
   fe_model_t *m;
-  BERTC_RETURN_IF_ERROR(bertc_calloc(1, sizeof(*m), (void **)&m));
+  BERTC_RETURN_IF_ERROR(base_calloc(1, sizeof(*m), (void **)&m));
   fe_builder_t b;
   memset(&b, 0, sizeof(b));
   st_checkpoint_t *ckpt = NULL;
@@ -275,7 +275,7 @@ bertc_status_t fe_model_metadata_json(const fe_model_t *m, char **out) {
       const char *name;
     } modes[] = {{FE_POOL_CLS, "cls"}, {FE_POOL_MAX, "max"}, {FE_POOL_MEAN, "mean"},
                  {FE_POOL_MEAN_SQRT, "mean_sqrt_len"}};
-    for (size_t i = 0; i < BERTC_ARRAY_LEN(modes); i++)
+    for (size_t i = 0; i < BASE_ARRAY_LEN(modes); i++)
       if (m->pooling & modes[i].bit) json_array_append_new(pooling, json_string(modes[i].name));
   }
   json_object_set_new(o, "pooling", pooling);
@@ -286,7 +286,7 @@ bertc_status_t fe_model_metadata_json(const fe_model_t *m, char **out) {
   char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
   json_decref(o);
   if (!text) return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
-  bertc_status_t s = bertc_strdup(text, out);
+  bertc_status_t s = base_strdup(text, out);
   free(text);
   return s;
 }

@@ -25,7 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "runtime/common.h"
+#include "base/base.h"
 
 #define ST_INDEX_NAME "model.safetensors.index.json"
 #define ST_SINGLE_NAME "model.safetensors"
@@ -33,7 +33,7 @@
 
 struct st_file {
   char *path;
-  bertc_mapped_file_t map;
+  base_mapped_file_t map;
   st_tensor_t *tensors; /* sorted by name */
   size_t count;
 };
@@ -213,7 +213,7 @@ static bertc_status_t parse_entry(const char *path, const char *name, json_t *v,
     if (!json_to_u64(json_array_get(shape, i), &e->t.shape[i]))
       return st_error(BERTC_STATUS_DATA, path, name,
                       "shape dimension %zu is not a non-negative integer", i);
-    if (!bertc_mul_u64(numel, e->t.shape[i], &numel)) {
+    if (!base_mul_u64(numel, e->t.shape[i], &numel)) {
       char sb[SHAPE_BUF_SIZE];
       return st_error(BERTC_STATUS_DATA, path, name,
                       "shape %s has more than 2^64 elements",
@@ -294,7 +294,7 @@ static bertc_status_t check_layout(const char *path, const entry_t *entries, siz
 
     char sb[SHAPE_BUF_SIZE];
     uint64_t nbits;
-    if (!bertc_mul_u64(e->t.numel, st_dtype_bits(e->t.dtype), &nbits))
+    if (!base_mul_u64(e->t.numel, st_dtype_bits(e->t.dtype), &nbits))
       return st_error(BERTC_STATUS_DATA, path, name,
                       "shape %s x %s is more than 2^64 bits",
                       format_shape(&e->t, sb, sizeof sb), st_dtype_name(e->t.dtype));
@@ -376,7 +376,7 @@ static bertc_status_t parse_file(st_file_t *f) {
   }
 
   size_t cap = json_object_size(root);
-  s = bertc_calloc(cap, sizeof *entries, (void **)&entries);
+  s = base_calloc(cap, sizeof *entries, (void **)&entries);
   if (s)
     goto done;
   const char *key;
@@ -389,7 +389,7 @@ static bertc_status_t parse_file(st_file_t *f) {
       continue;
     }
     entry_t *e = &entries[n];
-    s = bertc_strdup(key, &e->t.name);
+    s = base_strdup(key, &e->t.name);
     if (s)
       goto done;
     n++;
@@ -405,7 +405,7 @@ static bertc_status_t parse_file(st_file_t *f) {
     goto done;
 
   /* Every range now lies inside [data_start, size): form the pointers. */
-  s = bertc_calloc(n, sizeof *f->tensors, (void **)&f->tensors);
+  s = base_calloc(n, sizeof *f->tensors, (void **)&f->tensors);
   if (s)
     goto done;
   for (size_t i = 0; i < n; i++) {
@@ -435,10 +435,10 @@ done:
 bertc_status_t st_file_open(const char *path, st_file_t **out) {
   *out = NULL;
   st_file_t *f;
-  BERTC_RETURN_IF_ERROR(bertc_calloc(1, sizeof *f, (void **)&f));
-  bertc_status_t s = bertc_strdup(path, &f->path);
+  BERTC_RETURN_IF_ERROR(base_calloc(1, sizeof *f, (void **)&f));
+  bertc_status_t s = base_strdup(path, &f->path);
   if (!s)
-    s = bertc_map_file(path, &f->map);
+    s = base_map_file(path, &f->map);
   if (!s)
     s = parse_file(f);
   if (s) {
@@ -456,7 +456,7 @@ void st_file_close(st_file_t *f) {
     for (size_t i = 0; i < f->count; i++)
       free(f->tensors[i].name);
   free(f->tensors);
-  bertc_unmap_file(&f->map);
+  base_unmap_file(&f->map);
   free(f->path);
   free(f);
 }
@@ -491,9 +491,9 @@ static int tensor_ptr_cmp(const void *a, const void *b) {
 static bertc_status_t collect_tensors(st_checkpoint_t *c, const char *origin) {
   size_t total = 0;
   for (size_t i = 0; i < c->nfiles; i++)
-    if (!bertc_add_size(total, st_file_count(c->files[i]), &total))
+    if (!base_add_size(total, st_file_count(c->files[i]), &total))
       return st_error(BERTC_STATUS_DATA, origin, NULL, "too many tensors");
-  BERTC_RETURN_IF_ERROR(bertc_calloc(total, sizeof *c->tensors, (void **)&c->tensors));
+  BERTC_RETURN_IF_ERROR(base_calloc(total, sizeof *c->tensors, (void **)&c->tensors));
   for (size_t i = 0; i < c->nfiles; i++)
     for (size_t k = 0; k < st_file_count(c->files[i]); k++)
       c->tensors[c->count++] = st_file_tensor(c->files[i], k);
@@ -508,8 +508,8 @@ static bertc_status_t collect_tensors(st_checkpoint_t *c, const char *origin) {
 }
 
 static bertc_status_t open_single(st_checkpoint_t *c, const char *path) {
-  BERTC_RETURN_IF_ERROR(bertc_strdup(path, &c->source));
-  BERTC_RETURN_IF_ERROR(bertc_calloc(1, sizeof *c->files, (void **)&c->files));
+  BERTC_RETURN_IF_ERROR(base_strdup(path, &c->source));
+  BERTC_RETURN_IF_ERROR(base_calloc(1, sizeof *c->files, (void **)&c->files));
   BERTC_RETURN_IF_ERROR(st_file_open(path, &c->files[0]));
   c->nfiles = 1;
   return collect_tensors(c, path);
@@ -523,9 +523,9 @@ static int cmp_cstr_ptr(const void *a, const void *b) {
 static bertc_status_t dir_of(const char *path, char **out) {
   const char *slash = strrchr(path, '/');
   if (!slash)
-    return bertc_strdup(".", out);
+    return base_strdup(".", out);
   size_t n = slash == path ? 1 : (size_t)(slash - path);
-  BERTC_RETURN_IF_ERROR(bertc_alloc(n + 1, (void **)out));
+  BERTC_RETURN_IF_ERROR(base_alloc(n + 1, (void **)out));
   memcpy(*out, path, n);
   (*out)[n] = '\0';
   return BERTC_OK;
@@ -542,7 +542,7 @@ static bertc_status_t open_index_map(st_checkpoint_t *c, const char *index,
   size_t n = json_object_size(weight_map);
   if (n == 0)
     return st_error(BERTC_STATUS_DATA, index, NULL, "\"weight_map\" is empty");
-  s = bertc_calloc(n, sizeof *shards, (void **)&shards);
+  s = base_calloc(n, sizeof *shards, (void **)&shards);
   if (s)
     return s;
 
@@ -573,12 +573,12 @@ static bertc_status_t open_index_map(st_checkpoint_t *c, const char *index,
   if (s)
     goto done;
   dir_str = dir;
-  s = bertc_calloc(nshards, sizeof *c->files, (void **)&c->files);
+  s = base_calloc(nshards, sizeof *c->files, (void **)&c->files);
   if (s)
     goto done;
   for (size_t i = 0; i < nshards; i++) {
     char *shard_path;
-    s = bertc_path_join(dir_str, shards[i], &shard_path);
+    s = base_path_join(dir_str, shards[i], &shard_path);
     if (s)
       goto done;
     s = st_file_open(shard_path, &c->files[i]);
@@ -610,10 +610,10 @@ done:
 }
 
 static bertc_status_t open_index(st_checkpoint_t *c, const char *index) {
-  BERTC_RETURN_IF_ERROR(bertc_strdup(index, &c->source));
+  BERTC_RETURN_IF_ERROR(base_strdup(index, &c->source));
   char *text;
   size_t size;
-  BERTC_RETURN_IF_ERROR(bertc_read_file(index, ST_MAX_INDEX_SIZE, &text, &size));
+  BERTC_RETURN_IF_ERROR(base_read_file(index, ST_MAX_INDEX_SIZE, &text, &size));
   json_error_t jerr;
   json_t *root = json_loadb(text, size, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
   free(text);
@@ -641,16 +641,16 @@ static bertc_status_t open_path(st_checkpoint_t *c, const char *path) {
   struct stat st;
   if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
     char *p;
-    BERTC_RETURN_IF_ERROR(bertc_path_join(path, ST_SINGLE_NAME, &p));
+    BERTC_RETURN_IF_ERROR(base_path_join(path, ST_SINGLE_NAME, &p));
     bertc_status_t s;
-    if (bertc_file_exists(p)) {
+    if (base_file_exists(p)) {
       s = open_single(c, p);
       free(p);
       return s;
     }
     free(p);
-    BERTC_RETURN_IF_ERROR(bertc_path_join(path, ST_INDEX_NAME, &p));
-    if (bertc_file_exists(p))
+    BERTC_RETURN_IF_ERROR(base_path_join(path, ST_INDEX_NAME, &p));
+    if (base_file_exists(p))
       s = open_index(c, p);
     else
       s = st_error(BERTC_STATUS_NOT_FOUND, path, NULL,
@@ -666,7 +666,7 @@ static bertc_status_t open_path(st_checkpoint_t *c, const char *path) {
 bertc_status_t st_checkpoint_open(const char *path, st_checkpoint_t **out) {
   *out = NULL;
   st_checkpoint_t *c;
-  BERTC_RETURN_IF_ERROR(bertc_calloc(1, sizeof *c, (void **)&c));
+  BERTC_RETURN_IF_ERROR(base_calloc(1, sizeof *c, (void **)&c));
   bertc_status_t s = open_path(c, path);
   if (s) {
     st_checkpoint_close(c);

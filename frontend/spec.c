@@ -27,7 +27,7 @@
 
 #include "frontend/frontend.h"
 #include "frontend/json_util.h"
-#include "runtime/common.h"
+#include "base/base.h"
 
 #define SPEC_MAX_FILE_SIZE ((size_t)1 << 20)
 #define SPEC_MAX_SEQ_LEN INT64_C(65536)
@@ -50,11 +50,11 @@ static const char *const task_names[] = {
 };
 
 const char *fe_task_name(fe_task_t task) {
-  return (unsigned)task < BERTC_ARRAY_LEN(task_names) ? task_names[task] : "?";
+  return (unsigned)task < BASE_ARRAY_LEN(task_names) ? task_names[task] : "?";
 }
 
 bool fe_task_from_name(const char *name, fe_task_t *out) {
-  for (size_t i = 0; i < BERTC_ARRAY_LEN(task_names); i++) {
+  for (size_t i = 0; i < BASE_ARRAY_LEN(task_names); i++) {
     if (!strcmp(task_names[i], name)) {
       *out = (fe_task_t)i;
       return true;
@@ -139,7 +139,7 @@ static size_t trimmed_len(const char *path) {
 }
 
 static bertc_status_t strndup_status(const char *s, size_t n, char **out) {
-  BERTC_RETURN_IF_ERROR(bertc_alloc(n + 1, (void **)out));
+  BERTC_RETURN_IF_ERROR(base_alloc(n + 1, (void **)out));
   memcpy(*out, s, n);
   (*out)[n] = 0;
   return BERTC_OK;
@@ -148,15 +148,15 @@ static bertc_status_t strndup_status(const char *s, size_t n, char **out) {
 static bertc_status_t path_dirname(const char *path, char **out) {
   size_t n = trimmed_len(path);
   while (n > 0 && path[n - 1] != '/') n--;
-  if (n == 0) return bertc_strdup(".", out);
+  if (n == 0) return base_strdup(".", out);
   while (n > 1 && path[n - 1] == '/') n--;
   return strndup_status(path, n, out);
 }
 
 /* `p` as seen from the current directory when it is written relative to `base`. */
 static bertc_status_t path_resolve(const char *base, const char *p, char **out) {
-  if (p[0] == '/' || !strcmp(base, ".")) return bertc_strdup(p, out);
-  return bertc_path_join(base, p, out);
+  if (p[0] == '/' || !strcmp(base, ".")) return base_strdup(p, out);
+  return base_path_join(base, p, out);
 }
 
 static bool is_dir(const char *path) {
@@ -171,9 +171,9 @@ static bertc_status_t name_from_dir(const char *dir, char **out) {
   while (start > 0 && dir[start - 1] != '/') start--;
   size_t n = end - start;
   if (n == 0 || (n == 1 && dir[start] == '.') || (n == 2 && !strncmp(dir + start, "..", 2)))
-    return bertc_strdup("model", out);
+    return base_strdup("model", out);
   if (n > SPEC_MAX_NAME - 2) n = SPEC_MAX_NAME - 2;
-  BERTC_RETURN_IF_ERROR(bertc_alloc(n + 3, (void **)out));
+  BERTC_RETURN_IF_ERROR(base_alloc(n + 3, (void **)out));
   char *w = *out;
   if (isdigit((unsigned char)dir[start])) {
     *w++ = 'm';
@@ -246,7 +246,7 @@ static bertc_status_t key_name(spec_reader_t *r, const char *key, json_t *v, fe_
                       "name '%s' is not an identifier ([A-Za-z0-9_], not starting with a "
                       "digit, at most %d characters)",
                       name, SPEC_MAX_NAME);
-  return bertc_strdup(name, &s->name);
+  return base_strdup(name, &s->name);
 }
 
 static bertc_status_t key_description(spec_reader_t *r, const char *key, json_t *v,
@@ -281,7 +281,7 @@ static bertc_status_t pooling_bit(spec_reader_t *r, json_t *v, unsigned *out) {
     return spec_error(r, BERTC_STATUS_DATA, "pooling modes must be strings, got %s",
                       fe_json_type_name(v));
   const char *name = json_string_value(v);
-  for (size_t i = 0; i < BERTC_ARRAY_LEN(modes); i++) {
+  for (size_t i = 0; i < BASE_ARRAY_LEN(modes); i++) {
     if (!strcmp(modes[i].name, name)) {
       *out = modes[i].bit;
       return BERTC_OK;
@@ -425,7 +425,7 @@ static bertc_status_t key_target(spec_reader_t *r, const char *key, json_t *v, f
           return spec_error(r, BERTC_STATUS_DATA, "target.cpu '%s' is not a CPU name", str);
       free(s->target_cpu);
       s->target_cpu = NULL;
-      if (strcmp(str, "native")) BERTC_RETURN_IF_ERROR(bertc_strdup(str, &s->target_cpu));
+      if (strcmp(str, "native")) BERTC_RETURN_IF_ERROR(base_strdup(str, &s->target_cpu));
     } else if (!strcmp(k, "features")) {
       if (!json_is_string(item))
         return spec_error(r, BERTC_STATUS_DATA, "target.features must be a string, got %s",
@@ -439,7 +439,7 @@ static bertc_status_t key_target(spec_reader_t *r, const char *key, json_t *v, f
                           "target.features '%s' must be comma-separated +name or -name "
                           "items (e.g. \"+avx2,+fma\")",
                           str);
-      BERTC_RETURN_IF_ERROR(bertc_strdup(str, &s->target_features));
+      BERTC_RETURN_IF_ERROR(base_strdup(str, &s->target_features));
     } else {
       return spec_error(r, BERTC_STATUS_DATA,
                         "unknown key 'target.%s' (target takes cpu and features)", k);
@@ -501,7 +501,7 @@ static bertc_status_t unknown_key(const spec_reader_t *r, const char *key) {
                       key);
   const char *best = NULL;
   size_t best_d = 3;
-  for (size_t i = 0; i < BERTC_ARRAY_LEN(spec_keys); i++) {
+  for (size_t i = 0; i < BASE_ARRAY_LEN(spec_keys); i++) {
     size_t d = edit_distance(key, spec_keys[i].key);
     if (d < best_d) {
       best_d = d;
@@ -519,8 +519,8 @@ static bertc_status_t unknown_key(const spec_reader_t *r, const char *key) {
 
 static bertc_status_t spec_defaults(const char *source, fe_spec_t *s) {
   s->normalize = -1;
-  BERTC_RETURN_IF_ERROR(bertc_strdup(source, &s->source));
-  return bertc_strdup("fp32", &s->precision);
+  BERTC_RETURN_IF_ERROR(base_strdup(source, &s->source));
+  return base_strdup("fp32", &s->precision);
 }
 
 static bertc_status_t need_file(const spec_reader_t *r, const char *key, const char *path,
@@ -550,10 +550,10 @@ static bertc_status_t spec_finish(spec_reader_t *r, fe_spec_t *s) {
     BERTC_RETURN_IF_ERROR(path_dirname(s->config_path, &s->checkpoint_dir));
   }
   if (!s->config_path)
-    BERTC_RETURN_IF_ERROR(bertc_path_join(s->checkpoint_dir, "config.json", &s->config_path));
-  if (!s->weights_path) BERTC_RETURN_IF_ERROR(bertc_strdup(s->checkpoint_dir, &s->weights_path));
+    BERTC_RETURN_IF_ERROR(base_path_join(s->checkpoint_dir, "config.json", &s->config_path));
+  if (!s->weights_path) BERTC_RETURN_IF_ERROR(base_strdup(s->checkpoint_dir, &s->weights_path));
   if (!s->tokenizer_dir)
-    BERTC_RETURN_IF_ERROR(bertc_strdup(s->checkpoint_dir, &s->tokenizer_dir));
+    BERTC_RETURN_IF_ERROR(base_strdup(s->checkpoint_dir, &s->tokenizer_dir));
   if (!s->name) BERTC_RETURN_IF_ERROR(name_from_dir(s->checkpoint_dir, &s->name));
 
   BERTC_RETURN_IF_ERROR(need_file(r, "config", s->config_path, false));
@@ -582,8 +582,8 @@ static bertc_status_t read_model_json(spec_reader_t *r, json_t *root, fe_spec_t 
   json_t *v;
   json_object_foreach(root, key, v) {
     size_t i = 0;
-    while (i < BERTC_ARRAY_LEN(spec_keys) && strcmp(spec_keys[i].key, key)) i++;
-    if (i == BERTC_ARRAY_LEN(spec_keys)) return unknown_key(r, key);
+    while (i < BASE_ARRAY_LEN(spec_keys) && strcmp(spec_keys[i].key, key)) i++;
+    if (i == BASE_ARRAY_LEN(spec_keys)) return unknown_key(r, key);
     BERTC_RETURN_IF_ERROR(spec_keys[i].parse(r, key, v, s, spec_keys[i].field));
   }
   return spec_finish(r, s);
@@ -603,12 +603,12 @@ static bertc_status_t load_model_json(const char *path, fe_spec_t *s) {
 /* A HuggingFace directory without a model.json: everything from metadata. */
 static bertc_status_t load_directory(const char *dir, fe_spec_t *s) {
   BERTC_RETURN_IF_ERROR(strndup_status(dir, trimmed_len(dir), &s->checkpoint_dir));
-  BERTC_RETURN_IF_ERROR(bertc_path_join(s->checkpoint_dir, "config.json", &s->config_path));
-  if (!bertc_file_exists(s->config_path))
+  BERTC_RETURN_IF_ERROR(base_path_join(s->checkpoint_dir, "config.json", &s->config_path));
+  if (!base_file_exists(s->config_path))
     return bertc_status_make(BERTC_STATUS_NOT_FOUND,
                              "%s: not a model directory: no config.json or model.json", dir);
-  BERTC_RETURN_IF_ERROR(bertc_strdup(s->checkpoint_dir, &s->weights_path));
-  BERTC_RETURN_IF_ERROR(bertc_strdup(s->checkpoint_dir, &s->tokenizer_dir));
+  BERTC_RETURN_IF_ERROR(base_strdup(s->checkpoint_dir, &s->weights_path));
+  BERTC_RETURN_IF_ERROR(base_strdup(s->checkpoint_dir, &s->tokenizer_dir));
   return name_from_dir(s->checkpoint_dir, &s->name);
 }
 
@@ -625,9 +625,9 @@ static bertc_status_t load_spec(const char *path, fe_spec_t *s) {
     return load_model_json(path, s);
   }
   char *json;
-  BERTC_RETURN_IF_ERROR(bertc_path_join(path, "model.json", &json));
+  BERTC_RETURN_IF_ERROR(base_path_join(path, "model.json", &json));
   bertc_status_t status =
-      bertc_file_exists(json) ? load_model_json(json, s) : load_directory(path, s);
+      base_file_exists(json) ? load_model_json(json, s) : load_directory(path, s);
   free(json);
   return status;
 }

@@ -21,7 +21,7 @@
 
 #include "frontend/frontend.h"
 #include "frontend/json_util.h"
-#include "runtime/common.h"
+#include "base/base.h"
 
 #define ST_MAX_FILE_SIZE ((size_t)1 << 20)
 #define ST_MAX_SEQ_LENGTH (INT64_C(1) << 20)
@@ -85,7 +85,7 @@ static bertc_status_t read_pooling_mode(const char *path, const char *mode, unsi
   size_t n = strlen(mode);
   if (n < sizeof lower) {
     for (size_t i = 0; i <= n; i++) lower[i] = (char)tolower((unsigned char)mode[i]);
-    for (size_t i = 0; i < BERTC_ARRAY_LEN(pooling_names); i++) {
+    for (size_t i = 0; i < BASE_ARRAY_LEN(pooling_names); i++) {
       if (strcmp(pooling_names[i].name, lower)) continue;
       if (!pooling_names[i].bit)
         return st_error(path, BERTC_STATUS_UNSUPPORTED,
@@ -117,7 +117,7 @@ static bertc_status_t read_pooling(const char *path, unsigned *out) {
     else
       s = read_pooling_mode(path, json_string_value(mode), &bits);
   } else {
-    for (size_t i = 0; i < BERTC_ARRAY_LEN(pooling_keys) && !s; i++) {
+    for (size_t i = 0; i < BASE_ARRAY_LEN(pooling_keys) && !s; i++) {
       json_t *v = json_object_get(root, pooling_keys[i].key);
       if (!v || json_is_null(v) || json_is_false(v)) continue;
       if (!json_is_true(v))
@@ -140,8 +140,8 @@ static bertc_status_t read_pooling(const char *path, unsigned *out) {
 /* sentence_bert_config.json next to config.json; absent is fine. */
 static bertc_status_t read_sentence_bert_config(const char *dir, fe_st_t *out) {
   char *path;
-  BERTC_RETURN_IF_ERROR(bertc_path_join(dir, "sentence_bert_config.json", &path));
-  if (!bertc_file_exists(path)) {
+  BERTC_RETURN_IF_ERROR(base_path_join(dir, "sentence_bert_config.json", &path));
+  if (!base_file_exists(path)) {
     free(path);
     return BERTC_OK;
   }
@@ -211,8 +211,8 @@ static bertc_status_t read_module(const char *dir, const char *path, size_t i, j
       return st_error(path, BERTC_STATUS_UNSUPPORTED,
                       "module %zu: Pooling must directly follow the Transformer module", i);
     char *sub, *cfg;
-    BERTC_RETURN_IF_ERROR(bertc_path_join(dir, p, &sub));
-    bertc_status_t s = bertc_path_join(sub, "config.json", &cfg);
+    BERTC_RETURN_IF_ERROR(base_path_join(dir, p, &sub));
+    bertc_status_t s = base_path_join(sub, "config.json", &cfg);
     free(sub);
     if (s) return s;
     s = read_pooling(cfg, &out->pooling);
@@ -248,8 +248,8 @@ static bertc_status_t read_modules(const char *dir, const char *path, json_t *ro
 bertc_status_t fe_st_load(const char *dir, fe_st_t *out) {
   memset(out, 0, sizeof *out);
   char *path;
-  BERTC_RETURN_IF_ERROR(bertc_path_join(dir, "modules.json", &path));
-  if (!bertc_file_exists(path)) {
+  BERTC_RETURN_IF_ERROR(base_path_join(dir, "modules.json", &path));
+  if (!base_file_exists(path)) {
     free(path);
     return BERTC_OK;
   }

@@ -24,7 +24,7 @@
 #include "frontend/frontend.h"
 #include "frontend/safetensors.h"
 #include "ir/ir.h"
-#include "runtime/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #ifndef BERTC_FUZZ_SOURCE_DIR
 #error "BERTC_FUZZ_SOURCE_DIR (the source tree, for the fixtures) must be defined"
@@ -159,12 +159,12 @@ int fuzz_spec(const uint8_t *data, size_t size) {
 
 /* ---- tokenizers --------------------------------------------------------------------- */
 
-static rt_tokenizer_t *fixture_tokenizer(int which) {
-  static rt_tokenizer_t *loaded[2];
+static tok_tokenizer_t *fixture_tokenizer(int which) {
+  static tok_tokenizer_t *loaded[2];
   static const char *const dirs[2] = {BERTC_FUZZ_SOURCE_DIR "/tests/fixtures/tokenizer/wordpiece",
                                       BERTC_FUZZ_SOURCE_DIR "/tests/fixtures/tokenizer/bpe"};
   if (!loaded[which]) {
-    bertc_status_t s = rt_tokenizer_load_dir(dirs[which], &loaded[which]);
+    bertc_status_t s = tok_load_dir(dirs[which], &loaded[which]);
     if (s) {
       fprintf(stderr, "fuzz: %s\n", bertc_status_message(s));
       fail_setup("load the tokenizer in", dirs[which]);
@@ -173,12 +173,12 @@ static rt_tokenizer_t *fixture_tokenizer(int which) {
   return loaded[which];
 }
 
-static void encode_checked(const rt_tokenizer_t *t, const char *text, size_t text_len,
+static void encode_checked(const tok_tokenizer_t *t, const char *text, size_t text_len,
                            const char *pair, size_t pair_len, size_t max_length,
-                           rt_trunc_strategy_t strategy) {
-  rt_encoding_t e;
+                           tok_trunc_strategy_t strategy) {
+  tok_encoding_t e;
   bertc_status_t s =
-      rt_tokenizer_encode(t, text, text_len, pair, pair_len, max_length, strategy, &e);
+      tok_encode(t, text, text_len, pair, pair_len, max_length, strategy, &e);
   if (!s) {
     /* As in Rust tokenizers, a max_length that the special tokens alone do
      * not fit in does not truncate; any other is respected. */
@@ -187,10 +187,10 @@ static void encode_checked(const rt_tokenizer_t *t, const char *text, size_t tex
       specials += e.sequence_ids[i] == -1;
     check(max_length < specials || e.len <= max_length, "an encoding respects max_length");
     for (size_t i = 0; i < e.len; i++)
-      check(e.ids[i] >= 0 && (size_t)e.ids[i] < rt_tokenizer_vocab_size(t),
+      check(e.ids[i] >= 0 && (size_t)e.ids[i] < tok_vocab_size(t),
             "token ids are inside the vocabulary");
   }
-  rt_encoding_deinit(&e);
+  tok_encoding_deinit(&e);
   bertc_status_free(s);
 }
 
@@ -201,18 +201,18 @@ int fuzz_tokenizer(const uint8_t *data, size_t size) {
   const char *pair = nl ? nl + 1 : NULL;
   size_t pair_len = nl ? size - text_len - 1 : 0;
   size_t max_length = 1 + size % 24;
-  rt_trunc_strategy_t strategy = (rt_trunc_strategy_t)(size % 3);
+  tok_trunc_strategy_t strategy = (tok_trunc_strategy_t)(size % 3);
   for (int which = 0; which < 2; which++) {
-    const rt_tokenizer_t *t = fixture_tokenizer(which);
-    encode_checked(t, text, size, NULL, 0, 0, RT_TRUNC_LONGEST_FIRST);
-    encode_checked(t, text, text_len, pair, pair_len, 0, RT_TRUNC_LONGEST_FIRST);
+    const tok_tokenizer_t *t = fixture_tokenizer(which);
+    encode_checked(t, text, size, NULL, 0, 0, TOK_TRUNC_LONGEST_FIRST);
+    encode_checked(t, text, text_len, pair, pair_len, 0, TOK_TRUNC_LONGEST_FIRST);
     encode_checked(t, text, text_len, pair, pair_len, max_length, strategy);
   }
-  rt_tokenizer_t *blob = NULL;
-  bertc_status_t s = rt_tokenizer_load_blob(data, size, &blob);
+  tok_tokenizer_t *blob = NULL;
+  bertc_status_t s = tok_load_blob(data, size, &blob);
   static const char hello[] = "Hello, world! caf\xc3\xa9";
-  if (!s) encode_checked(blob, hello, strlen(hello), "x", 1, 8, RT_TRUNC_LONGEST_FIRST);
-  rt_tokenizer_release(blob);
+  if (!s) encode_checked(blob, hello, strlen(hello), "x", 1, 8, TOK_TRUNC_LONGEST_FIRST);
+  tok_release(blob);
   bertc_status_free(s);
   return 0;
 }

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/common.h"
+#include "base/base.h"
 
 typedef bertc_status_t (*shape_fn)(const ir_graph_t *g, const ir_node_t *n, ir_value_t *out);
 
@@ -90,8 +90,8 @@ const char *ir_dtype_name(ir_dtype_t dtype) { return dtype == IR_I32 ? "i32" : "
 bertc_status_t ir_graph_create(const char *name, ir_graph_t **out) {
   *out = NULL;
   ir_graph_t *g;
-  BERTC_RETURN_IF_ERROR(bertc_calloc(1, sizeof(*g), (void **)&g));
-  bertc_status_t s = bertc_strdup(name ? name : "model", &g->name);
+  BERTC_RETURN_IF_ERROR(base_calloc(1, sizeof(*g), (void **)&g));
+  bertc_status_t s = base_strdup(name ? name : "model", &g->name);
   if (s) {
     free(g);
     return s;
@@ -119,7 +119,7 @@ static bertc_status_t grow(void **array, size_t *cap, size_t need, size_t elem) 
   size_t n = *cap ? *cap * 2 : 16;
   while (n < need) n *= 2;
   size_t bytes;
-  if (!bertc_mul_size(n, elem, &bytes))
+  if (!base_mul_size(n, elem, &bytes))
     return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "graph too large");
   void *p = realloc(*array, bytes);
   if (!p) return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory growing graph");
@@ -147,7 +147,7 @@ static bertc_status_t new_value(ir_graph_t *g, const char *name, int32_t *out) {
   ir_value_t *v = &g->values[g->num_values];
   memset(v, 0, sizeof(*v));
   v->producer = IR_NONE;
-  if (name) BERTC_RETURN_IF_ERROR(bertc_strdup(name, &v->name));
+  if (name) BERTC_RETURN_IF_ERROR(base_strdup(name, &v->name));
   *out = (int32_t)g->num_values++;
   return BERTC_OK;
 }
@@ -256,7 +256,7 @@ bertc_status_t ir_add_output(ir_graph_t *g, const char *name, int32_t value) {
   BERTC_RETURN_IF_ERROR(
       grow((void **)&g->outputs, &g->cap_outputs, g->num_outputs + 1, sizeof(ir_output_t)));
   ir_output_t *o = &g->outputs[g->num_outputs];
-  BERTC_RETURN_IF_ERROR(bertc_strdup(name, &o->name));
+  BERTC_RETURN_IF_ERROR(base_strdup(name, &o->name));
   o->value = value;
   g->num_outputs++;
   return BERTC_OK;

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "ir/ir.h"
-#include "runtime/common.h"
+#include "base/base.h"
 
 /* A bound view of a value during interpretation. */
 typedef struct view {
@@ -393,7 +393,7 @@ static bertc_status_t run_node(const ir_graph_t *g, const ir_node_t *n, view_t *
   }
   view_t *out = &views[n->result];
   size_t bytes;
-  if (!bertc_mul_size((size_t)numel(out), 4, &bytes))
+  if (!base_mul_size((size_t)numel(out), 4, &bytes))
     return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "tensor too large");
   out->data = calloc(bytes ? bytes : 1, 1);
   if (!out->data) return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");

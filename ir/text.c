@@ -53,7 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/common.h"
+#include "base/base.h"
 
 #define TYPE_BUF 192 /* "f32[" + 4 dims of up to 20 chars + a layout suffix */
 #define WORD_BUF 64
@@ -133,11 +133,11 @@ static bool const_bytes_needed(const ir_value_t *v, uint64_t *out) {
       return false;
     uint64_t p = (uint64_t)v->layout_param, rows = (uint64_t)v->dims[0];
     uint64_t panels = rows / p + (rows % p != 0);
-    return bertc_mul_u64(n, panels, &n) && bertc_mul_u64(n, p, &n) &&
-           bertc_mul_u64(n, (uint64_t)v->dims[1], out);
+    return base_mul_u64(n, panels, &n) && base_mul_u64(n, p, &n) &&
+           base_mul_u64(n, (uint64_t)v->dims[1], out);
   }
   for (int i = 0; i < v->rank && i < IR_MAX_RANK; i++) {
-    if (v->dims[i] <= 0 || !bertc_mul_u64(n, (uint64_t)v->dims[i], &n)) return false;
+    if (v->dims[i] <= 0 || !base_mul_u64(n, (uint64_t)v->dims[i], &n)) return false;
   }
   *out = n;
   return true;
@@ -210,7 +210,7 @@ static void print_const(FILE *f, const ir_graph_t *g, size_t v, unsigned flags) 
     fprintf(f, " = alias %%%" PRId32, src);
   else if (flags & IR_PRINT_ELIDE_DATA)
     fprintf(f, " = elided(hash=0x%016" PRIx64 ", bytes=%" PRIu64 ")",
-            bertc_hash64(c->data, (size_t)c->data_bytes), c->data_bytes);
+            base_hash64(c->data, (size_t)c->data_bytes), c->data_bytes);
   else {
     fputs(" = ", f);
     print_hex(f, c->data, c->data_bytes);
@@ -270,7 +270,7 @@ static void print_node(FILE *f, const ir_graph_t *g, const ir_node_t *n) {
 bertc_status_t ir_print(const ir_graph_t *g, FILE *f, unsigned flags) {
   /* made[v]: some node produces v, so v prints on that node's line. */
   unsigned char *made = NULL;
-  if (g->num_values) BERTC_RETURN_IF_ERROR(bertc_calloc(g->num_values, 1, (void **)&made));
+  if (g->num_values) BERTC_RETURN_IF_ERROR(base_calloc(g->num_values, 1, (void **)&made));
   for (size_t i = 0; i < g->num_nodes; i++) {
     int32_t r = g->nodes[i].result;
     if (r >= 0 && (size_t)r < g->num_values) made[r] = 1;
@@ -558,7 +558,7 @@ static bertc_status_t read_string(parser_t *p, const char *what, char **out, siz
     len++;
   }
   char *str;
-  BERTC_RETURN_IF_ERROR(bertc_alloc(len + 1, (void **)&str));
+  BERTC_RETURN_IF_ERROR(base_alloc(len + 1, (void **)&str));
   size_t k = 0;
   for (size_t j = p->pos + 1; j < i;) {
     char c = p->s[j];
@@ -596,7 +596,7 @@ static bertc_status_t lex_ref(parser_t *p, uint64_t *out, size_t *at) {
   uint64_t v = 0;
   bool big = false;
   while (char_at(p, p->pos) >= '0' && char_at(p, p->pos) <= '9') {
-    if (!bertc_mul_u64(v, 10, &v) || !bertc_add_u64(v, (uint64_t)(p->s[p->pos] - '0'), &v))
+    if (!base_mul_u64(v, 10, &v) || !base_add_u64(v, (uint64_t)(p->s[p->pos] - '0'), &v))
       big = true;
     p->pos++;
   }
@@ -736,7 +736,7 @@ static bertc_status_t read_hex(parser_t *p, uint64_t need, const char *type, voi
     return fail(p, open, "constant data has %" PRIu64 " bytes, %s needs %" PRIu64, bytes, type,
                 need);
   unsigned char *data;
-  BERTC_RETURN_IF_ERROR(bertc_alloc((size_t)bytes ? (size_t)bytes : 1, (void **)&data));
+  BERTC_RETURN_IF_ERROR(base_alloc((size_t)bytes ? (size_t)bytes : 1, (void **)&data));
   const unsigned char *h = text + open + 1;
   for (size_t k = 0; k < bytes; k++)
     data[k] = (unsigned char)((hex_digit[h[2 * k]] - 1) << 4 | (hex_digit[h[2 * k + 1]] - 1));
@@ -1012,7 +1012,7 @@ static bool def_line_at(const char *s, size_t n, size_t i, uint64_t *num) {
   uint64_t v = 0;
   bool big = false;
   while (i < n && s[i] >= '0' && s[i] <= '9') {
-    if (!bertc_mul_u64(v, 10, &v) || !bertc_add_u64(v, (uint64_t)(s[i] - '0'), &v)) big = true;
+    if (!base_mul_u64(v, 10, &v) || !base_add_u64(v, (uint64_t)(s[i] - '0'), &v)) big = true;
     i++;
   }
   if (i == start) return false;
@@ -1032,8 +1032,8 @@ static bertc_status_t prescan(parser_t *p) {
     i = nl ? (size_t)(nl - p->s) + 1 : p->n;
   }
   p->num_defs = count;
-  BERTC_RETURN_IF_ERROR(bertc_calloc(count ? count : 1, sizeof(int32_t), (void **)&p->actual));
-  BERTC_RETURN_IF_ERROR(bertc_calloc(count ? count : 1, sizeof(size_t), (void **)&p->first_def));
+  BERTC_RETURN_IF_ERROR(base_calloc(count ? count : 1, sizeof(int32_t), (void **)&p->actual));
+  BERTC_RETURN_IF_ERROR(base_calloc(count ? count : 1, sizeof(size_t), (void **)&p->first_def));
   for (size_t k = 0; k < count; k++) {
     p->actual[k] = IR_NONE;
     p->first_def[k] = SIZE_MAX;
@@ -1060,8 +1060,8 @@ static bertc_status_t renumber(parser_t *p) {
   if (!g->num_values) return BERTC_OK;
   ir_value_t *moved;
   int32_t *text_index;
-  BERTC_RETURN_IF_ERROR(bertc_calloc(g->num_values, sizeof(*moved), (void **)&moved));
-  bertc_status_t s = bertc_calloc(g->num_values, sizeof(*text_index), (void **)&text_index);
+  BERTC_RETURN_IF_ERROR(base_calloc(g->num_values, sizeof(*moved), (void **)&moved));
+  bertc_status_t s = base_calloc(g->num_values, sizeof(*text_index), (void **)&text_index);
   if (s) {
     free(moved);
     return s;
@@ -1079,7 +1079,7 @@ static bertc_status_t renumber(parser_t *p) {
   for (size_t i = 0; i < g->num_outputs; i++)
     g->outputs[i].value = text_index[g->outputs[i].value];
   int32_t *roles[] = {&g->input_ids, &g->token_type_ids, &g->attention_mask};
-  for (size_t i = 0; i < BERTC_ARRAY_LEN(roles); i++)
+  for (size_t i = 0; i < BASE_ARRAY_LEN(roles); i++)
     if (*roles[i] != IR_NONE) *roles[i] = text_index[*roles[i]];
   free(moved);
   free(text_index);

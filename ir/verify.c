@@ -29,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/common.h"
+#include "base/base.h"
 
 #define TYPE_BUF 192
 
@@ -87,11 +87,11 @@ static bool const_bytes_needed(const ir_value_t *v, uint64_t *out) {
   if (v->layout == IR_LAYOUT_PANEL) {
     uint64_t p = (uint64_t)v->layout_param, rows = (uint64_t)v->dims[0];
     uint64_t panels = rows / p + (rows % p != 0);
-    return bertc_mul_u64(n, panels, &n) && bertc_mul_u64(n, p, &n) &&
-           bertc_mul_u64(n, (uint64_t)v->dims[1], out);
+    return base_mul_u64(n, panels, &n) && base_mul_u64(n, p, &n) &&
+           base_mul_u64(n, (uint64_t)v->dims[1], out);
   }
   for (int i = 0; i < v->rank; i++)
-    if (v->dims[i] <= 0 || !bertc_mul_u64(n, (uint64_t)v->dims[i], &n)) return false;
+    if (v->dims[i] <= 0 || !base_mul_u64(n, (uint64_t)v->dims[i], &n)) return false;
   *out = n;
   return true;
 }
@@ -174,7 +174,7 @@ static bertc_status_t check_roles(const verifier_t *vf) {
   const ir_graph_t *g = vf->g;
   const char *names[] = {"input_ids", "token_type_ids", "attention_mask"};
   const int32_t slots[] = {g->input_ids, g->token_type_ids, g->attention_mask};
-  for (size_t r = 0; r < BERTC_ARRAY_LEN(names); r++) {
+  for (size_t r = 0; r < BASE_ARRAY_LEN(names); r++) {
     int32_t v = slots[r];
     if (v == IR_NONE) continue;
     if (v < 0 || (size_t)v >= g->num_values)
@@ -321,8 +321,8 @@ static bertc_status_t verify(verifier_t *vf) {
 bertc_status_t ir_verify(const ir_graph_t *g) {
   verifier_t vf = {g, NULL, NULL};
   size_t n = g->num_values ? g->num_values : 1;
-  BERTC_RETURN_IF_ERROR(bertc_calloc(n, sizeof(bool), (void **)&vf.defined));
-  bertc_status_t s = bertc_calloc(n, sizeof(int32_t), (void **)&vf.made_by);
+  BERTC_RETURN_IF_ERROR(base_calloc(n, sizeof(bool), (void **)&vf.defined));
+  bertc_status_t s = base_calloc(n, sizeof(int32_t), (void **)&vf.made_by);
   if (!s) s = verify(&vf);
   free(vf.defined);
   free(vf.made_by);

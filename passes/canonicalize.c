@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "passes/rewrite.h"
-#include "runtime/common.h"
+#include "base/base.h"
 
 /* New constants: rows [row0, row0 + rows) of w (all of it, any layout, when
  * rows covers it) and of b times `scale`. */
@@ -41,7 +41,7 @@ static bertc_status_t scaled_weights(rw_t *rw, int32_t w, int32_t b, int64_t row
     int64_t width = t == 0 ? v.dims[1] : 1;
     bool whole = row0 == 0 && rows == v.dims[0];
     float *data;
-    BERTC_RETURN_IF_ERROR(bertc_alloc((size_t)v.data_bytes, (void **)&data));
+    BERTC_RETURN_IF_ERROR(base_alloc((size_t)v.data_bytes, (void **)&data));
     memcpy(data, v.data, (size_t)v.data_bytes);
     int64_t first = whole ? 0 : row0 * width;
     int64_t count = whole ? (int64_t)(v.data_bytes / sizeof(float)) : rows * width;

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 
 #include "passes/rewrite.h"
-#include "runtime/common.h"
+#include "base/base.h"
 
 bertc_status_t pass_dce(ir_graph_t *g, const pass_options_t *o) {
   (void)o;
@@ -21,7 +21,7 @@ bertc_status_t pass_dce(ir_graph_t *g, const pass_options_t *o) {
   rw.drop_unread_constants = true;
   bool *needed;
   bertc_status_t s =
-      bertc_calloc(g->num_values ? g->num_values : 1, sizeof(bool), (void **)&needed);
+      base_calloc(g->num_values ? g->num_values : 1, sizeof(bool), (void **)&needed);
   if (s) return rw_end(&rw, s);
   for (size_t i = 0; i < g->num_outputs; i++) needed[g->outputs[i].value] = true;
   for (size_t i = g->num_nodes; i-- > 0;) {

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/common.h"
+#include "base/base.h"
 
 static bool live_together(const mp_interval_t *a, const mp_interval_t *b) {
   return a->first <= b->last && b->first <= a->last;
@@ -54,12 +54,12 @@ bertc_status_t mp_assign(mp_interval_t *items, size_t count, uint64_t *out_arena
   uint64_t arena = 0;
   for (size_t k = 0; k < count; k++) {
     mp_interval_t *it = &items[order[k]];
-    uint64_t size = bertc_align_up(it->bytes ? it->bytes : 1, MP_ALIGN);
+    uint64_t size = base_align_up(it->bytes ? it->bytes : 1, MP_ALIGN);
     size_t nb = 0;
     for (size_t j = 0; j < count; j++)
       if (done[j] && live_together(&items[j], it))
         busy[nb++] = (placed_t){items[j].offset,
-                                items[j].offset + bertc_align_up(items[j].bytes ? items[j].bytes : 1, MP_ALIGN)};
+                                items[j].offset + base_align_up(items[j].bytes ? items[j].bytes : 1, MP_ALIGN)};
     qsort(busy, nb, sizeof(placed_t), cmp_placed);
     /* Best fit among the gaps between busy ranges; past the end otherwise. */
     uint64_t best = 0, best_gap = 0, cursor = 0;
@@ -161,7 +161,7 @@ bertc_status_t mp_plan_memory(const ir_graph_t *g, int64_t batch, int64_t seq, m
     int32_t r = node->result;
     if (ir_value_is_output(g, r)) continue;
     uint64_t bytes = (uint64_t)ir_value_numel(&g->values[r], batch, seq) * 4u;
-    if (!bertc_add_u64(out->total_temp_bytes, bytes, &out->total_temp_bytes)) {
+    if (!base_add_u64(out->total_temp_bytes, bytes, &out->total_temp_bytes)) {
       s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "arena size overflows");
       break;
     }
@@ -194,7 +194,7 @@ bertc_status_t mp_plan_memory(const ir_graph_t *g, int64_t batch, int64_t seq, m
     uint64_t live = 0;
     for (size_t k = 0; k < ni; k++)
       if (items[k].first <= (int64_t)n && (int64_t)n <= items[k].last)
-        live += bertc_align_up(items[k].bytes, MP_ALIGN);
+        live += base_align_up(items[k].bytes, MP_ALIGN);
     if (live > out->peak_live_bytes) out->peak_live_bytes = live;
   }
   free(last_use);

@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "passes/rewrite.h"
-#include "runtime/common.h"
+#include "base/base.h"
 
 static bool projection(const rw_t *rw, int32_t v, int32_t *node) {
   *node = rw_def(rw, v, IR_OP_LINEAR);
@@ -38,10 +38,10 @@ static bertc_status_t concat_rows(rw_t *rw, const int32_t lin[3], int which, int
   ir_graph_t *g = rw->g;
   ir_value_t first = g->values[g->nodes[lin[0]].operands[which]];
   uint64_t part = (uint64_t)ir_value_numel(&first, 1, 1) * sizeof(float), bytes;
-  if (!bertc_mul_u64(part, 3, &bytes))
+  if (!base_mul_u64(part, 3, &bytes))
     return bertc_status_make(BERTC_STATUS_INTERNAL, "merge-qkv: weights too large");
   char *data;
-  BERTC_RETURN_IF_ERROR(bertc_alloc((size_t)bytes, (void **)&data));
+  BERTC_RETURN_IF_ERROR(base_alloc((size_t)bytes, (void **)&data));
   for (int t = 0; t < 3; t++)
     memcpy(data + t * part, g->values[g->nodes[lin[t]].operands[which]].data, (size_t)part);
   int64_t dims[2] = {first.dims[0] * 3, first.rank == 2 ? first.dims[1] : 0};

@@ -12,9 +12,9 @@
  * embeddings share one packed copy; the row-major original is dropped
  * unless something else (say, embed_ln reading a tied embedding table)
  * still reads it. Already packed weights are left alone (idempotent). */
-#include "backend/kernels/kernels.h"
+#include "kernels/kernels.h"
 #include "passes/rewrite.h"
-#include "runtime/common.h"
+#include "base/base.h"
 
 static bertc_status_t packed_weight(rw_t *rw, int32_t w, int32_t *out) {
   ir_graph_t *g = rw->g;
@@ -27,10 +27,10 @@ static bertc_status_t packed_weight(rw_t *rw, int32_t w, int32_t *out) {
   }
   int64_t n = v.dims[0], k = v.dims[1];
   uint64_t bytes;
-  if (!bertc_mul_u64((uint64_t)bk_packed_floats(n, k), sizeof(float), &bytes))
+  if (!base_mul_u64((uint64_t)bk_packed_floats(n, k), sizeof(float), &bytes))
     return bertc_status_make(BERTC_STATUS_INTERNAL, "pack-weights: weight too large");
   float *data;
-  BERTC_RETURN_IF_ERROR(bertc_alloc((size_t)bytes, (void **)&data));
+  BERTC_RETURN_IF_ERROR(base_alloc((size_t)bytes, (void **)&data));
   bk_pack_weights(v.data, n, k, data);
   BERTC_RETURN_IF_ERROR(
       rw_add_const(rw, v.name, IR_F32, 2, v.dims, IR_LAYOUT_PANEL, BK_GEMM_NR, data, bytes, out));

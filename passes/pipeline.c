@@ -16,7 +16,7 @@
 
 #include "passes/passes.h"
 #include "passes/rewrite.h"
-#include "runtime/common.h"
+#include "base/base.h"
 
 typedef bertc_status_t (*pass_fn)(ir_graph_t *g, const pass_options_t *o);
 
@@ -48,7 +48,7 @@ static const char *const default_pipeline[] = {
     "merge-qkv",    "fuse-linear-act", "fuse-linear-add-ln", "pack-weights",    "dce",
 };
 
-size_t pass_count(void) { return BERTC_ARRAY_LEN(pass_table); }
+size_t pass_count(void) { return BASE_ARRAY_LEN(pass_table); }
 const char *pass_name(size_t i) { return i < pass_count() ? pass_table[i].name : NULL; }
 const char *pass_summary(size_t i) { return i < pass_count() ? pass_table[i].summary : NULL; }
 
@@ -130,7 +130,7 @@ static bertc_status_t add_disabled(void *user, const char *name, size_t len) {
 static bertc_status_t make_plan(const char *passes, const char *disabled, plan_t *p) {
   memset(p, 0, sizeof(*p));
   if (!passes) {
-    for (size_t i = 0; i < BERTC_ARRAY_LEN(default_pipeline); i++)
+    for (size_t i = 0; i < BASE_ARRAY_LEN(default_pipeline); i++)
       p->steps[p->num_steps++] = find_pass(default_pipeline[i], strlen(default_pipeline[i]));
   } else if (strcmp(passes, "none")) {
     BERTC_RETURN_IF_ERROR(each_name(passes, "pass pipeline", add_step, p));

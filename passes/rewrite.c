@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/common.h"
+#include "base/base.h"
 
 bertc_status_t rw_begin(rw_t *rw, ir_graph_t *g) {
   memset(rw, 0, sizeof(*rw));
@@ -21,9 +21,9 @@ bertc_status_t rw_begin(rw_t *rw, ir_graph_t *g) {
   rw->num_nodes = g->num_nodes;
   rw->num_start_values = g->num_values;
   BERTC_RETURN_IF_ERROR(
-      bertc_calloc(g->num_nodes ? g->num_nodes : 1, sizeof(bool), (void **)&rw->dead));
+      base_calloc(g->num_nodes ? g->num_nodes : 1, sizeof(bool), (void **)&rw->dead));
   bertc_status_t s =
-      bertc_calloc(g->num_values ? g->num_values : 1, sizeof(bool), (void **)&rw->was_read);
+      base_calloc(g->num_values ? g->num_values : 1, sizeof(bool), (void **)&rw->was_read);
   if (s) {
     free(rw->dead);
     return s;
@@ -147,7 +147,7 @@ bertc_status_t rw_add_const(rw_t *rw, const char *name, ir_dtype_t dtype, int ra
 
 static bool same_key(const rw_key_t *a, const rw_key_t *b) {
   if (strcmp(a->what, b->what)) return false;
-  for (size_t i = 0; i < BERTC_ARRAY_LEN(a->src); i++)
+  for (size_t i = 0; i < BASE_ARRAY_LEN(a->src); i++)
     if (a->src[i] != b->src[i]) return false;
   return a->param[0] == b->param[0] && a->param[1] == b->param[1];
 }

@@ -64,7 +64,7 @@ static bool tensor_elems(const bertc_abi_tensor_t *t, uint64_t batch, uint64_t s
     uint64_t d = t->dims[k] == BERTC_ABI_DIM_BATCH ? batch
                  : t->dims[k] == BERTC_ABI_DIM_SEQ ? seq
                                                    : (uint64_t)t->dims[k];
-    if (!bertc_mul_u64(n, d, &n)) return false;
+    if (!base_mul_u64(n, d, &n)) return false;
   }
   *out = n;
   return true;
@@ -88,7 +88,7 @@ static bertc_status_t aligned_buffer(uint64_t size, uint64_t align, const char *
   *out = NULL;
   if (align < RT_BUFFER_ALIGN) align = RT_BUFFER_ALIGN;
   uint64_t rounded;
-  if (!bertc_add_u64(size ? size : 1, align - 1, &rounded) || rounded > SIZE_MAX)
+  if (!base_add_u64(size ? size : 1, align - 1, &rounded) || rounded > SIZE_MAX)
     return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "%s: %llu bytes is too large", what,
                              (unsigned long long)size);
   rounded = rounded / align * align;
@@ -105,7 +105,7 @@ static bertc_status_t buffer_for(const bertc_abi_tensor_t *t, bool bucket, uint6
   *out = NULL;
   uint64_t n, bytes;
   bool ok = bucket ? bucket_elems(m, t, &n) : tensor_elems(t, batch, seq, &n);
-  if (!ok || !bertc_mul_u64(n, 4, &bytes))
+  if (!ok || !base_mul_u64(n, 4, &bytes))
     return bertc_status_make(BERTC_STATUS_DATA, "%s: tensor '%s' is too large", m->path,
                              t->name);
   return aligned_buffer(bytes, RT_BUFFER_ALIGN, t->name, out);
@@ -120,9 +120,9 @@ static bertc_status_t allocate(bertc_context_t *c) {
     BERTC_RETURN_IF_ERROR(buffer_for(&d->inputs[i], true, 0, 0, m, (void **)&c->inputs[i]));
     c->input_ptrs[i] = c->inputs[i];
   }
-  BERTC_RETURN_IF_ERROR(bertc_calloc(d->num_outputs, sizeof(*c->outputs), (void **)&c->outputs));
+  BERTC_RETURN_IF_ERROR(base_calloc(d->num_outputs, sizeof(*c->outputs), (void **)&c->outputs));
   BERTC_RETURN_IF_ERROR(
-      bertc_calloc(d->num_outputs, sizeof(*c->output_ptrs), (void **)&c->output_ptrs));
+      base_calloc(d->num_outputs, sizeof(*c->output_ptrs), (void **)&c->output_ptrs));
   for (uint32_t i = 0; i < d->num_outputs; i++) {
     const bertc_abi_tensor_t *t = &d->outputs[i];
     rt_output_t *o = &c->outputs[i];
@@ -185,7 +185,7 @@ bertc_status_t bertc_context_create(bertc_model_t *model, const bertc_context_op
                              opts->num_threads, opts->max_batch);
 
   bertc_context_t *c = NULL;
-  BERTC_RETURN_IF_ERROR(bertc_calloc(1, sizeof(*c), (void **)&c));
+  BERTC_RETURN_IF_ERROR(base_calloc(1, sizeof(*c), (void **)&c));
   bertc_model_retain(model);
   c->model = model;
   c->max_batch = opts->max_batch;
@@ -195,7 +195,7 @@ bertc_status_t bertc_context_create(bertc_model_t *model, const bertc_context_op
                        : BERTC_CONTEXT_DEFAULT_MAX_BATCH;
   bertc_status_t s = allocate(c);
   if (!s)
-    s = rt_env_init(&c->env, opts->num_threads ? opts->num_threads : rt_env_default_threads(),
+    s = rt_env_init(&c->env, opts->num_threads ? opts->num_threads : base_default_threads(),
                     &c->pool);
   if (s) {
     bertc_context_release(c);

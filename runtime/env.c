@@ -33,23 +33,6 @@
 #include <string.h>
 #include <unistd.h>
 
-int32_t rt_env_default_threads(void) {
-  const char *s = getenv("OMP_NUM_THREADS");
-  if (s && *s) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if ((!*end || *end == ',') && !errno && v >= 1 && v <= 1024) return (int32_t)v;
-  }
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) {
-    int n = CPU_COUNT(&set);
-    if (n > 0) return n > 1024 ? 1024 : n;
-  }
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n < 1 ? 1 : n > 1024 ? 1024 : (int32_t)n;
-}
-
 static void env_parallel_for(const bertc_env_t *env, int64_t count, bertc_abi_task_fn fn,
                              void *ctx) {
   rt_pool_run(env->host, count, fn, ctx);

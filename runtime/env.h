@@ -11,11 +11,6 @@
 #include "bertc/status.h"
 #include "runtime/pool.h"
 
-/* The thread count "0 = all cores" resolves to: OMP_NUM_THREADS when it is a
- * number in 1..1024 (the knob users of other engines already set), else the
- * CPUs this process may run on. */
-int32_t rt_env_default_threads(void);
-
 /* Fills `env` for `num_threads` (>= 1) threads and starts its pool (*pool;
  * released with rt_pool_destroy). env->sgemm may be called only after
  * rt_env_load_blas succeeded. */

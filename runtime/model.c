@@ -14,7 +14,7 @@
  *      type_vocab_size, which bound the ids a run accepts.
  *   5. Resolve the weights: embedded in the .so, or a side file (next to the
  *      .so unless the caller names one) mapped read-only, its size and
- *      bertc_hash64 compared with the descriptor.
+ *      base_hash64 compared with the descriptor.
  * The model is immutable afterwards and reference counted, so threads can
  * share it and contexts can outlive the caller's reference. */
 #define _GNU_SOURCE
@@ -204,20 +204,20 @@ static bertc_status_t side_file_path(const bertc_model_t *m, char **out) {
     return bertc_status_make(BERTC_STATUS_DATA,
                              "descriptor weights_file '%s' is not a plain file name", name);
   const char *slash = strrchr(m->path, '/');
-  if (!slash) return bertc_strdup(name, out);
+  if (!slash) return base_strdup(name, out);
   size_t n = (size_t)(slash - m->path) + 1;
   char *dir = NULL;
-  BERTC_RETURN_IF_ERROR(bertc_alloc(n + 1, (void **)&dir));
+  BERTC_RETURN_IF_ERROR(base_alloc(n + 1, (void **)&dir));
   memcpy(dir, m->path, n);
   dir[n] = '\0';
-  bertc_status_t s = bertc_path_join(dir, name, out);
+  bertc_status_t s = base_path_join(dir, name, out);
   free(dir);
   return s;
 }
 
 static bertc_status_t map_side_file(bertc_model_t *m, const char *wpath, bool verify) {
   const bertc_model_descriptor_t *d = m->desc;
-  BERTC_RETURN_IF_ERROR(bertc_map_file(wpath, &m->weights_map));
+  BERTC_RETURN_IF_ERROR(base_map_file(wpath, &m->weights_map));
   if ((uint64_t)m->weights_map.size != d->weights_size)
     return bertc_status_make(BERTC_STATUS_INCOMPATIBLE,
                              "%s: is %zu bytes, the model expects %" PRIu64
@@ -227,7 +227,7 @@ static bertc_status_t map_side_file(bertc_model_t *m, const char *wpath, bool ve
     return bertc_status_make(BERTC_STATUS_UNSUPPORTED,
                              "weights_align %" PRIu64 " is larger than a page", d->weights_align);
   if (verify) {
-    uint64_t h = bertc_hash64(m->weights_map.data, m->weights_map.size);
+    uint64_t h = base_hash64(m->weights_map.data, m->weights_map.size);
     if (h != d->weights_hash)
       return bertc_status_make(BERTC_STATUS_INCOMPATIBLE,
                                "%s: weights hash %016" PRIx64
@@ -236,7 +236,7 @@ static bertc_status_t map_side_file(bertc_model_t *m, const char *wpath, bool ve
                                wpath, h, d->weights_hash);
   }
   m->weights = m->weights_map.data;
-  bertc_populate(m->weights, m->weights_map.size, false);
+  base_populate(m->weights, m->weights_map.size, false);
   return BERTC_OK;
 }
 
@@ -256,7 +256,7 @@ static bertc_status_t resolve_weights(bertc_model_t *m, const bertc_model_load_o
                                "embedded weights are not %" PRIu64 "-byte aligned",
                                d->weights_align);
     m->weights = d->weights;
-    bertc_populate(m->weights, d->weights_size, false);
+    base_populate(m->weights, d->weights_size, false);
     return BERTC_OK;
   }
   if (!d->weights_file) {
@@ -269,7 +269,7 @@ static bertc_status_t resolve_weights(bertc_model_t *m, const bertc_model_load_o
   }
   char *wpath = NULL;
   if (o->weights_path)
-    BERTC_RETURN_IF_ERROR(bertc_strdup(o->weights_path, &wpath));
+    BERTC_RETURN_IF_ERROR(base_strdup(o->weights_path, &wpath));
   else
     BERTC_RETURN_IF_ERROR(side_file_path(m, &wpath));
   bertc_status_t s = map_side_file(m, wpath, o->verify_weights);
@@ -300,8 +300,8 @@ static bertc_status_t check_elf_extent(const char *path) {
     return BERTC_OK;
   }
   if (!s && (eh.e_phentsize != sizeof(ElfW(Phdr)) ||
-             !bertc_mul_u64(eh.e_phnum, sizeof(ElfW(Phdr)), &end) ||
-             !bertc_add_u64(end, eh.e_phoff, &end) || end > size))
+             !base_mul_u64(eh.e_phnum, sizeof(ElfW(Phdr)), &end) ||
+             !base_add_u64(end, eh.e_phoff, &end) || end > size))
     s = bertc_status_make(BERTC_STATUS_DATA,
                           "truncated or damaged shared object: its program headers lie outside "
                           "the file (%" PRIu64 " bytes)",
@@ -314,7 +314,7 @@ static bertc_status_t check_elf_extent(const char *path) {
       break;
     }
     if (ph.p_type != PT_LOAD && ph.p_type != PT_DYNAMIC) continue;
-    if (!bertc_add_u64(ph.p_offset, ph.p_filesz, &end) || end > size)
+    if (!base_add_u64(ph.p_offset, ph.p_filesz, &end) || end > size)
       s = bertc_status_make(BERTC_STATUS_DATA,
                             "truncated or damaged shared object: segment %u needs bytes up to "
                             "%" PRIu64 ", the file has %" PRIu64,
@@ -329,10 +329,10 @@ static bertc_status_t load_descriptor(bertc_model_t *m) {
   /* Without a slash dlopen would search the library path, not the folder. */
   char *dl_path = NULL;
   if (strchr(path, '/'))
-    BERTC_RETURN_IF_ERROR(bertc_strdup(path, &dl_path));
+    BERTC_RETURN_IF_ERROR(base_strdup(path, &dl_path));
   else
-    BERTC_RETURN_IF_ERROR(bertc_path_join(".", path, &dl_path));
-  if (!bertc_file_exists(dl_path)) {
+    BERTC_RETURN_IF_ERROR(base_path_join(".", path, &dl_path));
+  if (!base_file_exists(dl_path)) {
     free(dl_path);
     return bertc_status_make(BERTC_STATUS_NOT_FOUND, "no such file");
   }
@@ -391,7 +391,7 @@ static bertc_status_t load(bertc_model_t *m, const bertc_model_load_options_t *o
 
 static void destroy(bertc_model_t *m) {
   if (m->metadata) json_decref(m->metadata);
-  bertc_unmap_file(&m->weights_map);
+  base_unmap_file(&m->weights_map);
   if (m->dl) dlclose(m->dl);
   free(m->path);
   free(m);
@@ -409,10 +409,10 @@ bertc_status_t bertc_model_load(const char *so_path, const bertc_model_load_opti
   if (!opts) opts = &defaults;
 
   bertc_model_t *m = NULL;
-  BERTC_RETURN_IF_ERROR(bertc_calloc(1, sizeof(*m), (void **)&m));
+  BERTC_RETURN_IF_ERROR(base_calloc(1, sizeof(*m), (void **)&m));
   atomic_init(&m->refs, 1);
   m->inspect_only = opts->inspect_only;
-  bertc_status_t s = bertc_strdup(so_path, &m->path);
+  bertc_status_t s = base_strdup(so_path, &m->path);
   if (!s) s = load(m, opts);
   if (s) {
     destroy(m);

@@ -6,7 +6,7 @@
 #include <stdatomic.h>
 
 #include "bertc/bertc.h"
-#include "runtime/common.h"
+#include "base/base.h"
 
 /* What each descriptor input is; the runtime fills them by role. */
 typedef enum rt_input_role {
@@ -24,7 +24,7 @@ struct bertc_model_s {
   const bertc_model_descriptor_t *desc;  /* constant, inside the .so */
   json_t *metadata;
   const uint8_t *weights;                /* embedded, or inside weights_map */
-  bertc_mapped_file_t weights_map;
+  base_mapped_file_t weights_map;
   bool inspect_only;
   int64_t vocab_size;
   int64_t type_vocab_size;               /* 0 without a token_type_ids input */

@@ -1,7 +1,7 @@
 /* bertc_tokenizer_*: the public face of the tokenizer a model .so carries.
  *
  * A compiled model holds its tokenizer files as a blob in the descriptor
- * (bertc/abi.h); this wraps runtime/tokenizer.h's loader and encoder around
+ * (bertc/abi.h); this wraps tokenizer/tokenizer.h's loader and encoder around
  * it and applies the truncation `bertc run` applies: the metadata's
  * max_seq_length, capped by the largest compiled bucket, longest_first. */
 #include <jansson.h>
@@ -9,11 +9,11 @@
 #include <string.h>
 
 #include "bertc/bertc.h"
-#include "runtime/common.h"
-#include "runtime/tokenizer.h"
+#include "base/base.h"
+#include "tokenizer/tokenizer.h"
 
 struct bertc_tokenizer_s {
-  rt_tokenizer_t *tok;
+  tok_tokenizer_t *tok;
   int32_t max_length;
 };
 
@@ -31,7 +31,7 @@ bertc_status_t bertc_tokenizer_create_from_model(const bertc_model_t *model,
   bertc_tokenizer_t *t = calloc(1, sizeof *t);
   if (!t) return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
   bertc_status_t s =
-      rt_tokenizer_load_blob(d->tokenizer_blob, (size_t)d->tokenizer_blob_size, &t->tok);
+      tok_load_blob(d->tokenizer_blob, (size_t)d->tokenizer_blob_size, &t->tok);
   if (s) {
     free(t);
     return bertc_status_annotate(s, "%s", bertc_model_path(model));
@@ -46,7 +46,7 @@ bertc_status_t bertc_tokenizer_create_from_model(const bertc_model_t *model,
 
 void bertc_tokenizer_release(bertc_tokenizer_t *tokenizer) {
   if (!tokenizer) return;
-  rt_tokenizer_release(tokenizer->tok);
+  tok_release(tokenizer->tok);
   free(tokenizer);
 }
 
@@ -69,17 +69,17 @@ bertc_status_t bertc_tokenizer_encode(const bertc_tokenizer_t *tokenizer, const 
   if (!tokenizer || (!text && text_length))
     return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
                              "bertc_tokenizer_encode: NULL argument");
-  rt_encoding_t e;
-  BERTC_RETURN_IF_ERROR(rt_tokenizer_encode(tokenizer->tok, text ? text : "", text_length,
+  tok_encoding_t e;
+  BERTC_RETURN_IF_ERROR(tok_encode(tokenizer->tok, text ? text : "", text_length,
                                             text_pair, pair_length, (size_t)tokenizer->max_length,
-                                            RT_TRUNC_LONGEST_FIRST, &e));
+                                            TOK_TRUNC_LONGEST_FIRST, &e));
   size_t n = e.len ? e.len : 1;
   bertc_encoding_t *o = out_encoding;
   o->input_ids = malloc(n * sizeof *o->input_ids);
   o->token_type_ids = malloc(n * sizeof *o->token_type_ids);
   o->offsets = malloc(2 * n * sizeof *o->offsets);
   if (!o->input_ids || !o->token_type_ids || !o->offsets) {
-    rt_encoding_deinit(&e);
+    tok_encoding_deinit(&e);
     bertc_tokenizer_encoding_deinit(o);
     return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
   }
@@ -88,6 +88,6 @@ bertc_status_t bertc_tokenizer_encode(const bertc_tokenizer_t *tokenizer, const 
   memcpy(o->offsets, e.offsets, 2 * e.len * sizeof *e.offsets);
   o->length = (int32_t)e.len;
   o->truncated = e.truncated != 0;
-  rt_encoding_deinit(&e);
+  tok_encoding_deinit(&e);
   return BERTC_OK;
 }

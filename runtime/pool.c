@@ -28,7 +28,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "runtime/common.h"
+#include "base/base.h"
 
 #define TICKET_PARTS_BITS 16
 #define TICKET_PARTS_MASK ((UINT64_C(1) << TICKET_PARTS_BITS) - 1)
@@ -163,7 +163,7 @@ bertc_status_t rt_pool_create(int32_t threads, int64_t spin_us, rt_pool_t **out)
                              "thread pool: %d threads is out of range (1..%llu)", threads,
                              (unsigned long long)TICKET_PARTS_MASK);
   rt_pool_t *p = NULL;
-  BERTC_RETURN_IF_ERROR(bertc_calloc(1, sizeof(*p), (void **)&p));
+  BERTC_RETURN_IF_ERROR(base_calloc(1, sizeof(*p), (void **)&p));
   p->threads = threads;
   p->spin_ns = (spin_us < 0 ? spin_from_env() : spin_us) * 1000;
   atomic_init(&p->ticket, 0);
@@ -182,7 +182,7 @@ bertc_status_t rt_pool_create(int32_t threads, int64_t spin_us, rt_pool_t **out)
     return bertc_status_make(BERTC_STATUS_INTERNAL, "thread pool: pthread_cond_init failed");
   }
   bertc_status_t s = BERTC_OK;
-  if (threads > 1) s = bertc_calloc((size_t)threads - 1, sizeof(*p->workers), (void **)&p->workers);
+  if (threads > 1) s = base_calloc((size_t)threads - 1, sizeof(*p->workers), (void **)&p->workers);
   /* A new thread starts on its creator's core and stays there until the
    * scheduler balances, which takes longer than a model run. So each worker
    * starts on its own core: the allowed CPUs in turn, the caller's last. */

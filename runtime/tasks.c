@@ -43,11 +43,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "runtime/common.h"
-
-static bertc_status_t oom(void) {
-  return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
-}
+#include "base/base.h"
 
 /* ---- Growable strings ------------------------------------------------------------ */
 
@@ -84,7 +80,7 @@ static bertc_status_t sb_finish(sbuf_t *b, char **out) {
   if (b->failed) {
     free(b->p);
     *out = NULL;
-    return oom();
+    return base_oom();
   }
   *out = b->p;
   return BERTC_OK;
@@ -128,7 +124,7 @@ static bertc_status_t cptext_init(const char *text, size_t len, cptext_t *t) {
   if (!t->cp || !t->byte) {
     free(t->cp);
     free(t->byte);
-    return oom();
+    return base_oom();
   }
   size_t i = 0;
   while (i < len) {
@@ -165,7 +161,7 @@ static bertc_status_t cptext_slice(const cptext_t *t, int32_t a, int32_t b, char
   if (b < a) b = a;
   size_t from = t->byte[a], n = t->byte[b] - from;
   char *s = malloc(n + 1);
-  if (!s) return oom();
+  if (!s) return base_oom();
   memcpy(s, t->text + from, n);
   s[n] = '\0';
   *out = s;
@@ -202,11 +198,11 @@ static const char *const task_names[] = {
 };
 
 const char *rt_task_name(rt_task_t task) {
-  return (unsigned)task < BERTC_ARRAY_LEN(task_names) && task_names[task] ? task_names[task] : "?";
+  return (unsigned)task < BASE_ARRAY_LEN(task_names) && task_names[task] ? task_names[task] : "?";
 }
 
 bool rt_task_from_name(const char *name, rt_task_t *out) {
-  for (size_t i = 0; i < BERTC_ARRAY_LEN(task_names); i++)
+  for (size_t i = 0; i < BASE_ARRAY_LEN(task_names); i++)
     if (task_names[i] && !strcmp(task_names[i], name)) {
       *out = (rt_task_t)i;
       return true;
@@ -239,7 +235,7 @@ bertc_status_t rt_task_model_from_metadata(const json_t *meta, rt_task_model_t *
   if (n > 1000000) return bertc_status_make(BERTC_STATUS_DATA, "model metadata: too many labels");
   if (n) {
     out->labels = calloc(n, sizeof *out->labels);
-    if (!out->labels) return oom();
+    if (!out->labels) return base_oom();
     out->num_labels = (int32_t)n;
     for (size_t i = 0; i < n; i++) {
       const char *l = json_string_value(json_array_get(labels, i));
@@ -248,7 +244,7 @@ bertc_status_t rt_task_model_from_metadata(const json_t *meta, rt_task_model_t *
         snprintf(buf, sizeof buf, "LABEL_%zu", i);
         l = buf;
       }
-      bertc_status_t s = bertc_strdup(l, &out->labels[i]);
+      bertc_status_t s = base_strdup(l, &out->labels[i]);
       if (s) {
         rt_task_model_deinit(out);
         return s;
@@ -271,7 +267,7 @@ typedef struct {
 #define MAX_DEC_STEPS 4
 
 struct rt_decoder {
-  const rt_tokenizer_t *tok;
+  const tok_tokenizer_t *tok;
   bool has_decoder;     /* false: tokens joined with spaces */
   char unsupported[48]; /* a decoder type we cannot apply, "" if none */
   dec_step_t steps[MAX_DEC_STEPS];
@@ -287,7 +283,7 @@ struct rt_decoder {
   int32_t unk_id, cls_id;
 };
 
-/* One named file of a packed tokenizer blob (rt_tokenizer_pack_dir's format). */
+/* One named file of a packed tokenizer blob (tok_pack_dir's format). */
 static bool blob_file(const uint8_t *blob, size_t size, const char *name, const char **data,
                       size_t *len) {
   size_t k = 0;
@@ -343,7 +339,7 @@ static bertc_status_t id_set_add(int32_t **set, size_t *n, int32_t id) {
   for (size_t i = 0; i < *n; i++)
     if ((*set)[i] == id) return BERTC_OK;
   int32_t *p = realloc(*set, (*n + 1) * sizeof *p);
-  if (!p) return oom();
+  if (!p) return base_oom();
   *set = p;
   size_t i = (*n)++;
   while (i > 0 && p[i - 1] > id) {
@@ -412,7 +408,7 @@ static bertc_status_t parse_decoder(rt_decoder_t *d, const json_t *dec) {
 
 static bertc_status_t decoder_build(rt_decoder_t *d, const json_t *tj, const json_t *cfg,
                                     const json_t *stm, bool legacy_bpe) {
-  const rt_tokenizer_t *t = d->tok;
+  const tok_tokenizer_t *t = d->tok;
   const char *unk = config_token(stm, cfg, "unk_token");
   if (tj) {
     json_t *model = json_object_get(tj, "model");
@@ -449,9 +445,9 @@ static bertc_status_t decoder_build(rt_decoder_t *d, const json_t *tj, const jso
   /* Special tokens named by the configs (what transformers registers). */
   static const char *const keys[] = {"unk_token",  "sep_token", "pad_token", "cls_token",
                                      "mask_token", "bos_token", "eos_token"};
-  for (size_t i = 0; i < BERTC_ARRAY_LEN(keys); i++) {
+  for (size_t i = 0; i < BASE_ARRAY_LEN(keys); i++) {
     const char *n = config_token(stm, cfg, keys[i]);
-    if (n) BERTC_RETURN_IF_ERROR(add_special(d, rt_tokenizer_token_id(t, n)));
+    if (n) BERTC_RETURN_IF_ERROR(add_special(d, tok_token_id(t, n)));
   }
   const json_t *docs[2] = {stm, cfg};
   for (int k = 0; k < 2; k++) {
@@ -460,7 +456,7 @@ static bertc_status_t decoder_build(rt_decoder_t *d, const json_t *tj, const jso
     json_array_foreach(docs[k] ? json_object_get(docs[k], "additional_special_tokens") : NULL, i,
                        v) {
       const char *n = token_name(v);
-      if (n) BERTC_RETURN_IF_ERROR(add_special(d, rt_tokenizer_token_id(t, n)));
+      if (n) BERTC_RETURN_IF_ERROR(add_special(d, tok_token_id(t, n)));
     }
   }
   const char *key;
@@ -472,29 +468,29 @@ static bertc_status_t decoder_build(rt_decoder_t *d, const json_t *tj, const jso
   if (!tj && !cfg && !stm) { /* the tokenizer classes' defaults */
     static const char *const wp[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
     static const char *const bpe[] = {"<s>", "<pad>", "</s>", "<unk>", "<mask>"};
-    for (size_t i = 0; i < BERTC_ARRAY_LEN(wp); i++)
-      BERTC_RETURN_IF_ERROR(add_special(d, rt_tokenizer_token_id(t, legacy_bpe ? bpe[i] : wp[i])));
+    for (size_t i = 0; i < BASE_ARRAY_LEN(wp); i++)
+      BERTC_RETURN_IF_ERROR(add_special(d, tok_token_id(t, legacy_bpe ? bpe[i] : wp[i])));
   }
-  BERTC_RETURN_IF_ERROR(add_special(d, rt_tokenizer_pad_id(t)));
-  BERTC_RETURN_IF_ERROR(add_special(d, rt_tokenizer_mask_id(t)));
+  BERTC_RETURN_IF_ERROR(add_special(d, tok_pad_id(t)));
+  BERTC_RETURN_IF_ERROR(add_special(d, tok_mask_id(t)));
   json_t *cu = cfg ? json_object_get(cfg, "clean_up_tokenization_spaces") : NULL;
   d->clean_up_spaces = json_is_true(cu);
-  d->unk_id = unk ? rt_tokenizer_token_id(t, unk) : -1;
+  d->unk_id = unk ? tok_token_id(t, unk) : -1;
   if (d->unk_id < 0)
-    d->unk_id = rt_tokenizer_token_id(t, legacy_bpe || d->model_bpe ? "<unk>" : "[UNK]");
+    d->unk_id = tok_token_id(t, legacy_bpe || d->model_bpe ? "<unk>" : "[UNK]");
   const char *cls = config_token(stm, cfg, "cls_token");
-  d->cls_id = cls ? rt_tokenizer_token_id(t, cls) : -1;
-  if (d->cls_id < 0 && !cls) d->cls_id = rt_tokenizer_token_id(t, d->model_bpe ? "<s>" : "[CLS]");
+  d->cls_id = cls ? tok_token_id(t, cls) : -1;
+  if (d->cls_id < 0 && !cls) d->cls_id = tok_token_id(t, d->model_bpe ? "<s>" : "[CLS]");
   return BERTC_OK;
 }
 
-bertc_status_t rt_decoder_create(const rt_tokenizer_t *tokenizer, const uint8_t *blob, size_t size,
+bertc_status_t rt_decoder_create(const tok_tokenizer_t *tokenizer, const uint8_t *blob, size_t size,
                                  rt_decoder_t **out) {
   *out = NULL;
   if (!tokenizer || (!blob && size))
     return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "rt_decoder_create: NULL argument");
   rt_decoder_t *d = calloc(1, sizeof *d);
-  if (!d) return oom();
+  if (!d) return base_oom();
   d->tok = tokenizer;
   json_t *tj = NULL, *cfg = NULL, *stm = NULL;
   const char *data;
@@ -516,12 +512,12 @@ bertc_status_t rt_decoder_create(const rt_tokenizer_t *tokenizer, const uint8_t 
   return BERTC_OK;
 }
 
-bertc_status_t rt_decoder_create_dir(const rt_tokenizer_t *tokenizer, const char *dir,
+bertc_status_t rt_decoder_create_dir(const tok_tokenizer_t *tokenizer, const char *dir,
                                      rt_decoder_t **out) {
   *out = NULL;
   uint8_t *blob = NULL;
   size_t size = 0;
-  BERTC_RETURN_IF_ERROR(rt_tokenizer_pack_dir(dir, &blob, &size));
+  BERTC_RETURN_IF_ERROR(tok_pack_dir(dir, &blob, &size));
   bertc_status_t s = rt_decoder_create(tokenizer, blob, size, out);
   free(blob);
   return s;
@@ -534,7 +530,7 @@ void rt_decoder_release(rt_decoder_t *d) {
   free(d);
 }
 
-const rt_tokenizer_t *rt_decoder_tokenizer(const rt_decoder_t *d) { return d->tok; }
+const tok_tokenizer_t *rt_decoder_tokenizer(const rt_decoder_t *d) { return d->tok; }
 
 /* GPT-2's bytes_to_unicode, inverted: the byte a printable character stands
  * for, or -1. Bytes 33..126, 161..172 and 174..255 stand for themselves; the
@@ -599,7 +595,7 @@ static bertc_status_t wordpiece_cleanup(char **s, bool transformers) {
       {" ' ", "'"},  {" n't", "n't"}, {" 'm", "'m"},   {" do not", " don't"},
       {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"},
   };
-  for (size_t i = 0; i < BERTC_ARRAY_LEN(pairs); i++) {
+  for (size_t i = 0; i < BASE_ARRAY_LEN(pairs); i++) {
     if (transformers && !strcmp(pairs[i][0], " do not")) continue;
     BERTC_RETURN_IF_ERROR(str_replace_all(s, pairs[i][0], pairs[i][1]));
   }
@@ -631,10 +627,10 @@ static bertc_status_t decode_tokens(const rt_decoder_t *d, const char *const *to
   }
   size_t m = n;
   char **cur = calloc(n ? n : 1, sizeof *cur);
-  if (!cur) return oom();
+  if (!cur) return base_oom();
   bertc_status_t s = BERTC_OK;
   for (size_t i = 0; !s && i < n; i++)
-    s = bertc_strdup(tokens[i], &cur[i]);
+    s = base_strdup(tokens[i], &cur[i]);
   for (int k = 0; !s && k < d->num_steps; k++) {
     const dec_step_t *st = &d->steps[k];
     if (st->kind == DEC_WORDPIECE) {
@@ -693,7 +689,7 @@ static bertc_status_t decode_tokens(const rt_decoder_t *d, const char *const *to
       cur = calloc(1, sizeof *cur);
       if (!cur) {
         free(r);
-        return oom();
+        return base_oom();
       }
       cur[0] = r;
       m = 1;
@@ -718,11 +714,11 @@ bertc_status_t rt_decoder_decode(const rt_decoder_t *d, const int32_t *ids, size
                                  bool skip_special_tokens, char **out) {
   *out = NULL;
   const char **toks = malloc((n ? n : 1) * sizeof *toks);
-  if (!toks) return oom();
+  if (!toks) return base_oom();
   size_t m = 0;
   for (size_t i = 0; i < n; i++) {
     if (skip_special_tokens && is_special(d, ids[i])) continue;
-    const char *t = rt_tokenizer_id_to_token(d->tok, ids[i]);
+    const char *t = tok_id_to_token(d->tok, ids[i]);
     if (t) toks[m++] = t;
   }
   bertc_status_t s = decode_tokens(d, toks, m, out);
@@ -764,7 +760,7 @@ static void gpt2_segments(const uint32_t *cp, size_t n, int32_t *seg) {
   while (i < n) {
     size_t j = i;
     if (cp[i] == '\'') {
-      for (size_t c = 0; c < BERTC_ARRAY_LEN(contractions) && j == i; c++) {
+      for (size_t c = 0; c < BASE_ARRAY_LEN(contractions) && j == i; c++) {
         size_t l = strlen(contractions[c]);
         bool ok = i + l < n;
         for (size_t q = 0; ok && q < l; q++)
@@ -795,7 +791,7 @@ static void gpt2_segments(const uint32_t *cp, size_t n, int32_t *seg) {
 
 /* Word ids of one sequence's tokens [from, to) of the encoding. */
 static bertc_status_t sequence_word_ids(const rt_decoder_t *d, const char *text, size_t len,
-                                        const rt_encoding_t *enc, int seq, int32_t *out) {
+                                        const tok_encoding_t *enc, int seq, int32_t *out) {
   if (d->has_subword_prefix) { /* WordPiece: a word's later pieces carry the prefix */
     size_t pl = strlen(d->subword_prefix);
     int32_t w = -1;
@@ -815,7 +811,7 @@ static bertc_status_t sequence_word_ids(const rt_decoder_t *d, const char *text,
   int32_t *seg = malloc((t.n + 1) * sizeof *seg);
   if (!seg) {
     cptext_deinit(&t);
-    return oom();
+    return base_oom();
   }
   for (size_t i = 0; i < t.n; i++)
     seg[i] = -1;
@@ -857,7 +853,7 @@ static bertc_status_t sequence_word_ids(const rt_decoder_t *d, const char *text,
 }
 
 bertc_status_t rt_decoder_word_ids(const rt_decoder_t *d, const char *text, size_t text_len,
-                                   const char *text_pair, size_t pair_len, const rt_encoding_t *enc,
+                                   const char *text_pair, size_t pair_len, const tok_encoding_t *enc,
                                    int32_t *out) {
   for (size_t i = 0; i < enc->len; i++)
     out[i] = -1;
@@ -876,7 +872,7 @@ bool rt_class_fn_from_name(const char *name, rt_class_fn_t *out) {
              {"softmax", RT_CLASS_FN_SOFTMAX},
              {"sigmoid", RT_CLASS_FN_SIGMOID},
              {"none", RT_CLASS_FN_NONE}};
-  for (size_t i = 0; i < BERTC_ARRAY_LEN(map); i++)
+  for (size_t i = 0; i < BASE_ARRAY_LEN(map); i++)
     if (!strcmp(map[i].name, name)) {
       *out = map[i].fn;
       return true;
@@ -954,29 +950,29 @@ void rt_fill_mask_result_deinit(rt_fill_mask_result_t *r) {
   memset(r, 0, sizeof *r);
 }
 
-bertc_status_t rt_task_fill_mask(const rt_decoder_t *d, const rt_encoding_t *enc,
+bertc_status_t rt_task_fill_mask(const rt_decoder_t *d, const tok_encoding_t *enc,
                                  const float *logits, int64_t vocab, int32_t top_k,
                                  rt_fill_mask_result_t *out) {
   memset(out, 0, sizeof *out);
-  int32_t mask = rt_tokenizer_mask_id(d->tok);
+  int32_t mask = tok_mask_id(d->tok);
   if (mask < 0)
     return bertc_status_make(BERTC_STATUS_UNSUPPORTED, "the tokenizer defines no mask token");
   int32_t n_masks = 0;
   for (size_t i = 0; i < enc->len; i++)
     n_masks += enc->ids[i] == mask;
   if (n_masks == 0) {
-    const char *name = rt_tokenizer_id_to_token(d->tok, mask);
+    const char *name = tok_id_to_token(d->tok, mask);
     return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "no mask token (%s) in the input",
                              name ? name : "?");
   }
   if (top_k < 1) top_k = 1;
   if (top_k > vocab) top_k = (int32_t)vocab;
-  int32_t pad = rt_tokenizer_pad_id(d->tok);
+  int32_t pad = tok_pad_id(d->tok);
   bool single = n_masks == 1;
   out->masks = calloc((size_t)n_masks, sizeof *out->masks);
   float *probs = malloc((size_t)vocab * sizeof *probs);
   int32_t *seq = malloc((enc->len + 1) * sizeof *seq);
-  bertc_status_t s = out->masks && probs && seq ? BERTC_OK : oom();
+  bertc_status_t s = out->masks && probs && seq ? BERTC_OK : base_oom();
   if (!s) out->num_masks = n_masks;
   int32_t m = 0;
   for (size_t pos = 0; !s && pos < enc->len; pos++) {
@@ -985,7 +981,7 @@ bertc_status_t rt_task_fill_mask(const rt_decoder_t *d, const rt_encoding_t *enc
     fm->position = (int32_t)pos;
     fm->candidates = calloc((size_t)top_k, sizeof *fm->candidates);
     if (!fm->candidates) {
-      s = oom();
+      s = base_oom();
       break;
     }
     softmax(logits + (int64_t)pos * vocab, vocab, probs);
@@ -1023,7 +1019,7 @@ bertc_status_t rt_task_fill_mask(const rt_decoder_t *d, const rt_encoding_t *enc
 static const char *const agg_names[] = {"none", "simple", "first", "average", "max"};
 
 bool rt_aggregation_from_name(const char *name, rt_aggregation_t *out) {
-  for (size_t i = 0; i < BERTC_ARRAY_LEN(agg_names); i++)
+  for (size_t i = 0; i < BASE_ARRAY_LEN(agg_names); i++)
     if (!strcmp(agg_names[i], name)) {
       *out = (rt_aggregation_t)i;
       return true;
@@ -1032,7 +1028,7 @@ bool rt_aggregation_from_name(const char *name, rt_aggregation_t *out) {
 }
 
 const char *rt_aggregation_name(rt_aggregation_t agg) {
-  return (unsigned)agg < BERTC_ARRAY_LEN(agg_names) ? agg_names[agg] : "?";
+  return (unsigned)agg < BASE_ARRAY_LEN(agg_names) ? agg_names[agg] : "?";
 }
 
 void rt_entities_deinit(rt_entities_t *e) {
@@ -1093,7 +1089,7 @@ static bertc_status_t ner_emit(ner_ctx_t *c, char *label, float score, char *wor
     if (!p) {
       free(label);
       free(word);
-      return oom();
+      return base_oom();
     }
     c->out->items = p;
     c->cap = cap;
@@ -1107,12 +1103,12 @@ static bertc_status_t ner_group(ner_ctx_t *c, const ner_item_t *v, size_t a, siz
   const char *first = c->m->labels[v[a].label];
   const char *dash = strchr(first, '-');
   char *label = NULL, *word = NULL;
-  BERTC_RETURN_IF_ERROR(bertc_strdup(dash ? dash + 1 : first, &label));
+  BERTC_RETURN_IF_ERROR(base_strdup(dash ? dash + 1 : first, &label));
   double sum = 0;
   const char **words = malloc((b - a) * sizeof *words);
   if (!words) {
     free(label);
-    return oom();
+    return base_oom();
   }
   for (size_t i = a; i < b; i++) {
     sum += v[i].score;
@@ -1149,7 +1145,7 @@ static bertc_status_t ner_word(const ner_ctx_t *c, const ner_item_t *v, size_t a
   int32_t nl = c->m->num_labels;
   memset(w, 0, sizeof *w);
   const char **words = malloc((b - a) * sizeof *words);
-  if (!words) return oom();
+  if (!words) return base_oom();
   for (size_t i = a; i < b; i++)
     words[i - a] = v[i].word;
   bertc_status_t s = rt_decoder_join(c->d, words, b - a, &w->word);
@@ -1175,7 +1171,7 @@ static bertc_status_t ner_word(const ner_ctx_t *c, const ner_item_t *v, size_t a
     if (!avg) {
       free(w->word);
       w->word = NULL;
-      return oom();
+      return base_oom();
     }
     for (int32_t l = 0; l < nl; l++) {
       double sum = 0;
@@ -1194,7 +1190,7 @@ static bertc_status_t ner_word(const ner_ctx_t *c, const ner_item_t *v, size_t a
 }
 
 bertc_status_t rt_task_token_classify(const rt_task_model_t *m, const rt_decoder_t *d,
-                                      const char *text, size_t text_len, const rt_encoding_t *enc,
+                                      const char *text, size_t text_len, const tok_encoding_t *enc,
                                       const float *logits, rt_aggregation_t agg,
                                       const char *const *ignore, size_t num_ignore,
                                       rt_entities_t *out) {
@@ -1213,7 +1209,7 @@ bertc_status_t rt_task_token_classify(const rt_task_model_t *m, const rt_decoder
   ner_item_t *pre = calloc(n ? n : 1, sizeof *pre);
   ner_item_t *words = calloc(n ? n : 1, sizeof *words);
   size_t n_pre = 0, n_words = 0;
-  bertc_status_t s = probs && pre && words ? BERTC_OK : oom();
+  bertc_status_t s = probs && pre && words ? BERTC_OK : base_oom();
   /* gather_pre_entities */
   for (size_t i = 0; !s && i < n; i++) {
     if (enc->sequence_ids[i] < 0) continue;
@@ -1228,7 +1224,7 @@ bertc_status_t rt_task_token_classify(const rt_task_model_t *m, const rt_decoder
       s = cptext_slice(&t, p->start, p->end, &p->word);
       p->is_subword = false;
     } else {
-      s = bertc_strdup(enc->tokens[i], &p->word);
+      s = base_strdup(enc->tokens[i], &p->word);
       if (d->has_subword_prefix) {
         p->is_subword = utf8_count(enc->tokens[i]) != (size_t)(p->end - p->start);
       } else {
@@ -1246,7 +1242,7 @@ bertc_status_t rt_task_token_classify(const rt_task_model_t *m, const rt_decoder
   if (!s && agg == RT_AGG_NONE) {
     for (size_t i = 0; !s && i < n_pre; i++) {
       char *label = NULL;
-      s = bertc_strdup(m->labels[pre[i].label], &label);
+      s = base_strdup(m->labels[pre[i].label], &label);
       if (!s) {
         s = ner_emit(&c, label, pre[i].score, pre[i].word, pre[i].start, pre[i].end, pre[i].index);
         pre[i].word = NULL;
@@ -1300,7 +1296,7 @@ void rt_qa_options_init(rt_qa_options_t *o) {
 
 void rt_qa_features_deinit(rt_qa_features_t *f) {
   if (!f) return;
-  rt_encoding_deinit(&f->full);
+  tok_encoding_deinit(&f->full);
   free(f->word_ids);
   for (int32_t i = 0; i < f->num_windows && f->windows; i++) {
     free(f->windows[i].ids);
@@ -1313,14 +1309,14 @@ void rt_qa_features_deinit(rt_qa_features_t *f) {
 
 static bertc_status_t qa_window(rt_qa_features_t *f, int32_t c0, int32_t c1, int32_t from,
                                 int32_t to) {
-  const rt_encoding_t *e = &f->full;
+  const tok_encoding_t *e = &f->full;
   int32_t len = c0 + (to - from) + ((int32_t)e->len - c1);
   rt_qa_window_t *w = &f->windows[f->num_windows];
   w->ids = malloc((size_t)len * sizeof *w->ids);
   w->type_ids = malloc((size_t)len * sizeof *w->type_ids);
   w->source = malloc((size_t)len * sizeof *w->source);
   f->num_windows++;
-  if (!w->ids || !w->type_ids || !w->source) return oom();
+  if (!w->ids || !w->type_ids || !w->source) return base_oom();
   int32_t k = 0;
   for (int32_t i = 0; i < (int32_t)e->len; i++) {
     if (i >= c0 && i < c1 && (i < c0 + from || i >= c0 + to)) continue;
@@ -1351,9 +1347,9 @@ bertc_status_t rt_task_qa_features(const rt_decoder_t *d, const char *question, 
                              (long long)stride, (long long)max_len);
   out->max_seq_len = (int32_t)max_len;
   out->doc_stride = (int32_t)stride;
-  bertc_status_t s = rt_tokenizer_encode(d->tok, question, question_len, context, context_len, 0,
-                                         RT_TRUNC_ONLY_SECOND, &out->full);
-  const rt_encoding_t *e = &out->full;
+  bertc_status_t s = tok_encode(d->tok, question, question_len, context, context_len, 0,
+                                         TOK_TRUNC_ONLY_SECOND, &out->full);
+  const tok_encoding_t *e = &out->full;
   int32_t c0 = -1, c1 = -1;
   for (size_t i = 0; !s && i < e->len; i++)
     if (e->sequence_ids[i] == 1) {
@@ -1365,7 +1361,7 @@ bertc_status_t rt_task_qa_features(const rt_decoder_t *d, const char *question, 
     out->word_ids = malloc(e->len * sizeof *out->word_ids);
     s = out->word_ids
             ? rt_decoder_word_ids(d, question, question_len, context, context_len, e, out->word_ids)
-            : oom();
+            : base_oom();
   }
   if (s) {
     rt_qa_features_deinit(out);
@@ -1396,7 +1392,7 @@ bertc_status_t rt_task_qa_features(const rt_decoder_t *d, const char *question, 
       count++;
   if (!s) {
     out->windows = calloc((size_t)count, sizeof *out->windows);
-    if (!out->windows) s = oom();
+    if (!out->windows) s = base_oom();
   }
   for (int32_t st = 0; !s && out->num_windows < count; st += step) {
     int32_t stop = st + window < n_ctx ? st + window : n_ctx;
@@ -1472,7 +1468,7 @@ static bertc_status_t qa_add(rt_qa_answers_t *a, int32_t *cap, char *text, doubl
     rt_qa_answer_t *p = realloc(a->items, (size_t)c * sizeof *p);
     if (!p) {
       free(text);
-      return oom();
+      return base_oom();
     }
     a->items = p;
     *cap = c;
@@ -1503,7 +1499,7 @@ bertc_status_t rt_task_qa_answers(const rt_decoder_t *d, const rt_qa_features_t 
   float *ms = malloc((size_t)longest * sizeof *ms), *me = malloc((size_t)longest * sizeof *me);
   bool *desired = malloc((size_t)longest * sizeof *desired);
   qa_span_t *spans = malloc((size_t)longest * (size_t)max_ans * sizeof *spans);
-  bertc_status_t s = ps && pe && ms && me && desired && spans ? BERTC_OK : oom();
+  bertc_status_t s = ps && pe && ms && me && desired && spans ? BERTC_OK : base_oom();
   double min_null = 1000000;
   int32_t cap = 0;
   for (int32_t wi = 0; !s && wi < f->num_windows; wi++) {
@@ -1544,14 +1540,14 @@ bertc_status_t rt_task_qa_answers(const rt_decoder_t *d, const rt_qa_features_t 
   }
   if (!s && o->handle_impossible_answer) {
     char *empty = NULL;
-    s = bertc_strdup("", &empty);
+    s = base_strdup("", &empty);
     if (!s) {
       /* appended after the merge, as the pipeline does */
       if (out->count == cap) {
         rt_qa_answer_t *p = realloc(out->items, (size_t)(cap + 1) * sizeof *p);
         if (!p) {
           free(empty);
-          s = oom();
+          s = base_oom();
         } else {
           out->items = p;
         }

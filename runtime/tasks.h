@@ -16,9 +16,9 @@
  *                          question + context windows with a doc stride,
  *                          masked softmax, span search, word alignment
  *
- * Everything here is plain C over float arrays and rt_encoding_t, so a
+ * Everything here is plain C over float arrays and tok_encoding_t, so a
  * program that runs a model through the public API (bertc/bertc.h) and
- * tokenizes with runtime/tokenizer.h can post-process the same way the CLI
+ * tokenizes with tokenizer/tokenizer.h can post-process the same way the CLI
  * does. Character offsets are Unicode code points of the caller's text, as
  * the tokenizer reports them. Internal header (not installed); the CLI and
  * the examples use it. */
@@ -30,7 +30,7 @@
 #include <stdint.h>
 
 #include "bertc/status.h"
-#include "runtime/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -82,17 +82,17 @@ void rt_task_model_deinit(rt_task_model_t *m);
  * words. It borrows the tokenizer, which must outlive it. */
 typedef struct rt_decoder rt_decoder_t;
 
-/* From a packed tokenizer blob (rt_tokenizer_pack_dir, or a .so descriptor's
+/* From a packed tokenizer blob (tok_pack_dir, or a .so descriptor's
  * tokenizer_blob). A decoder type bertc does not know is not an error here;
  * decoding with it is. */
-bertc_status_t rt_decoder_create(const rt_tokenizer_t *tokenizer, const uint8_t *blob, size_t size,
+bertc_status_t rt_decoder_create(const tok_tokenizer_t *tokenizer, const uint8_t *blob, size_t size,
                                  rt_decoder_t **out) BERTC_MUST_USE;
 /* From a model directory's tokenizer files. */
-bertc_status_t rt_decoder_create_dir(const rt_tokenizer_t *tokenizer, const char *dir,
+bertc_status_t rt_decoder_create_dir(const tok_tokenizer_t *tokenizer, const char *dir,
                                      rt_decoder_t **out) BERTC_MUST_USE;
 void rt_decoder_release(rt_decoder_t *d);
 
-const rt_tokenizer_t *rt_decoder_tokenizer(const rt_decoder_t *d);
+const tok_tokenizer_t *rt_decoder_tokenizer(const rt_decoder_t *d);
 /* tokenizer.decode(ids, skip_special_tokens): heap string. */
 bertc_status_t rt_decoder_decode(const rt_decoder_t *d, const int32_t *ids, size_t n,
                                  bool skip_special_tokens, char **out) BERTC_MUST_USE;
@@ -103,7 +103,7 @@ bertc_status_t rt_decoder_join(const rt_decoder_t *d, const char *const *tokens,
  * came from within its sequence, -1 for special tokens. text / text_pair are
  * what was encoded. out has enc->len entries. */
 bertc_status_t rt_decoder_word_ids(const rt_decoder_t *d, const char *text, size_t text_len,
-                                   const char *text_pair, size_t pair_len, const rt_encoding_t *enc,
+                                   const char *text_pair, size_t pair_len, const tok_encoding_t *enc,
                                    int32_t *out) BERTC_MUST_USE;
 
 /* -------------------------------------------------------- classification -- */
@@ -156,7 +156,7 @@ typedef struct rt_fill_mask_result {
 
 /* logits: [enc->len, vocab] for one sequence. Fails when the encoding holds
  * no mask token. top_k is capped at vocab. */
-bertc_status_t rt_task_fill_mask(const rt_decoder_t *d, const rt_encoding_t *enc,
+bertc_status_t rt_task_fill_mask(const rt_decoder_t *d, const tok_encoding_t *enc,
                                  const float *logits, int64_t vocab, int32_t top_k,
                                  rt_fill_mask_result_t *out) BERTC_MUST_USE;
 void rt_fill_mask_result_deinit(rt_fill_mask_result_t *r);
@@ -190,7 +190,7 @@ typedef struct rt_entities {
 /* logits: [enc->len, m->num_labels] for the single-text encoding of `text`.
  * Labels in `ignore` (NULL: just "O") are dropped, as in the pipeline. */
 bertc_status_t rt_task_token_classify(const rt_task_model_t *m, const rt_decoder_t *d,
-                                      const char *text, size_t text_len, const rt_encoding_t *enc,
+                                      const char *text, size_t text_len, const tok_encoding_t *enc,
                                       const float *logits, rt_aggregation_t agg,
                                       const char *const *ignore, size_t num_ignore,
                                       rt_entities_t *out) BERTC_MUST_USE;
@@ -219,7 +219,7 @@ typedef struct rt_qa_window {
 } rt_qa_window_t;
 
 typedef struct rt_qa_features {
-  rt_encoding_t full; /* question + context, untruncated */
+  tok_encoding_t full; /* question + context, untruncated */
   int32_t *word_ids;  /* per token of full */
   int32_t num_windows;
   rt_qa_window_t *windows;

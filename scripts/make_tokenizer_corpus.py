@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Tokenizer parity fixtures for bertc's C tokenizers (runtime/tokenizer*.c).
+"""Tokenizer parity fixtures for bertc's C tokenizers (tokenizer/*.c).
 
 Writes, under tests/fixtures/tokenizer/:
   corpus.jsonl              deterministic multilingual lines ({"id","text"[,"pair"]})
@@ -16,7 +16,7 @@ Writes, under tests/fixtures/tokenizer/:
 Everything is seeded, so rerunning gives identical files (given the same `tokenizers`).
 
   python3 scripts/make_tokenizer_corpus.py [--minilm DIR]
-  python3 scripts/make_tokenizer_corpus.py --unicode-tables runtime/tokenizer_unicode_tables.h
+  python3 scripts/make_tokenizer_corpus.py --unicode-tables tokenizer/unicode_tables.h
 
 The second form probes the installed `tokenizers` build character by character and writes
 the code points where its Unicode tables disagree with the installed utf8proc (the Rust

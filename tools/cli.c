@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/common.h"
+#include "base/base.h"
 
 int cli_fail(const char *cmd, bertc_status_t s) {
   fprintf(stderr, "bertc %s: %s\n", cmd, bertc_status_message(s));
@@ -85,7 +85,7 @@ bertc_status_t cli_parse_ids(const char *text, const char *what, int32_t **out,
   size_t cap = 1;
   for (const char *p = text; *p; p++) cap += *p == ',';
   int32_t *ids;
-  BERTC_RETURN_IF_ERROR(bertc_alloc(cap * sizeof(int32_t), (void **)&ids));
+  BERTC_RETURN_IF_ERROR(base_alloc(cap * sizeof(int32_t), (void **)&ids));
   const char *p = text;
   int64_t n = 0;
   while (1) {
@@ -277,7 +277,7 @@ bertc_status_t cli_texts_read_jsonl(cli_texts_t *t, const char *path) {
   if (!strcmp(path, "-"))
     BERTC_RETURN_IF_ERROR(read_stdin(&data, &size));
   else
-    BERTC_RETURN_IF_ERROR(bertc_read_file(path, (size_t)1 << 32, &data, &size));
+    BERTC_RETURN_IF_ERROR(base_read_file(path, (size_t)1 << 32, &data, &size));
   bertc_status_t s = BERTC_OK;
   int line = 0;
   if (!strcmp(path, "-")) path = "<stdin>";
@@ -299,7 +299,7 @@ bertc_status_t cli_texts_read_jsonl(cli_texts_t *t, const char *path) {
 
 void cli_text_model_deinit(cli_text_model_t *m) {
   rt_decoder_release(m->decoder);
-  rt_tokenizer_release(m->tokenizer);
+  tok_release(m->tokenizer);
   rt_task_model_deinit(&m->facts);
   memset(m, 0, sizeof *m);
 }
@@ -322,7 +322,7 @@ bertc_status_t cli_text_model_from_so(const bertc_model_t *model, cli_text_model
                              bertc_model_path(model));
   bertc_status_t s = rt_task_model_from_metadata(meta, &out->facts);
   if (!s)
-    s = rt_tokenizer_load_blob(d->tokenizer_blob, (size_t)d->tokenizer_blob_size, &out->tokenizer);
+    s = tok_load_blob(d->tokenizer_blob, (size_t)d->tokenizer_blob_size, &out->tokenizer);
   if (!s)
     s = rt_decoder_create(out->tokenizer, d->tokenizer_blob, (size_t)d->tokenizer_blob_size,
                           &out->decoder);
@@ -346,7 +346,7 @@ bertc_status_t cli_text_model_from_dir(const char *tokenizer_dir, const char *me
   bertc_status_t s = rt_task_model_from_metadata(meta, &out->facts);
   out->pad_id = meta_pad_id(meta);
   json_decref(meta);
-  if (!s) s = rt_tokenizer_load_dir(tokenizer_dir, &out->tokenizer);
+  if (!s) s = tok_load_dir(tokenizer_dir, &out->tokenizer);
   if (!s) s = rt_decoder_create_dir(out->tokenizer, tokenizer_dir, &out->decoder);
   if (s) {
     cli_text_model_deinit(out);
@@ -357,11 +357,11 @@ bertc_status_t cli_text_model_from_dir(const char *tokenizer_dir, const char *me
 }
 
 bertc_status_t cli_encode(const char *cmd, const cli_text_model_t *m, const cli_text_t *in,
-                          size_t index, rt_encoding_t *enc) {
+                          size_t index, tok_encoding_t *enc) {
   char where[64];
   bertc_status_t s =
-      rt_tokenizer_encode(m->tokenizer, in->text, in->text_len, in->pair, in->pair_len,
-                          (size_t)m->max_len, RT_TRUNC_LONGEST_FIRST, enc);
+      tok_encode(m->tokenizer, in->text, in->text_len, in->pair, in->pair_len,
+                          (size_t)m->max_len, TOK_TRUNC_LONGEST_FIRST, enc);
   if (s) return bertc_status_annotate(s, "%s", cli_text_where(in, index, where, sizeof where));
   if (enc->truncated) {
     if (m->max_len < m->model_max)

@@ -11,7 +11,7 @@
 #include "bertc/bertc.h"
 #include "bertc/status.h"
 #include "runtime/tasks.h"
-#include "runtime/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 enum { CLI_OK = 0, CLI_USER_ERROR = 1, CLI_USAGE = 2 };
 
@@ -78,7 +78,7 @@ const char *cli_text_where(const cli_text_t *t, size_t index, char *buf, size_t 
  * decoder (from the .so's tokenizer blob or the model directory's files),
  * the task facts from its metadata, and the truncation length. */
 typedef struct cli_text_model {
-  rt_tokenizer_t *tokenizer;
+  tok_tokenizer_t *tokenizer;
   rt_decoder_t *decoder;
   rt_task_model_t facts;
   int64_t max_len;   /* inputs are truncated to this many tokens */
@@ -98,7 +98,7 @@ void cli_text_model_deinit(cli_text_model_t *m);
 /* Encodes one input truncated to max_len (longest_first, HF's default), and
  * prints a note on stderr when truncation removed tokens. */
 bertc_status_t cli_encode(const char *cmd, const cli_text_model_t *m, const cli_text_t *in,
-                          size_t index, rt_encoding_t *enc) BERTC_MUST_USE;
+                          size_t index, tok_encoding_t *enc) BERTC_MUST_USE;
 
 int cmd_inspect(int argc, char **argv);
 int cmd_run(int argc, char **argv);

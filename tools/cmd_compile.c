@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/base.h"
 #include "backend/driver.h"
 #include "tools/cli.h"
 
@@ -53,12 +54,6 @@ static const char *help =
 typedef struct progress {
   int quiet;
 } progress_t;
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void report(void *user, const char *phase, double seconds) {
   const progress_t *p = user;
@@ -209,9 +204,9 @@ int cmd_compile(int argc, char **argv) {
     bertc_status_free(s);
     return rc;
   }
-  double t0 = now_seconds();
+  double t0 = base_now_seconds();
   s = driver_compile(path, &d, output);
   if (s) return cli_fail("compile", s);
-  report(&prog, "total", now_seconds() - t0);
+  report(&prog, "total", base_now_seconds() - t0);
   return CLI_OK;
 }

@@ -21,7 +21,7 @@
 
 #include "bertc/bertc.h"
 #include "frontend/frontend.h"
-#include "runtime/common.h"
+#include "base/base.h"
 #include "runtime/tasks.h"
 #include "tools/cli.h"
 
@@ -212,14 +212,14 @@ typedef struct run_opts {
 typedef struct item {
   const cli_text_t *in;
   size_t index;
-  rt_encoding_t enc;
+  tok_encoding_t enc;
   rt_qa_features_t qa;
   float **start, **end;
   int windows_done;
 } item_t;
 
 static void item_deinit(item_t *it) {
-  rt_encoding_deinit(&it->enc);
+  tok_encoding_deinit(&it->enc);
   for (int w = 0; w < it->qa.num_windows; w++) {
     if (it->start) free(it->start[w]);
     if (it->end) free(it->end[w]);
@@ -397,7 +397,7 @@ static bertc_status_t finish_feature(const cli_text_model_t *tm, const run_opts_
     bool both = o->task == RT_TASK_PRETRAINING;
     if (!p || p->rank != 3 || (both && !q)) break;
     rt_fill_mask_result_t fm = {0};
-    int32_t mask = rt_tokenizer_mask_id(tm->tokenizer);
+    int32_t mask = tok_mask_id(tm->tokenizer);
     bool any = false;
     for (size_t k = 0; k < it->enc.len; k++)
       any |= it->enc.ids[k] == mask;
@@ -511,11 +511,11 @@ static bertc_status_t prepare(const cli_text_model_t *tm, const run_opts_t *o, i
                              where);
   BERTC_RETURN_IF_ERROR(cli_encode("run", tm, in, it->index, &it->enc));
   if (!o->raw && o->task == RT_TASK_FILL_MASK) { /* the pipeline checks before running */
-    int32_t mask = rt_tokenizer_mask_id(tm->tokenizer);
+    int32_t mask = tok_mask_id(tm->tokenizer);
     bool any = false;
     for (size_t k = 0; k < it->enc.len; k++)
       any |= it->enc.ids[k] == mask;
-    const char *name = rt_tokenizer_id_to_token(tm->tokenizer, mask);
+    const char *name = tok_id_to_token(tm->tokenizer, mask);
     if (!any)
       return bertc_status_make(
           BERTC_STATUS_INVALID_ARGUMENT, "%s: no mask token (%s) in the input%s", where,
@@ -726,7 +726,7 @@ int cmd_run(int argc, char **argv) {
       }
       cli_text_t *t = &texts.items[texts.count - 1];
       t->pair_len = strlen(optarg);
-      s = bertc_strdup(optarg, &t->pair);
+      s = base_strdup(optarg, &t->pair);
       pending_pair_ok = false;
       break;
     }

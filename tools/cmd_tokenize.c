@@ -13,7 +13,7 @@
 
 #include "bertc/bertc.h"
 #include "frontend/frontend.h"
-#include "runtime/common.h"
+#include "base/base.h"
 #include "runtime/tasks.h"
 #include "tools/cli.h"
 
@@ -35,7 +35,7 @@ static const char *help =
     "  -h, --help     show this help\n";
 
 /* One token sequence: the tokens of `e` listed in `index` (all when NULL). */
-static void print_sequence(const rt_encoding_t *e, const int32_t *index, size_t n) {
+static void print_sequence(const tok_encoding_t *e, const int32_t *index, size_t n) {
 #define AT(i) (index ? (size_t)index[i] : (i))
   fputs("{\"ids\":[", stdout);
   for (size_t i = 0; i < n; i++)
@@ -73,11 +73,11 @@ static bertc_status_t tokenize_all(const cli_text_model_t *tm, const cli_texts_t
       rt_qa_features_deinit(&f);
       continue;
     }
-    rt_encoding_t e;
+    tok_encoding_t e;
     BERTC_RETURN_IF_ERROR(cli_encode("tokenize", tm, in, i, &e));
     print_sequence(&e, NULL, e.len);
     fputc('\n', stdout);
-    rt_encoding_deinit(&e);
+    tok_encoding_deinit(&e);
   }
   return BERTC_OK;
 }
@@ -111,7 +111,7 @@ int cmd_tokenize(int argc, char **argv) {
       }
       cli_text_t *t = &texts.items[texts.count - 1];
       t->pair_len = strlen(optarg);
-      s = bertc_strdup(optarg, &t->pair);
+      s = base_strdup(optarg, &t->pair);
       pair_ok = false;
       break;
     }

@@ -97,7 +97,7 @@ typedef struct bertc_model_descriptor {
   const char *weights_file;
   uint64_t weights_size;
   uint64_t weights_align;
-  uint64_t weights_hash;    /* bertc_hash64 of the weights bytes */
+  uint64_t weights_hash;    /* base_hash64 of the weights bytes */
 
   uint64_t arena_size;      /* max over buckets */
   uint64_t arena_align;

@@ -16,9 +16,9 @@
 
 #include "tests/testutil.h"
 
-#include "backend/kernels/kernels.h"
+#include "kernels/kernels.h"
 #include "backend/program.h"
-#include "runtime/common.h"
+#include "base/base.h"
 
 /* --- a serial host ---------------------------------------------------------- */
 
@@ -103,10 +103,10 @@ static void tiny_init(tiny_t *t, const char *name) {
     t->bias1[i] = 0.125f * (float)(i % 3);
   }
   int64_t packed = bk_packed_floats(TINY_D, TINY_D);
-  t->w_bias1 = bertc_align_up(W_PACKED + (uint64_t)packed * 4, 64);
+  t->w_bias1 = base_align_up(W_PACKED + (uint64_t)packed * 4, 64);
   uint64_t size = t->w_bias1 + TINY_D * 4;
-  t->weights = aligned_alloc(64, bertc_align_up(size, 64));
-  memset(t->weights, 0, bertc_align_up(size, 64));
+  t->weights = aligned_alloc(64, base_align_up(size, 64));
+  memset(t->weights, 0, base_align_up(size, 64));
   memcpy((uint8_t *)t->weights + W_BIAS0, t->bias0, sizeof t->bias0);
   bk_pack_weights(t->w, TINY_D, TINY_D, (float *)((uint8_t *)t->weights + W_PACKED));
   memcpy((uint8_t *)t->weights + t->w_bias1, t->bias1, sizeof t->bias1);
@@ -121,7 +121,7 @@ static void tiny_init(tiny_t *t, const char *name) {
   static const int32_t shapes[2][2] = {{1, 4}, {2, 3}};
   for (int b = 0; b < 2; b++) {
     int64_t rows = shapes[b][0] * shapes[b][1];
-    uint64_t buf = bertc_align_up((uint64_t)rows * TINY_D * 4, 64);
+    uint64_t buf = base_align_up((uint64_t)rows * TINY_D * 4, 64);
     cg_arg_t y1 = ptr_arg(CG_REGION_ARENA, 0, (int64_t)buf);
     cg_arg_t h1 = ptr_arg(CG_REGION_ARENA, 0, (int64_t)(2 * buf));
     tiny_layer(t, &t->calls[b][0], rows, ptr_arg(CG_REGION_INPUT, 0, 0), h1, y1);
@@ -186,7 +186,7 @@ static cg_options_t test_options(void) {
 
 static uint8_t *read_all(const char *path, size_t *size) {
   char *data = NULL;
-  TU_ASSERT_OK(bertc_read_file(path, (size_t)1 << 31, &data, size));
+  TU_ASSERT_OK(base_read_file(path, (size_t)1 << 31, &data, size));
   return (uint8_t *)data;
 }
 
@@ -235,7 +235,7 @@ static void run_tiny_buckets(const tiny_t *t, const bertc_model_descriptor_t *d,
     float *x = malloc(n * 4), *y = calloc(n, 4), *h = calloc(n, 4);
     float *ry = malloc(n * 4), *rh = malloc(n * 4);
     for (size_t i = 0; i < n; i++) x[i] = (float)((int)(i * 37 % 23) - 11) / 4.0f;
-    uint8_t *arena = aligned_alloc(64, bertc_align_up(d->arena_size, 64));
+    uint8_t *arena = aligned_alloc(64, base_align_up(d->arena_size, 64));
     memset(arena, 0xAB, d->arena_size);
     bertc_env_t env = serial_env();
     if (!use_parallel_for) env.parallel_for = NULL;
@@ -320,7 +320,7 @@ static void test_so_runs(void **state) {
   assert_int_equal(d->weights_size, t.p.weights_size);
   assert_memory_equal(d->weights, t.p.weights, t.p.weights_size);
   assert_int_equal(d->weights_align, 64);
-  assert_int_equal(d->weights_hash, bertc_hash64(t.p.weights, t.p.weights_size));
+  assert_int_equal(d->weights_hash, base_hash64(t.p.weights, t.p.weights_size));
   assert_int_equal(d->arena_size, t.buckets[1].arena_bytes > t.buckets[0].arena_bytes
                                       ? t.buckets[1].arena_bytes
                                       : t.buckets[0].arena_bytes);
@@ -458,8 +458,8 @@ static void test_weights_external(void **state) {
   assert_null(d->weights);
   assert_string_equal(d->weights_file, "ext.so.weights");
   assert_int_equal(d->weights_size, n);
-  assert_int_equal(d->weights_hash, bertc_hash64(w, n));
-  uint8_t *aligned = aligned_alloc(64, bertc_align_up(n, 64));
+  assert_int_equal(d->weights_hash, base_hash64(w, n));
+  uint8_t *aligned = aligned_alloc(64, base_align_up(n, 64));
   memcpy(aligned, w, n);
   run_tiny_buckets(&t, d, aligned, 1);
   free(aligned);
@@ -603,7 +603,7 @@ typedef struct ml_layer_w {
 
 static uint64_t ml_alloc(uint64_t *top, uint64_t floats) {
   uint64_t at = *top;
-  *top = bertc_align_up(at + floats * 4, 64);
+  *top = base_align_up(at + floats * 4, 64);
   return at;
 }
 
@@ -724,7 +724,7 @@ static void test_minilm_compile_time(void **state) {
   const bertc_model_descriptor_t *d = load(so, &handle);
   assert_int_equal(d->num_buckets, NB);
   assert_int_equal(d->weights_size, top);
-  assert_int_equal(d->weights_hash, bertc_hash64(weights, top));
+  assert_int_equal(d->weights_hash, base_hash64(weights, top));
   dlclose(handle);
   unlink(so);
   free(so);

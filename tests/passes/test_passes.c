@@ -26,7 +26,7 @@
 
 #include "frontend/frontend.h"
 #include "passes/passes.h"
-#include "runtime/common.h"
+#include "base/base.h"
 #include "tests/fixture.h"
 #include "tests/testutil.h"
 
@@ -145,7 +145,7 @@ static size_t list_dir(const char *dir, const char *suffix, char ***out) {
 static char *read_text(const char *path) {
   char *data;
   size_t size;
-  TU_ASSERT_OK(bertc_read_file(path, 64u << 20, &data, &size));
+  TU_ASSERT_OK(base_read_file(path, 64u << 20, &data, &size));
   return data;
 }
 

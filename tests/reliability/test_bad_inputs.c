@@ -28,7 +28,7 @@
 #include "tests/testutil.h"
 
 #include "frontend/safetensors.h"
-#include "runtime/common.h"
+#include "base/base.h"
 
 /* ---- the class being run ------------------------------------------------------ */
 
@@ -426,7 +426,7 @@ static void test_tokenizer(void **state) {
       {"json_no_model", "bert", NULL, "tokenizer.json", TOK_SET, "model", NULL, "model", NULL,
        NULL},
       {"json_added_tokens_number", "bert", NULL, "tokenizer.json", TOK_SET, "added_tokens", "5",
-       "added_tokens", NULL, "runtime/tokenizer_load.c accepts a non-array added_tokens"},
+       "added_tokens", NULL, "tokenizer/load.c accepts a non-array added_tokens"},
       {"json_normalizer_unknown", "bert", NULL, "tokenizer.json", TOK_SET, "normalizer",
        "{\"type\": \"Precompiled\"}", "not supported|unsupported", NULL, NULL},
       {"json_pre_tokenizer_unknown", "bert", NULL, "tokenizer.json", TOK_SET, "pre_tokenizer",
@@ -440,7 +440,7 @@ static void test_tokenizer(void **state) {
       {"vocab_txt_no_cls", "bert", "tokenizer.json", "vocab.txt", TOK_WRITE, NULL,
        "[PAD]\n[UNK]\n[SEP]\nhello\n", "not in the vocabulary", NULL, NULL},
       {"vocab_txt_binary", "bert", "tokenizer.json", "vocab.txt", TOK_WRITE, NULL,
-       "[CLS]\n[SEP]\n\xff\xfe\n", "UTF-8", NULL, "runtime/tokenizer_load.c accepts invalid UTF-8"},
+       "[CLS]\n[SEP]\n\xff\xfe\n", "UTF-8", NULL, "tokenizer/load.c accepts invalid UTF-8"},
       {"tokenizer_config_malformed", "bert", "tokenizer.json", "tokenizer_config.json", TOK_WRITE,
        NULL, "{\"do_lower_case\": tru", "invalid JSON", NULL, NULL},
       {"special_tokens_map_malformed", "bert", NULL, "special_tokens_map.json", TOK_WRITE, NULL,
@@ -448,10 +448,10 @@ static void test_tokenizer(void **state) {
       {"merges_bad_line", "roberta", "tokenizer.json", "merges.txt", TOK_WRITE, NULL,
        "#version: 0.2\n\xc4\xa0 t\na b c\n", "expected 'left right'", NULL, NULL},
       {"merges_truncated", "roberta", "tokenizer.json", "merges.txt", TOK_TRUNCATE, NULL, "45",
-       "not in the vocabulary", NULL, "runtime/tokenizer_load.c: merge errors omit merges.txt"},
+       "not in the vocabulary", NULL, "tokenizer/load.c: merge errors omit merges.txt"},
       {"merges_unknown_token", "roberta", "tokenizer.json", "merges.txt", TOK_WRITE, NULL,
        "#version: 0.2\nzzzq qqqz\n", "not in the vocabulary", NULL,
-       "runtime/tokenizer_load.c: merge errors omit merges.txt"},
+       "tokenizer/load.c: merge errors omit merges.txt"},
       {"merges_missing", "roberta", "tokenizer.json", "merges.txt", TOK_REMOVE, NULL, NULL,
        "without merges.txt", NULL, NULL},
       {"vocab_json_malformed", "roberta", "tokenizer.json", "vocab.json", TOK_WRITE, NULL,
@@ -736,7 +736,7 @@ static void test_safetensors(void **state) {
     char *cmd = fmt("'%s' compile '%s' -o '%s/m.so' -q --seq-lens 8", exe(), w.model, w.out);
     expect("st_nan", cmd, 0, "model.safetensors", "NaN", NULL);
     char *so = fmt("%s/m.so", w.out);
-    if (!bertc_file_exists(so)) {
+    if (!base_file_exists(so)) {
       cur->failures++;
       print_error("FAIL [safetensors] st_nan: no .so written\n");
     }

@@ -46,7 +46,7 @@
 #define HIDDEN 4
 #define POISON_ID 99
 
-/* bertc_hash64 of fake_weights; test_runtime checks that the two agree. */
+/* base_hash64 of fake_weights; test_runtime checks that the two agree. */
 #define FAKE_WEIGHTS_HASH 0x36cd6919539f67fdull
 
 static const float fake_weights[HIDDEN * HIDDEN] __attribute__((aligned(64))) = {

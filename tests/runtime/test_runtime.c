@@ -15,7 +15,7 @@
 #include "tests/testutil.h"
 
 #include "bertc/bertc.h"
-#include "runtime/common.h"
+#include "base/base.h"
 #include "runtime/cpu_features.h"
 
 /* ---------------------------------------------- heap calls, counted ----- */
@@ -257,8 +257,8 @@ static void test_load_good(void **state) {
   assert_int_equal(d->abi_version, BERTC_ABI_VERSION);
   assert_string_equal(d->model_name, "fake");
   assert_string_equal(bertc_model_path(m), FAKE_SO_GOOD);
-  /* FAKE_WEIGHTS_HASH in fake_model.c must be bertc_hash64 of its weights. */
-  assert_int_equal(bertc_hash64(d->weights, d->weights_size), d->weights_hash);
+  /* FAKE_WEIGHTS_HASH in fake_model.c must be base_hash64 of its weights. */
+  assert_int_equal(base_hash64(d->weights, d->weights_size), d->weights_hash);
 
   uint32_t n = 0;
   const bertc_abi_bucket_t *b = bertc_model_buckets(m, &n);
@@ -441,7 +441,7 @@ static char *external_dir(const char *name, size_t size, int flip) {
   char *so = tu_scratch_path(rel);
   char *bytes = NULL;
   size_t n = 0;
-  TU_ASSERT_OK(bertc_read_file(FAKE_SO_EXTERNAL, 1 << 26, &bytes, &n));
+  TU_ASSERT_OK(base_read_file(FAKE_SO_EXTERNAL, 1 << 26, &bytes, &n));
   tu_write_file(so, bytes, n);
   free(bytes);
   snprintf(rel, sizeof rel, "runtime/%s/fake_external.weights", name);

@@ -11,25 +11,25 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "runtime/common.h"
+#include "base/base.h"
 #include "runtime/tasks.h"
-#include "runtime/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "tests/fixture.h"
 #include "tests/testutil.h"
 
 typedef struct {
-  rt_tokenizer_t *tok;
+  tok_tokenizer_t *tok;
   rt_decoder_t *dec;
 } text_t;
 
 static void text_load(const char *dir, text_t *t) {
-  TU_ASSERT_OK(rt_tokenizer_load_dir(dir, &t->tok));
+  TU_ASSERT_OK(tok_load_dir(dir, &t->tok));
   TU_ASSERT_OK(rt_decoder_create_dir(t->tok, dir, &t->dec));
 }
 
 static void text_free(text_t *t) {
   rt_decoder_release(t->dec);
-  rt_tokenizer_release(t->tok);
+  tok_release(t->tok);
 }
 
 static void load_tiny(const char *name, text_t *t) {
@@ -73,11 +73,11 @@ static void check_decode_corpus(const char *name) {
     json_t *row = json_loads(line, JSON_ALLOW_NUL, &err);
     if (!row) fail_msg("%s:%d: %s", file, n, err.text);
     json_t *text = json_object_get(row, "text"), *pair = json_object_get(row, "text_pair");
-    rt_encoding_t e;
+    tok_encoding_t e;
     bertc_status_t s =
-        rt_tokenizer_encode(t.tok, json_string_value(text), json_string_length(text),
+        tok_encode(t.tok, json_string_value(text), json_string_length(text),
                             pair ? json_string_value(pair) : NULL,
-                            pair ? json_string_length(pair) : 0, 0, RT_TRUNC_LONGEST_FIRST, &e);
+                            pair ? json_string_length(pair) : 0, 0, TOK_TRUNC_LONGEST_FIRST, &e);
     if (s) fail_msg("%s line %d: %s", name, n, bertc_status_message(s));
     json_t *ids = json_object_get(row, "ids"), *words = json_object_get(row, "word_ids");
     assert_int_equal(e.len, json_array_size(ids));
@@ -112,7 +112,7 @@ static void check_decode_corpus(const char *name) {
     free(d);
     free(ds);
     free(w);
-    rt_encoding_deinit(&e);
+    tok_encoding_deinit(&e);
     json_decref(row);
   }
   assert_true(n > 800);
@@ -141,9 +141,9 @@ static void test_decode_bpe(void **state) {
 static void copy_file(const char *from_dir, const char *to_dir, const char *name) {
   char *src = NULL, *dst = NULL, *data = NULL;
   size_t size = 0;
-  TU_ASSERT_OK(bertc_path_join(from_dir, name, &src));
-  TU_ASSERT_OK(bertc_path_join(to_dir, name, &dst));
-  TU_ASSERT_OK(bertc_read_file(src, (size_t)1 << 26, &data, &size));
+  TU_ASSERT_OK(base_path_join(from_dir, name, &src));
+  TU_ASSERT_OK(base_path_join(to_dir, name, &dst));
+  TU_ASSERT_OK(base_read_file(src, (size_t)1 << 26, &data, &size));
   tu_write_file(dst, data, size);
   free(data);
   free(src);
@@ -160,9 +160,9 @@ static void test_decode_legacy_files(void **state) {
   copy_file(roberta, bpe, "merges.txt");
   text_t t;
   text_load(wp, &t);
-  rt_encoding_t e;
+  tok_encoding_t e;
   const char *s = "Hello , [MASK] isn't it.";
-  TU_ASSERT_OK(rt_tokenizer_encode(t.tok, s, strlen(s), NULL, 0, 0, RT_TRUNC_LONGEST_FIRST, &e));
+  TU_ASSERT_OK(tok_encode(t.tok, s, strlen(s), NULL, 0, 0, TOK_TRUNC_LONGEST_FIRST, &e));
   char *d = NULL;
   TU_ASSERT_OK(rt_decoder_decode(t.dec, e.ids, e.len, false, &d));
   assert_string_equal(d, "[CLS] hello, [MASK] isn ' t it. [SEP]");
@@ -170,11 +170,11 @@ static void test_decode_legacy_files(void **state) {
   TU_ASSERT_OK(rt_decoder_decode(t.dec, e.ids, e.len, true, &d));
   assert_string_equal(d, "hello, isn ' t it.");
   free(d);
-  rt_encoding_deinit(&e);
+  tok_encoding_deinit(&e);
   text_free(&t);
   text_load(bpe, &t);
   s = "The old station, left.";
-  TU_ASSERT_OK(rt_tokenizer_encode(t.tok, s, strlen(s), NULL, 0, 0, RT_TRUNC_LONGEST_FIRST, &e));
+  TU_ASSERT_OK(tok_encode(t.tok, s, strlen(s), NULL, 0, 0, TOK_TRUNC_LONGEST_FIRST, &e));
   TU_ASSERT_OK(rt_decoder_decode(t.dec, e.ids, e.len, false, &d));
   assert_string_equal(d, "<s>The old station, left.</s>");
   free(d);
@@ -192,7 +192,7 @@ static void test_decode_legacy_files(void **state) {
   assert_string_equal(d, "\xEF\xBF\xBD"
                          "a");
   free(d);
-  rt_encoding_deinit(&e);
+  tok_encoding_deinit(&e);
   text_free(&t);
   free(wp);
   free(bpe);
@@ -293,15 +293,15 @@ static void test_fill_mask_api(void **state) {
   (void)state;
   text_t t;
   load_tiny("bert_mlm", &t);
-  rt_encoding_t e;
+  tok_encoding_t e;
   const char *s = "no mask";
-  TU_ASSERT_OK(rt_tokenizer_encode(t.tok, s, strlen(s), NULL, 0, 0, RT_TRUNC_LONGEST_FIRST, &e));
+  TU_ASSERT_OK(tok_encode(t.tok, s, strlen(s), NULL, 0, 0, TOK_TRUNC_LONGEST_FIRST, &e));
   float logits[16 * 4] = {0};
   rt_fill_mask_result_t r;
   TU_ASSERT_ERROR(rt_task_fill_mask(t.dec, &e, logits, 4, 5, &r), "no mask token ([MASK])");
-  rt_encoding_deinit(&e);
+  tok_encoding_deinit(&e);
   s = "[MASK]";
-  TU_ASSERT_OK(rt_tokenizer_encode(t.tok, s, strlen(s), NULL, 0, 0, RT_TRUNC_LONGEST_FIRST, &e));
+  TU_ASSERT_OK(tok_encode(t.tok, s, strlen(s), NULL, 0, 0, TOK_TRUNC_LONGEST_FIRST, &e));
   assert_int_equal(e.len, 3);
   for (int i = 0; i < 3 * 4; i++)
     logits[i] = (float)(i % 4);                                  /* vocab of 4: ids 0..3 */
@@ -315,7 +315,7 @@ static void test_fill_mask_api(void **state) {
   assert_string_equal(r.masks[0].candidates[1].token_str, "[SEP]");
   assert_string_equal(r.masks[0].candidates[1].sequence, ""); /* one mask: specials skipped */
   rt_fill_mask_result_deinit(&r);
-  rt_encoding_deinit(&e);
+  tok_encoding_deinit(&e);
   text_free(&t);
 }
 
@@ -326,8 +326,8 @@ static void test_token_classify_ignore(void **state) {
   char *labels[] = {"O", "B-PER", "I-PER"};
   rt_task_model_t m = {RT_TASK_TOKEN_CLASSIFICATION, 3, labels, "", 64};
   const char *s = "ann met the";
-  rt_encoding_t e;
-  TU_ASSERT_OK(rt_tokenizer_encode(t.tok, s, strlen(s), NULL, 0, 0, RT_TRUNC_LONGEST_FIRST, &e));
+  tok_encoding_t e;
+  TU_ASSERT_OK(tok_encode(t.tok, s, strlen(s), NULL, 0, 0, TOK_TRUNC_LONGEST_FIRST, &e));
   /* [CLS] an ##n met the [SEP]: B-PER I-PER O B-PER */
   int32_t want[] = {0, 1, 2, 0, 1, 0};
   assert_int_equal(e.len, 6);
@@ -352,7 +352,7 @@ static void test_token_classify_ignore(void **state) {
   assert_string_equal(ents.items[1].label, "O");
   assert_string_equal(ents.items[1].word, "met");
   rt_entities_deinit(&ents);
-  rt_encoding_deinit(&e);
+  tok_encoding_deinit(&e);
   text_free(&t);
 }
 

@@ -8,10 +8,10 @@
  * torch.nn.functional.normalize: x / max(||x||_2, 1e-12). */
 #include <math.h>
 
-#include "backend/kernels/kernels.h"
-#include "backend/kernels/rows.h"
-#include "backend/kernels/simd.h"
-#include "backend/kernels/vmath.h"
+#include "kernels/kernels.h"
+#include "kernels/rows.h"
+#include "kernels/simd.h"
+#include "kernels/vmath.h"
 
 void bk_layer_norm(const bertc_env_t *env, int64_t task, const float *x, const float *gamma,
                    const float *beta, float *out, int64_t rows_per_task, int64_t rows,

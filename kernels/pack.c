@@ -5,7 +5,7 @@
  * micro-kernel reads one contiguous 128-byte row of B per step of K. Columns
  * past N are zero, which lets edge tiles compute a full panel and store the
  * valid part. */
-#include "backend/kernels/kernels.h"
+#include "kernels/kernels.h"
 
 int64_t bk_packed_floats(int64_t n, int64_t k) {
   return (n + BK_GEMM_NR - 1) / BK_GEMM_NR * BK_GEMM_NR * k;

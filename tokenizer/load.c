@@ -11,13 +11,9 @@
 
 #include <jansson.h>
 
-#include "runtime/tokenizer_internal.h"
+#include "tokenizer/internal.h"
 
 #define TOK_MAX_FILE_SIZE ((size_t)512 << 20)
-
-static bertc_status_t oom(void) {
-  return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "tokenizer: out of memory");
-}
 
 static bertc_status_t bad_data(const char *fmt, ...) BERTC_PRINTF(1, 2);
 static bertc_status_t bad_data(const char *fmt, ...) {
@@ -46,7 +42,7 @@ static void files_free(tok_files_t *f) {
 }
 
 static bool is_known_name(const char *name, const char **canonical) {
-  for (size_t i = 0; i < BERTC_ARRAY_LEN(k_files); i++)
+  for (size_t i = 0; i < BASE_ARRAY_LEN(k_files); i++)
     if (strcmp(k_files[i], name) == 0) {
       *canonical = k_files[i];
       return true;
@@ -60,16 +56,16 @@ static bertc_status_t read_dir(const char *dir, tok_files_t *f) {
   f->n = 0;
   f->origin = dir;
   char *tj = NULL;
-  BERTC_RETURN_IF_ERROR(bertc_path_join(dir, "tokenizer.json", &tj));
-  bool has_json = bertc_file_exists(tj);
+  BERTC_RETURN_IF_ERROR(base_path_join(dir, "tokenizer.json", &tj));
+  bool has_json = base_file_exists(tj);
   free(tj);
-  for (size_t i = 0; i < BERTC_ARRAY_LEN(k_files); i++) {
+  for (size_t i = 0; i < BASE_ARRAY_LEN(k_files); i++) {
     if (has_json && i >= 3) break;
     char *path = NULL;
-    bertc_status_t s = bertc_path_join(dir, k_files[i], &path);
-    if (!s && bertc_file_exists(path)) {
+    bertc_status_t s = base_path_join(dir, k_files[i], &path);
+    if (!s && base_file_exists(path)) {
       tok_file_t *file = &f->files[f->n];
-      s = bertc_read_file(path, TOK_MAX_FILE_SIZE, &file->data, &file->size);
+      s = base_read_file(path, TOK_MAX_FILE_SIZE, &file->data, &file->size);
       if (!s) {
         file->name = k_files[i];
         f->n++;
@@ -89,7 +85,7 @@ static bertc_status_t read_dir(const char *dir, tok_files_t *f) {
   return BERTC_OK;
 }
 
-bertc_status_t rt_tokenizer_load_dir(const char *dir, rt_tokenizer_t **out) {
+bertc_status_t tok_load_dir(const char *dir, tok_tokenizer_t **out) {
   *out = NULL;
   tok_files_t f;
   BERTC_RETURN_IF_ERROR(read_dir(dir, &f));
@@ -102,7 +98,7 @@ static void put_u64le(uint8_t *p, uint64_t v) {
   for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
-bertc_status_t rt_tokenizer_pack_dir(const char *dir, uint8_t **out_blob, size_t *out_size) {
+bertc_status_t tok_pack_dir(const char *dir, uint8_t **out_blob, size_t *out_size) {
   *out_blob = NULL;
   *out_size = 0;
   tok_files_t f;
@@ -110,7 +106,7 @@ bertc_status_t rt_tokenizer_pack_dir(const char *dir, uint8_t **out_blob, size_t
   size_t total = 1;
   for (size_t i = 0; i < f.n; i++) {
     size_t rec = strlen(f.files[i].name) + 1 + 8;
-    if (!bertc_add_size(total, rec, &total) || !bertc_add_size(total, f.files[i].size, &total)) {
+    if (!base_add_size(total, rec, &total) || !base_add_size(total, f.files[i].size, &total)) {
       files_free(&f);
       return bertc_status_make(BERTC_STATUS_DATA, "%s: tokenizer files too large", dir);
     }
@@ -118,7 +114,7 @@ bertc_status_t rt_tokenizer_pack_dir(const char *dir, uint8_t **out_blob, size_t
   uint8_t *blob = malloc(total);
   if (!blob) {
     files_free(&f);
-    return oom();
+    return tok_oom();
   }
   size_t k = 0;
   for (size_t i = 0; i < f.n; i++) {
@@ -137,7 +133,7 @@ bertc_status_t rt_tokenizer_pack_dir(const char *dir, uint8_t **out_blob, size_t
   return BERTC_OK;
 }
 
-bertc_status_t rt_tokenizer_load_blob(const uint8_t *blob, size_t size, rt_tokenizer_t **out) {
+bertc_status_t tok_load_blob(const uint8_t *blob, size_t size, tok_tokenizer_t **out) {
   *out = NULL;
   tok_files_t f = {.n = 0, .origin = "<blob>"};
   size_t k = 0;
@@ -155,7 +151,7 @@ bertc_status_t rt_tokenizer_load_blob(const uint8_t *blob, size_t size, rt_token
     if (!*name) break;
     const char *canonical;
     if (!is_known_name(name, &canonical) || get_file(&f, canonical) ||
-        f.n == BERTC_ARRAY_LEN(f.files)) {
+        f.n == BASE_ARRAY_LEN(f.files)) {
       s = bertc_status_make(BERTC_STATUS_DATA, "tokenizer blob: unexpected file '%.64s'", name);
       break;
     }
@@ -175,7 +171,7 @@ bertc_status_t rt_tokenizer_load_blob(const uint8_t *blob, size_t size, rt_token
     tok_file_t *file = &f.files[f.n];
     file->data = malloc((size_t)len + 1);
     if (!file->data) {
-      s = oom();
+      s = tok_oom();
       break;
     }
     if (len) memcpy(file->data, blob + k, (size_t)len);
@@ -225,7 +221,7 @@ static const char *token_name(const json_t *v) {
 
 static bertc_status_t dup(const char *s, char **out) {
   *out = NULL;
-  return s ? bertc_strdup(s, out) : BERTC_OK;
+  return s ? base_strdup(s, out) : BERTC_OK;
 }
 
 /* ---- Building --------------------------------------------------------------------- */
@@ -248,17 +244,17 @@ static const char *special_name(const docs_t *d, const char *key, const char *df
   return v ? token_name(v) : dflt;
 }
 
-static bertc_status_t add_added(rt_tokenizer_t *t, const char *content, int32_t id, bool special,
+static bertc_status_t add_added(tok_tokenizer_t *t, const char *content, int32_t id, bool special,
                                 bool single_word, bool lstrip, bool rstrip, bool normalized) {
   if (!content || !*content) return BERTC_OK;
   for (size_t i = 0; i < t->n_added; i++)
     if (strcmp(t->added[i].content, content) == 0) return BERTC_OK;
   tok_added_t *v = realloc(t->added, (t->n_added + 1) * sizeof *v);
-  if (!v) return oom();
+  if (!v) return tok_oom();
   t->added = v;
   tok_added_t *a = &t->added[t->n_added];
   memset(a, 0, sizeof *a);
-  BERTC_RETURN_IF_ERROR(bertc_strdup(content, &a->content));
+  BERTC_RETURN_IF_ERROR(base_strdup(content, &a->content));
   t->n_added++;
   /* Rust gives a token already in the model its model id. */
   int32_t model_id = tok_vocab_get(&t->model.vocab, content, strlen(content));
@@ -346,7 +342,7 @@ static bertc_status_t load_merges_txt(const tok_file_t *f, tok_model_t *m) {
   return BERTC_OK;
 }
 
-static bertc_status_t load_model_json(rt_tokenizer_t *t, const json_t *model) {
+static bertc_status_t load_model_json(tok_tokenizer_t *t, const json_t *model) {
   const char *F = "tokenizer.json: model";
   if (!json_is_object(model)) return bad_data("%s is missing", F);
   const char *type = get_str(model, "type");
@@ -411,15 +407,15 @@ static bertc_status_t load_model_json(rt_tokenizer_t *t, const json_t *model) {
   return BERTC_OK;
 }
 
-static bertc_status_t add_norm(rt_tokenizer_t *t, tok_norm_step_t step) {
+static bertc_status_t add_norm(tok_tokenizer_t *t, tok_norm_step_t step) {
   tok_norm_step_t *v = realloc(t->norm, (t->n_norm + 1) * sizeof *v);
-  if (!v) return oom();
+  if (!v) return tok_oom();
   t->norm = v;
   t->norm[t->n_norm++] = step;
   return BERTC_OK;
 }
 
-static bertc_status_t load_normalizer(rt_tokenizer_t *t, const json_t *n) {
+static bertc_status_t load_normalizer(tok_tokenizer_t *t, const json_t *n) {
   if (json_is_null(n) || !n) return BERTC_OK;
   const char *type = get_str(n, "type");
   if (!type) return bad_data("tokenizer.json: normalizer has no type");
@@ -444,7 +440,7 @@ static bertc_status_t load_normalizer(rt_tokenizer_t *t, const json_t *n) {
                            "tokenizer.json: normalizer '%s' is not supported", type);
 }
 
-static bertc_status_t load_pre_tokenizer(rt_tokenizer_t *t, const json_t *p) {
+static bertc_status_t load_pre_tokenizer(tok_tokenizer_t *t, const json_t *p) {
   if (!p || json_is_null(p)) {
     t->pre = TOK_PRE_NONE;
     return BERTC_OK;
@@ -483,15 +479,15 @@ static bertc_status_t tpl_special(tok_post_t *p, const char *name, const json_t 
                              "and %zu tokens",
                              name, n, json_array_size(tokens));
   tok_tpl_special_t *v = realloc(p->specials, (p->n_specials + 1) * sizeof *v);
-  if (!v) return oom();
+  if (!v) return tok_oom();
   p->specials = v;
   tok_tpl_special_t *s = &p->specials[p->n_specials];
   memset(s, 0, sizeof *s);
   p->n_specials++;
-  BERTC_RETURN_IF_ERROR(bertc_strdup(name, &s->name));
+  BERTC_RETURN_IF_ERROR(base_strdup(name, &s->name));
   s->ids = calloc(n, sizeof *s->ids);
   s->tokens = calloc(n, sizeof *s->tokens);
-  if (!s->ids || !s->tokens) return oom();
+  if (!s->ids || !s->tokens) return tok_oom();
   s->n = n;
   for (size_t i = 0; i < n; i++) {
     json_t *id = json_array_get(ids, i);
@@ -501,7 +497,7 @@ static bertc_status_t tpl_special(tok_post_t *p, const char *name, const json_t 
                                "tokenizer.json: post_processor special token '%s' is malformed",
                                name);
     s->ids[i] = (int32_t)json_integer_value(id);
-    BERTC_RETURN_IF_ERROR(bertc_strdup(tok, &s->tokens[i]));
+    BERTC_RETURN_IF_ERROR(base_strdup(tok, &s->tokens[i]));
   }
   *out_index = p->n_specials - 1;
   return BERTC_OK;
@@ -511,7 +507,7 @@ static bertc_status_t tpl_add_special_pair(tok_post_t *p, const char *tok, int32
                                            size_t *out_index) {
   json_t *ids = json_pack("[i]", (json_int_t)id);
   json_t *toks = json_pack("[s]", tok);
-  bertc_status_t s = ids && toks ? tpl_special(p, tok, ids, toks, out_index) : oom();
+  bertc_status_t s = ids && toks ? tpl_special(p, tok, ids, toks, out_index) : tok_oom();
   json_decref(ids);
   json_decref(toks);
   return s;
@@ -527,7 +523,7 @@ static bertc_status_t tpl_classic(tok_post_t *p, const char *cls, int32_t cls_id
   static const size_t n_single = 3;
   p->single = calloc(n_single, sizeof *p->single);
   p->pair = calloc(6, sizeof *p->pair);
-  if (!p->single || !p->pair) return oom();
+  if (!p->single || !p->pair) return tok_oom();
   p->single[0] = (tok_tpl_item_t){-1, ci, 0};
   p->single[1] = (tok_tpl_item_t){0, 0, 0};
   p->single[2] = (tok_tpl_item_t){-1, si, 0};
@@ -546,7 +542,7 @@ static bertc_status_t tpl_items(tok_post_t *p, const json_t *list, const json_t 
                                 tok_tpl_item_t **out, size_t *out_n) {
   size_t n = json_array_size(list);
   *out = calloc(n ? n : 1, sizeof **out);
-  if (!*out) return oom();
+  if (!*out) return tok_oom();
   *out_n = n;
   for (size_t i = 0; i < n; i++) {
     json_t *item = json_array_get(list, i);
@@ -591,7 +587,7 @@ static bertc_status_t pair_field(const json_t *pp, const char *key, const char *
   return BERTC_OK;
 }
 
-static bertc_status_t load_post(rt_tokenizer_t *t, const json_t *pp) {
+static bertc_status_t load_post(tok_tokenizer_t *t, const json_t *pp) {
   tok_post_t *p = &t->post;
   if (!pp || json_is_null(pp)) return BERTC_OK;
   const char *type = get_str(pp, "type");
@@ -635,7 +631,7 @@ static bertc_status_t load_post(rt_tokenizer_t *t, const json_t *pp) {
                            "tokenizer.json: post_processor '%s' is not supported", type);
 }
 
-static bertc_status_t load_tokenizer_json(rt_tokenizer_t *t, const json_t *tj) {
+static bertc_status_t load_tokenizer_json(tok_tokenizer_t *t, const json_t *tj) {
   if (!json_is_object(tj)) return bad_data("tokenizer.json: not an object");
   BERTC_RETURN_IF_ERROR(load_model_json(t, json_object_get(tj, "model")));
   BERTC_RETURN_IF_ERROR(load_normalizer(t, json_object_get(tj, "normalizer")));
@@ -667,7 +663,7 @@ static bertc_status_t load_tokenizer_json(rt_tokenizer_t *t, const json_t *tj) {
 
 /* Special tokens of the older files: tokenizer_config's added_tokens_decoder
  * when present (it carries the flags), else the named special tokens. */
-static bertc_status_t legacy_added(rt_tokenizer_t *t, const docs_t *d, const char *const *keys,
+static bertc_status_t legacy_added(tok_tokenizer_t *t, const docs_t *d, const char *const *keys,
                                    size_t n_keys) {
   json_t *dec = d->config ? json_object_get(d->config, "added_tokens_decoder") : NULL;
   if (json_is_object(dec)) {
@@ -704,7 +700,7 @@ static bertc_status_t legacy_added(rt_tokenizer_t *t, const docs_t *d, const cha
   return BERTC_OK;
 }
 
-static bertc_status_t need_id(const rt_tokenizer_t *t, const char *file, const char *what,
+static bertc_status_t need_id(const tok_tokenizer_t *t, const char *file, const char *what,
                               const char *name, int32_t *id) {
   *id = tok_vocab_get(&t->model.vocab, name, strlen(name));
   if (*id < 0)
@@ -713,7 +709,7 @@ static bertc_status_t need_id(const rt_tokenizer_t *t, const char *file, const c
   return BERTC_OK;
 }
 
-static bertc_status_t load_legacy_wordpiece(rt_tokenizer_t *t, const tok_file_t *vocab,
+static bertc_status_t load_legacy_wordpiece(tok_tokenizer_t *t, const tok_file_t *vocab,
                                             const docs_t *d) {
   tok_model_t *m = &t->model;
   m->kind = TOK_MODEL_WORDPIECE;
@@ -737,10 +733,10 @@ static bertc_status_t load_legacy_wordpiece(rt_tokenizer_t *t, const tok_file_t 
   BERTC_RETURN_IF_ERROR(tpl_classic(&t->post, cls, cls_id, sep, sep_id, false));
   static const char *const keys[] = {"pad_token", "unk_token", "cls_token", "sep_token",
                                      "mask_token"};
-  return legacy_added(t, d, keys, BERTC_ARRAY_LEN(keys));
+  return legacy_added(t, d, keys, BASE_ARRAY_LEN(keys));
 }
 
-static bertc_status_t load_legacy_bpe(rt_tokenizer_t *t, const tok_file_t *vocab,
+static bertc_status_t load_legacy_bpe(tok_tokenizer_t *t, const tok_file_t *vocab,
                                       const tok_file_t *merges, const docs_t *d) {
   if (!merges)
     return bertc_status_make(BERTC_STATUS_NOT_FOUND, "vocab.json without merges.txt");
@@ -773,21 +769,21 @@ static bertc_status_t load_legacy_bpe(rt_tokenizer_t *t, const tok_file_t *vocab
   }
   static const char *const keys[] = {"bos_token", "pad_token", "eos_token", "unk_token",
                                      "cls_token", "sep_token", "mask_token"};
-  return legacy_added(t, d, keys, BERTC_ARRAY_LEN(keys));
+  return legacy_added(t, d, keys, BASE_ARRAY_LEN(keys));
 }
 
-static int32_t find_named_id(const rt_tokenizer_t *t, const docs_t *d, const char *key,
+static int32_t find_named_id(const tok_tokenizer_t *t, const docs_t *d, const char *key,
                              const char *const *fallbacks) {
   const char *name = special_name(d, key, NULL);
-  if (name) return rt_tokenizer_token_id(t, name);
+  if (name) return tok_token_id(t, name);
   for (size_t i = 0; fallbacks[i]; i++) {
-    int32_t id = rt_tokenizer_token_id(t, fallbacks[i]);
+    int32_t id = tok_token_id(t, fallbacks[i]);
     if (id >= 0) return id;
   }
   return -1;
 }
 
-static bertc_status_t build(rt_tokenizer_t *t, const tok_files_t *f, docs_t *d) {
+static bertc_status_t build(tok_tokenizer_t *t, const tok_files_t *f, docs_t *d) {
   const tok_file_t *tj = get_file(f, "tokenizer.json");
   const tok_file_t *cfg = get_file(f, "tokenizer_config.json");
   const tok_file_t *stm = get_file(f, "special_tokens_map.json");
@@ -814,10 +810,10 @@ static bertc_status_t build(rt_tokenizer_t *t, const tok_files_t *f, docs_t *d) 
   return BERTC_OK;
 }
 
-bertc_status_t tok_build(const tok_files_t *f, rt_tokenizer_t **out) {
+bertc_status_t tok_build(const tok_files_t *f, tok_tokenizer_t **out) {
   *out = NULL;
-  rt_tokenizer_t *t = calloc(1, sizeof *t);
-  if (!t) return oom();
+  tok_tokenizer_t *t = calloc(1, sizeof *t);
+  if (!t) return tok_oom();
   t->pad_id = -1;
   t->mask_id = -1;
   t->model.unk_id = -1;
@@ -827,7 +823,7 @@ bertc_status_t tok_build(const tok_files_t *f, rt_tokenizer_t **out) {
   json_decref(d.config);
   json_decref(d.stmap);
   if (s) {
-    rt_tokenizer_release(t);
+    tok_release(t);
     return s;
   }
   *out = t;

@@ -2,7 +2,7 @@
  * A task covers rows [task*rows_per_task, ...). */
 #include <string.h>
 
-#include "backend/kernels/kernels.h"
+#include "kernels/kernels.h"
 
 void bk_copy_cols(const bertc_env_t *env, int64_t task, const float *src, float *dst,
                   int64_t rows_per_task, int64_t rows, int64_t src_ld, int64_t dst_ld,

@@ -23,12 +23,12 @@
  * whose weights were not packed. */
 #include <stdbool.h>
 
-#include "backend/kernels/gemm_block.h"
-#include "backend/kernels/kernels.h"
-#include "backend/kernels/rows.h"
-#include "backend/kernels/simd.h"
-#include "backend/kernels/tile.h"
-#include "backend/kernels/vmath.h"
+#include "kernels/gemm_block.h"
+#include "kernels/kernels.h"
+#include "kernels/rows.h"
+#include "kernels/simd.h"
+#include "kernels/tile.h"
+#include "kernels/vmath.h"
 
 /* Longest slice of K one pass of the tiles covers (see bk_gemm). */
 #define BK_GEMM_KC 256

@@ -3,8 +3,8 @@
 #ifndef BERTC_KERNELS_GEMM_BLOCK_H
 #define BERTC_KERNELS_GEMM_BLOCK_H
 
-#include "backend/kernels/rows.h"
-#include "backend/kernels/simd.h"
+#include "kernels/rows.h"
+#include "kernels/simd.h"
 
 /* The output block of task `task`: rows [*i0, *i1), columns [*j0, *j1);
  * tasks are row-block major, task = mi * ceil(n / n_block) + ni. */

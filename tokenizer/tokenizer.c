@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/tokenizer_internal.h"
+#include "tokenizer/internal.h"
 
-static bertc_status_t oom(void) {
+bertc_status_t tok_oom(void) {
   return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "tokenizer: out of memory");
 }
 
@@ -34,9 +34,9 @@ static int cmp_pat_key(const void *x, const void *y) {
 
 /* Sorts pattern indices by first code point (then by insertion order, which
  * decides between equal patterns like Rust's Aho-Corasick). */
-static bertc_status_t sort_patterns(const rt_tokenizer_t *t, size_t *idx, size_t n) {
+static bertc_status_t sort_patterns(const tok_tokenizer_t *t, size_t *idx, size_t n) {
   pat_key_t *keys = malloc((n ? n : 1) * sizeof *keys);
-  if (!keys) return oom();
+  if (!keys) return tok_oom();
   for (size_t i = 0; i < n; i++) keys[i] = (pat_key_t){t->added[idx[i]].pattern[0], idx[i]};
   qsort(keys, n, sizeof *keys, cmp_pat_key);
   for (size_t i = 0; i < n; i++) idx[i] = keys[i].index;
@@ -44,19 +44,19 @@ static bertc_status_t sort_patterns(const rt_tokenizer_t *t, size_t *idx, size_t
   return BERTC_OK;
 }
 
-bertc_status_t tok_added_finish(rt_tokenizer_t *t) {
+bertc_status_t tok_added_finish(tok_tokenizer_t *t) {
   tok_arena_t a = {0};
   bertc_status_t s = BERTC_OK;
   t->pat_raw = calloc(t->n_added + 1, sizeof *t->pat_raw);
   t->pat_norm = calloc(t->n_added + 1, sizeof *t->pat_norm);
-  if (!t->pat_raw || !t->pat_norm) return oom();
+  if (!t->pat_raw || !t->pat_norm) return tok_oom();
   for (size_t i = 0; i < t->n_added && !s; i++) {
     tok_added_t *ad = &t->added[i];
     size_t n = strlen(ad->content), len = 0;
     uint32_t *cps = tok_arena_alloc(&a, n + 1, sizeof *cps);
     tok_span_t *al = tok_arena_alloc(&a, n + 1, sizeof *al);
     if (!cps || !al) {
-      s = oom();
+      s = tok_oom();
       break;
     }
     s = tok_utf8_decode(ad->content, n, "added token", cps, &len);
@@ -67,7 +67,7 @@ bertc_status_t tok_added_finish(rt_tokenizer_t *t) {
     if (ns.len == 0) continue; /* matches nothing */
     ad->pattern = malloc(ns.len * sizeof *ad->pattern);
     if (!ad->pattern) {
-      s = oom();
+      s = tok_oom();
       break;
     }
     memcpy(ad->pattern, ns.cp, ns.len * sizeof *ad->pattern);
@@ -84,7 +84,7 @@ bertc_status_t tok_added_finish(rt_tokenizer_t *t) {
 }
 
 /* The longest pattern that starts at s[i], or NULL. */
-static const tok_added_t *match_at(const rt_tokenizer_t *t, const size_t *pats, size_t n,
+static const tok_added_t *match_at(const tok_tokenizer_t *t, const size_t *pats, size_t n,
                                    const uint32_t *s, size_t len, size_t i) {
   size_t lo = 0, hi = n;
   while (lo < hi) { /* first pattern whose first code point is >= s[i] */
@@ -119,7 +119,7 @@ static bertc_status_t push_split(splits_t *sp, tok_arena_t *a, const tok_nstr_t 
   if (sp->len == sp->cap) {
     size_t cap = sp->cap ? sp->cap * 2 : 16;
     split_t *v = tok_arena_alloc(a, cap, sizeof *v);
-    if (!v) return oom();
+    if (!v) return tok_oom();
     if (sp->len) memcpy(v, sp->v, sp->len * sizeof *v);
     sp->v = v;
     sp->cap = cap;
@@ -129,7 +129,7 @@ static bertc_status_t push_split(splits_t *sp, tok_arena_t *a, const tok_nstr_t 
 }
 
 /* AddedVocabulary::find_matches + split_with_indices. */
-static bertc_status_t split_added(const rt_tokenizer_t *t, const size_t *pats, size_t n_pats,
+static bertc_status_t split_added(const tok_tokenizer_t *t, const size_t *pats, size_t n_pats,
                                   const tok_nstr_t *s, tok_arena_t *a, splits_t *out) {
   size_t len = s->len, start_offset = 0, pos = 0;
   const uint32_t *c = s->cp;
@@ -167,14 +167,14 @@ static bertc_status_t split_added(const rt_tokenizer_t *t, const size_t *pats, s
 static bertc_status_t copy_nstr(const tok_nstr_t *in, tok_arena_t *a, tok_nstr_t *out) {
   out->cp = tok_arena_alloc(a, in->len, sizeof *out->cp);
   out->al = tok_arena_alloc(a, in->len, sizeof *out->al);
-  if (!out->cp || !out->al) return oom();
+  if (!out->cp || !out->al) return tok_oom();
   memcpy(out->cp, in->cp, in->len * sizeof *out->cp);
   memcpy(out->al, in->al, in->len * sizeof *out->al);
   out->len = in->len;
   return BERTC_OK;
 }
 
-static bertc_status_t tokenize_split(const rt_tokenizer_t *t, const tok_nstr_t *split,
+static bertc_status_t tokenize_split(const tok_tokenizer_t *t, const tok_nstr_t *split,
                                      tok_arena_t *a, tok_tokens_t *out) {
   tok_piece_t *pieces = NULL, whole = {0, split->len};
   size_t n = 1;
@@ -205,11 +205,11 @@ static bertc_status_t tokenize_split(const rt_tokenizer_t *t, const tok_nstr_t *
   return BERTC_OK;
 }
 
-static bertc_status_t encode_sequence(const rt_tokenizer_t *t, const char *text, size_t len,
+static bertc_status_t encode_sequence(const tok_tokenizer_t *t, const char *text, size_t len,
                                       const char *what, tok_arena_t *a, tok_tokens_t *out) {
   tok_nstr_t whole = {tok_arena_alloc(a, len, sizeof(uint32_t)),
                       tok_arena_alloc(a, len, sizeof(tok_span_t)), 0};
-  if (!whole.cp || !whole.al) return oom();
+  if (!whole.cp || !whole.al) return tok_oom();
   BERTC_RETURN_IF_ERROR(tok_utf8_decode(text, len, what, whole.cp, &whole.len));
   if (whole.len > (size_t)INT32_MAX)
     return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "%s: text too long", what);
@@ -235,7 +235,7 @@ static bertc_status_t encode_sequence(const rt_tokenizer_t *t, const char *text,
     }
     /* The token's string is the matched text, stripped spaces included. */
     char *str = tok_arena_alloc(a, 4 * sp->s.len + 1, 1);
-    if (!str) return oom();
+    if (!str) return tok_oom();
     tok_utf8_encode(sp->s.cp, sp->s.len, str);
     tok_token_t tok = {sp->added->id, sp->s.al[0].start, sp->s.al[sp->s.len - 1].end, str};
     BERTC_RETURN_IF_ERROR(tok_tokens_push(out, a, tok));
@@ -262,8 +262,8 @@ static void cut(tok_tokens_t *s, size_t n, bool left, bool *truncated) {
 }
 
 /* truncate_encodings (tokenizers/src/utils/truncation.rs). */
-static bertc_status_t truncate(const rt_tokenizer_t *t, tok_tokens_t *a, tok_tokens_t *b,
-                               size_t max_length, rt_trunc_strategy_t strategy,
+static bertc_status_t truncate(const tok_tokenizer_t *t, tok_tokens_t *a, tok_tokens_t *b,
+                               size_t max_length, tok_trunc_strategy_t strategy,
                                bool *truncated) {
   bool left = t->trunc_left;
   size_t added = template_specials(&t->post, b != NULL);
@@ -279,7 +279,7 @@ static bertc_status_t truncate(const rt_tokenizer_t *t, tok_tokens_t *a, tok_tok
   size_t total = a->len + (b ? b->len : 0);
   if (total <= max_length) return BERTC_OK;
   size_t to_remove = total - max_length;
-  if (strategy == RT_TRUNC_LONGEST_FIRST) {
+  if (strategy == TOK_TRUNC_LONGEST_FIRST) {
     if (!b) {
       cut(a, max_length, left, truncated);
       return BERTC_OK;
@@ -308,7 +308,7 @@ static bertc_status_t truncate(const rt_tokenizer_t *t, tok_tokens_t *a, tok_tok
     cut(b, n2, left, truncated);
     return BERTC_OK;
   }
-  tok_tokens_t *target = strategy == RT_TRUNC_ONLY_FIRST ? a : b;
+  tok_tokens_t *target = strategy == TOK_TRUNC_ONLY_FIRST ? a : b;
   if (!target)
     return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
                              "truncation: only_second needs a second sequence");
@@ -349,9 +349,9 @@ static void trim_offsets(tok_tokens_t *s, bool add_prefix_space) {
   }
 }
 
-static void encoding_zero(rt_encoding_t *e) { memset(e, 0, sizeof *e); }
+static void encoding_zero(tok_encoding_t *e) { memset(e, 0, sizeof *e); }
 
-void rt_encoding_deinit(rt_encoding_t *e) {
+void tok_encoding_deinit(tok_encoding_t *e) {
   if (!e) return;
   free(e->ids);
   free(e->type_ids);
@@ -367,8 +367,8 @@ typedef struct {
   const char *str;
 } out_tok_t;
 
-static bertc_status_t assemble(const rt_tokenizer_t *t, const tok_tokens_t *a,
-                               const tok_tokens_t *b, tok_arena_t *ar, rt_encoding_t *e) {
+static bertc_status_t assemble(const tok_tokenizer_t *t, const tok_tokens_t *a,
+                               const tok_tokens_t *b, tok_arena_t *ar, tok_encoding_t *e) {
   const tok_post_t *p = &t->post;
   tok_tpl_item_t dflt[2] = {{0, 0, 0}, {1, 0, 1}};
   const tok_tpl_item_t *items = dflt;
@@ -385,7 +385,7 @@ static bertc_status_t assemble(const rt_tokenizer_t *t, const tok_tokens_t *a,
       total += items[i].seq == 0 ? a->len : (b ? b->len : 0);
   }
   out_tok_t *o = tok_arena_alloc(ar, total, sizeof *o);
-  if (!o) return oom();
+  if (!o) return tok_oom();
   size_t k = 0, str_bytes = 0;
   for (size_t i = 0; i < n_items; i++) {
     const tok_tpl_item_t *it = &items[i];
@@ -402,9 +402,9 @@ static bertc_status_t assemble(const rt_tokenizer_t *t, const tok_tokens_t *a,
   }
   for (size_t i = 0; i < total; i++) str_bytes += strlen(o[i].str) + 1;
   size_t n = total ? total : 1, ptr_bytes;
-  if (!bertc_mul_size(n, sizeof(char *), &ptr_bytes) ||
-      !bertc_add_size(ptr_bytes, str_bytes, &str_bytes))
-    return oom();
+  if (!base_mul_size(n, sizeof(char *), &ptr_bytes) ||
+      !base_add_size(ptr_bytes, str_bytes, &str_bytes))
+    return tok_oom();
   e->ids = malloc(n * sizeof *e->ids);
   e->type_ids = malloc(n * sizeof *e->type_ids);
   e->attention_mask = malloc(n * sizeof *e->attention_mask);
@@ -413,7 +413,7 @@ static bertc_status_t assemble(const rt_tokenizer_t *t, const tok_tokens_t *a,
   e->tokens = malloc(str_bytes);
   if (!e->ids || !e->type_ids || !e->attention_mask || !e->offsets || !e->sequence_ids ||
       !e->tokens)
-    return oom();
+    return tok_oom();
   char *strs = (char *)(e->tokens + n);
   for (size_t i = 0; i < total; i++) {
     e->ids[i] = o[i].id;
@@ -431,16 +431,16 @@ static bertc_status_t assemble(const rt_tokenizer_t *t, const tok_tokens_t *a,
   return BERTC_OK;
 }
 
-bertc_status_t rt_tokenizer_encode(const rt_tokenizer_t *t, const char *text, size_t text_len,
+bertc_status_t tok_encode(const tok_tokenizer_t *t, const char *text, size_t text_len,
                                    const char *text_pair, size_t pair_len, size_t max_length,
-                                   rt_trunc_strategy_t strategy, rt_encoding_t *out) {
+                                   tok_trunc_strategy_t strategy, tok_encoding_t *out) {
   encoding_zero(out);
   if (!t || (!text && text_len))
-    return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "rt_tokenizer_encode: NULL argument");
-  if (strategy != RT_TRUNC_LONGEST_FIRST && strategy != RT_TRUNC_ONLY_FIRST &&
-      strategy != RT_TRUNC_ONLY_SECOND)
+    return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "tok_encode: NULL argument");
+  if (strategy != TOK_TRUNC_LONGEST_FIRST && strategy != TOK_TRUNC_ONLY_FIRST &&
+      strategy != TOK_TRUNC_ONLY_SECOND)
     return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
-                             "rt_tokenizer_encode: unknown truncation strategy %d",
+                             "tok_encode: unknown truncation strategy %d",
                              (int)strategy);
   tok_arena_t arena = {0};
   tok_tokens_t a = {0}, b = {0};
@@ -456,7 +456,7 @@ bertc_status_t rt_tokenizer_encode(const rt_tokenizer_t *t, const char *text, si
   if (!s) s = assemble(t, &a, text_pair ? &b : NULL, &arena, out);
   tok_arena_free(&arena);
   if (s) {
-    rt_encoding_deinit(out);
+    tok_encoding_deinit(out);
     return s;
   }
   out->truncated = truncated;
@@ -465,24 +465,24 @@ bertc_status_t rt_tokenizer_encode(const rt_tokenizer_t *t, const char *text, si
 
 /* ---- Lookups and lifetime ------------------------------------------------------- */
 
-int32_t rt_tokenizer_token_id(const rt_tokenizer_t *t, const char *token) {
+int32_t tok_token_id(const tok_tokenizer_t *t, const char *token) {
   if (!t || !token) return -1;
   for (size_t i = 0; i < t->n_added; i++)
     if (strcmp(t->added[i].content, token) == 0) return t->added[i].id;
   return tok_vocab_get(&t->model.vocab, token, strlen(token));
 }
 
-const char *rt_tokenizer_id_to_token(const rt_tokenizer_t *t, int32_t id) {
+const char *tok_id_to_token(const tok_tokenizer_t *t, int32_t id) {
   if (!t) return NULL;
   for (size_t i = 0; i < t->n_added; i++)
     if (t->added[i].id == id) return t->added[i].content;
   return tok_vocab_str(&t->model.vocab, id);
 }
 
-int32_t rt_tokenizer_pad_id(const rt_tokenizer_t *t) { return t ? t->pad_id : -1; }
-int32_t rt_tokenizer_mask_id(const rt_tokenizer_t *t) { return t ? t->mask_id : -1; }
+int32_t tok_pad_id(const tok_tokenizer_t *t) { return t ? t->pad_id : -1; }
+int32_t tok_mask_id(const tok_tokenizer_t *t) { return t ? t->mask_id : -1; }
 
-size_t rt_tokenizer_vocab_size(const rt_tokenizer_t *t) {
+size_t tok_vocab_size(const tok_tokenizer_t *t) {
   if (!t) return 0;
   size_t n = t->model.vocab.n_ids;
   for (size_t i = 0; i < t->n_added; i++)
@@ -490,7 +490,7 @@ size_t rt_tokenizer_vocab_size(const rt_tokenizer_t *t) {
   return n;
 }
 
-void rt_tokenizer_release(rt_tokenizer_t *t) {
+void tok_release(tok_tokenizer_t *t) {
   if (!t) return;
   free(t->norm);
   tok_model_deinit(&t->model);

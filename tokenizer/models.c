@@ -15,11 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/tokenizer_internal.h"
-
-static bertc_status_t oom(void) {
-  return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "tokenizer: out of memory");
-}
+#include "tokenizer/internal.h"
 
 /* ---- Vocabulary ------------------------------------------------------------------ */
 
@@ -45,7 +41,7 @@ static int32_t *find_slot(const tok_vocab_t *v, const char *s, size_t len) {
 static bertc_status_t grow_slots(tok_vocab_t *v) {
   size_t n = v->n_slots ? v->n_slots * 2 : 1024;
   int32_t *slots = malloc(n * sizeof *slots);
-  if (!slots) return oom();
+  if (!slots) return tok_oom();
   for (size_t i = 0; i < n; i++) slots[i] = -1;
   free(v->slots);
   v->slots = slots;
@@ -67,12 +63,12 @@ bertc_status_t tok_vocab_put(tok_vocab_t *v, const char *s, size_t len, int32_t 
   if (v->count == v->cap) {
     size_t cap = v->cap ? v->cap * 2 : 1024;
     tok_vocab_entry_t *e = realloc(v->entries, cap * sizeof *e);
-    if (!e) return oom();
+    if (!e) return tok_oom();
     v->entries = e;
     v->cap = cap;
   }
   char *copy = malloc(len + 1);
-  if (!copy) return oom();
+  if (!copy) return tok_oom();
   memcpy(copy, s, len);
   copy[len] = '\0';
   v->entries[v->count] = (tok_vocab_entry_t){copy, (uint32_t)len, id};
@@ -93,7 +89,7 @@ bertc_status_t tok_vocab_finish(tok_vocab_t *v) {
   free(v->by_id);
   v->n_ids = (size_t)max_id + 1;
   v->by_id = malloc((v->n_ids ? v->n_ids : 1) * sizeof *v->by_id);
-  if (!v->by_id) return oom();
+  if (!v->by_id) return tok_oom();
   for (size_t i = 0; i < v->n_ids; i++) v->by_id[i] = -1;
   for (size_t e = 0; e < v->count; e++) v->by_id[v->entries[e].id] = (int32_t)e;
   if (!v->slots) BERTC_RETURN_IF_ERROR(grow_slots(v));
@@ -149,7 +145,7 @@ bertc_status_t tok_bpe_add_merge(tok_model_t *m, const char *left, size_t left_l
     size_t n = 16;
     while (n < n_total * 2) n *= 2;
     m->merges = malloc(n * sizeof *m->merges);
-    if (!m->merges) return oom();
+    if (!m->merges) return tok_oom();
     for (size_t i = 0; i < n; i++) m->merges[i].key = UINT64_MAX;
     m->n_merge_slots = n;
   }
@@ -161,7 +157,7 @@ bertc_status_t tok_bpe_add_merge(tok_model_t *m, const char *left, size_t left_l
                              "merge %u ('%.*s' '%.*s'): token not in the vocabulary", rank + 1,
                              (int)left_len, left, (int)right_len, right);
   char *joined = malloc(left_len + right_len + 1);
-  if (!joined) return oom();
+  if (!joined) return tok_oom();
   memcpy(joined, left, left_len);
   memcpy(joined + left_len, right + skip, right_len - skip);
   int32_t id = tok_vocab_get(&m->vocab, joined, left_len + right_len - skip);
@@ -193,7 +189,7 @@ bertc_status_t tok_tokens_push(tok_tokens_t *t, tok_arena_t *a, tok_token_t tok)
   if (t->len == t->cap) {
     size_t cap = t->cap ? t->cap * 2 : 64;
     tok_token_t *v = tok_arena_alloc(a, cap, sizeof *v);
-    if (!v) return oom();
+    if (!v) return tok_oom();
     if (t->len) memcpy(v, t->v, t->len * sizeof *v);
     t->v = v;
     t->cap = cap;
@@ -224,7 +220,7 @@ static bertc_status_t wordpiece(const tok_model_t *m, const tok_nstr_t *s, size_
   char *utf = tok_arena_alloc(a, 4 * n + 1, 1);
   size_t *at = tok_arena_alloc(a, n + 1, sizeof *at);
   char *buf = tok_arena_alloc(a, plen + 4 * n + 1, 1);
-  if (!utf || !at || !buf) return oom();
+  if (!utf || !at || !buf) return tok_oom();
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     at[i] = k;
@@ -243,7 +239,7 @@ static bertc_status_t wordpiece(const tok_model_t *m, const tok_nstr_t *s, size_
       id = tok_vocab_get(&m->vocab, buf + off, blen);
       if (id >= 0) {
         char *copy = tok_arena_alloc(a, blen + 1, 1);
-        if (!copy) return oom();
+        if (!copy) return tok_oom();
         memcpy(copy, buf + off, blen);
         str = copy;
         break;
@@ -289,7 +285,7 @@ static bertc_status_t heap_push(heap_t *h, tok_arena_t *a, cand_t c) {
   if (h->len == h->cap) {
     size_t cap = h->cap ? h->cap * 2 : 32;
     cand_t *v = tok_arena_alloc(a, cap, sizeof *v);
-    if (!v) return oom();
+    if (!v) return tok_oom();
     if (h->len) memcpy(v, h->v, h->len * sizeof *v);
     h->v = v;
     h->cap = cap;
@@ -335,7 +331,7 @@ static bertc_status_t bpe(const tok_model_t *m, const tok_nstr_t *s, size_t begi
   size_t plen = m->continuing_prefix ? strlen(m->continuing_prefix) : 0;
   size_t slen = m->end_of_word_suffix ? strlen(m->end_of_word_suffix) : 0;
   char *buf = tok_arena_alloc(a, plen + slen + 4 * n + 1, 1);
-  if (!buf) return oom();
+  if (!buf) return tok_oom();
   if (m->ignore_merges) {
     size_t k = tok_utf8_encode(s->cp + begin, n, buf);
     int32_t id = tok_vocab_get(&m->vocab, buf, k);
@@ -346,7 +342,7 @@ static bertc_status_t bpe(const tok_model_t *m, const tok_nstr_t *s, size_t begi
   }
   /* Byte fallback may turn one character into one symbol per byte. */
   symbol_t *sym = tok_arena_alloc(a, (plen + slen + 4) * n + 1, sizeof *sym);
-  if (!sym) return oom();
+  if (!sym) return tok_oom();
   size_t ns = 0;
   bool have_unk = false;
   symbol_t unk = {0};

@@ -1,18 +1,20 @@
-/* File and memory helpers behind runtime/common.h. Every failure becomes a
+/* File and memory helpers behind base/base.h. Every failure becomes a
  * status that names the file and the reason (strerror). */
 #define _GNU_SOURCE
-#include "runtime/common.h"
+#include "base/base.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-bertc_status_t bertc_alloc(size_t size, void **out) {
+bertc_status_t base_alloc(size_t size, void **out) {
   *out = malloc(size ? size : 1);
   if (!*out)
     return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY,
@@ -20,7 +22,7 @@ bertc_status_t bertc_alloc(size_t size, void **out) {
   return BERTC_OK;
 }
 
-bertc_status_t bertc_calloc(size_t n, size_t size, void **out) {
+bertc_status_t base_calloc(size_t n, size_t size, void **out) {
   *out = calloc(n ? n : 1, size ? size : 1);
   if (!*out)
     return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY,
@@ -28,14 +30,14 @@ bertc_status_t bertc_calloc(size_t n, size_t size, void **out) {
   return BERTC_OK;
 }
 
-bertc_status_t bertc_strdup(const char *s, char **out) {
+bertc_status_t base_strdup(const char *s, char **out) {
   size_t n = strlen(s) + 1;
-  BERTC_RETURN_IF_ERROR(bertc_alloc(n, (void **)out));
+  BERTC_RETURN_IF_ERROR(base_alloc(n, (void **)out));
   memcpy(*out, s, n);
   return BERTC_OK;
 }
 
-bertc_status_t bertc_read_file(const char *path, size_t max_size, char **out_data,
+bertc_status_t base_read_file(const char *path, size_t max_size, char **out_data,
                                size_t *out_size) {
   *out_data = NULL;
   if (out_size) *out_size = 0;
@@ -79,7 +81,7 @@ bertc_status_t bertc_read_file(const char *path, size_t max_size, char **out_dat
   return BERTC_OK;
 }
 
-bertc_status_t bertc_map_file(const char *path, bertc_mapped_file_t *out) {
+bertc_status_t base_map_file(const char *path, base_mapped_file_t *out) {
   out->data = NULL;
   out->size = 0;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -105,20 +107,20 @@ bertc_status_t bertc_map_file(const char *path, bertc_mapped_file_t *out) {
   return BERTC_OK;
 }
 
-void bertc_unmap_file(bertc_mapped_file_t *file) {
+void base_unmap_file(base_mapped_file_t *file) {
   if (file->data) munmap((void *)file->data, file->size);
   file->data = NULL;
   file->size = 0;
 }
 
-bool bertc_file_exists(const char *path) {
+bool base_file_exists(const char *path) {
   struct stat st;
   return stat(path, &st) == 0;
 }
 
-bertc_status_t bertc_path_join(const char *dir, const char *name, char **out) {
+bertc_status_t base_path_join(const char *dir, const char *name, char **out) {
   size_t a = strlen(dir), b = strlen(name);
-  BERTC_RETURN_IF_ERROR(bertc_alloc(a + b + 2, (void **)out));
+  BERTC_RETURN_IF_ERROR(base_alloc(a + b + 2, (void **)out));
   memcpy(*out, dir, a);
   size_t n = a;
   if (a && dir[a - 1] != '/') (*out)[n++] = '/';
@@ -126,7 +128,7 @@ bertc_status_t bertc_path_join(const char *dir, const char *name, char **out) {
   return BERTC_OK;
 }
 
-bertc_status_t bertc_write_file_atomic(const char *path, const void *data,
+bertc_status_t base_write_file_atomic(const char *path, const void *data,
                                        size_t size) {
   size_t n = strlen(path);
   char *tmp = malloc(n + 16);
@@ -170,7 +172,7 @@ bertc_status_t bertc_write_file_atomic(const char *path, const void *data,
 /* Four independent 64-bit multiply-xorshift lanes over 32-byte blocks, then a
  * tail, then a final avalanche: several GB/s, deterministic, endian-fixed for
  * our little-endian targets. */
-uint64_t bertc_hash64(const void *data, size_t size) {
+uint64_t base_hash64(const void *data, size_t size) {
   const uint8_t *p = data;
   const uint64_t k = 0x9E3779B97F4A7C15ull;
   uint64_t h[4] = {k, k ^ 0x1234567ull, k ^ 0xABCDEF01ull, k ^ 0x55AA55AAull};
@@ -198,7 +200,7 @@ uint64_t bertc_hash64(const void *data, size_t size) {
 #define MADV_POPULATE_WRITE 23
 #endif
 
-void bertc_populate(const void *p, size_t size, bool write) {
+void base_populate(const void *p, size_t size, bool write) {
   long page = sysconf(_SC_PAGESIZE);
   if (!p || !size || page <= 0) return;
   uintptr_t begin = (uintptr_t)p / (uintptr_t)page * (uintptr_t)page;
@@ -212,3 +214,31 @@ void bertc_populate(const void *p, size_t size, bool write) {
   }
   (void)madvise((void *)begin, end - begin, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
 }
+
+bertc_status_t base_oom(void) {
+  return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
+}
+
+double base_now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int32_t base_default_threads(void) {
+  const char *s = getenv("OMP_NUM_THREADS");
+  if (s && *s) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if ((!*end || *end == ',') && !errno && v >= 1 && v <= 1024) return (int32_t)v;
+  }
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n > 1024 ? 1024 : n;
+  }
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : n > 1024 ? 1024 : (int32_t)n;
+}
+

@@ -11,9 +11,9 @@
 #include <utf8proc.h>
 
 #include "tests/testutil.h"
-#include "runtime/common.h"
-#include "runtime/tokenizer.h"
-#include "runtime/tokenizer_internal.h"
+#include "base/base.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/internal.h"
 
 /* ---- Helpers --------------------------------------------------------------------- */
 
@@ -32,9 +32,9 @@ static char *scratch_dir(const char *name) {
   static const char *const names[] = {"tokenizer.json", "tokenizer_config.json",
                                       "special_tokens_map.json", "vocab.txt", "vocab.json",
                                       "merges.txt"};
-  for (size_t i = 0; i < BERTC_ARRAY_LEN(names); i++) {
+  for (size_t i = 0; i < BASE_ARRAY_LEN(names); i++) {
     char *f = NULL;
-    TU_ASSERT_OK(bertc_path_join(p, names[i], &f));
+    TU_ASSERT_OK(base_path_join(p, names[i], &f));
     unlink(f);
     free(f);
   }
@@ -43,7 +43,7 @@ static char *scratch_dir(const char *name) {
 
 static void write_in(const char *dir, const char *name, const char *data) {
   char *f = NULL;
-  TU_ASSERT_OK(bertc_path_join(dir, name, &f));
+  TU_ASSERT_OK(base_path_join(dir, name, &f));
   tu_write_file(f, data, strlen(data));
   free(f);
 }
@@ -51,48 +51,48 @@ static void write_in(const char *dir, const char *name, const char *data) {
 static void copy_in(const char *from_dir, const char *to_dir, const char *name) {
   char *src = NULL, *dst = NULL, *data = NULL;
   size_t size = 0;
-  TU_ASSERT_OK(bertc_path_join(from_dir, name, &src));
-  TU_ASSERT_OK(bertc_path_join(to_dir, name, &dst));
-  TU_ASSERT_OK(bertc_read_file(src, (size_t)1 << 30, &data, &size));
+  TU_ASSERT_OK(base_path_join(from_dir, name, &src));
+  TU_ASSERT_OK(base_path_join(to_dir, name, &dst));
+  TU_ASSERT_OK(base_read_file(src, (size_t)1 << 30, &data, &size));
   tu_write_file(dst, data, size);
   free(data);
   free(src);
   free(dst);
 }
 
-static rt_tokenizer_t *load(const char *dir) {
-  rt_tokenizer_t *t = NULL;
-  TU_ASSERT_OK(rt_tokenizer_load_dir(dir, &t));
+static tok_tokenizer_t *load(const char *dir) {
+  tok_tokenizer_t *t = NULL;
+  TU_ASSERT_OK(tok_load_dir(dir, &t));
   assert_non_null(t);
   return t;
 }
 
-static rt_tokenizer_t *load_fixture(const char *rel) {
+static tok_tokenizer_t *load_fixture(const char *rel) {
   char *dir = fixture(rel);
-  rt_tokenizer_t *t = load(dir);
+  tok_tokenizer_t *t = load(dir);
   free(dir);
   return t;
 }
 
 /* Encodes and checks the tokens (space separated) and optionally ids. */
-static void expect_tokens(const rt_tokenizer_t *t, const char *text, const char *pair,
+static void expect_tokens(const tok_tokenizer_t *t, const char *text, const char *pair,
                           const char *want) {
-  rt_encoding_t e;
-  TU_ASSERT_OK(rt_tokenizer_encode(t, text, strlen(text), pair, pair ? strlen(pair) : 0, 0,
-                                   RT_TRUNC_LONGEST_FIRST, &e));
+  tok_encoding_t e;
+  TU_ASSERT_OK(tok_encode(t, text, strlen(text), pair, pair ? strlen(pair) : 0, 0,
+                                   TOK_TRUNC_LONGEST_FIRST, &e));
   char got[2048] = "";
   for (size_t i = 0; i < e.len; i++) {
     if (i) strncat(got, " ", sizeof got - strlen(got) - 1);
     strncat(got, e.tokens[i], sizeof got - strlen(got) - 1);
   }
-  rt_encoding_deinit(&e);
+  tok_encoding_deinit(&e);
   if (strcmp(got, want) != 0) fail_msg("'%s': got [%s], want [%s]", text, got, want);
 }
 
-static void expect_offsets(const rt_tokenizer_t *t, const char *text, const int32_t *want,
+static void expect_offsets(const tok_tokenizer_t *t, const char *text, const int32_t *want,
                            size_t n) {
-  rt_encoding_t e;
-  TU_ASSERT_OK(rt_tokenizer_encode(t, text, strlen(text), NULL, 0, 0, RT_TRUNC_LONGEST_FIRST,
+  tok_encoding_t e;
+  TU_ASSERT_OK(tok_encode(t, text, strlen(text), NULL, 0, 0, TOK_TRUNC_LONGEST_FIRST,
                                    &e));
   assert_int_equal(e.len, n);
   for (size_t i = 0; i < n; i++) {
@@ -100,7 +100,7 @@ static void expect_offsets(const rt_tokenizer_t *t, const char *text, const int3
       fail_msg("'%s' token %zu '%s': offsets (%d,%d), want (%d,%d)", text, i, e.tokens[i],
                e.offsets[2 * i], e.offsets[2 * i + 1], want[2 * i], want[2 * i + 1]);
   }
-  rt_encoding_deinit(&e);
+  tok_encoding_deinit(&e);
 }
 
 /* ---- Corpus parity --------------------------------------------------------------- */
@@ -120,7 +120,7 @@ static json_t *load_jsonl_line(const char *line, size_t len, const char *what, s
 static void corpus_load(corpus_t *c) {
   char *path = fixture("corpus.jsonl"), *data = NULL;
   size_t size = 0;
-  TU_ASSERT_OK(bertc_read_file(path, (size_t)64 << 20, &data, &size));
+  TU_ASSERT_OK(base_read_file(path, (size_t)64 << 20, &data, &size));
   c->n = 0;
   for (size_t i = 0; i < size; i++) c->n += data[i] == '\n';
   c->lines = calloc(c->n + 1, sizeof *c->lines);
@@ -142,13 +142,13 @@ static void corpus_free(corpus_t *c) {
   free(c->lines);
 }
 
-static rt_trunc_strategy_t strategy_of(const char *s) {
-  if (strcmp(s, "only_first") == 0) return RT_TRUNC_ONLY_FIRST;
-  if (strcmp(s, "only_second") == 0) return RT_TRUNC_ONLY_SECOND;
-  return RT_TRUNC_LONGEST_FIRST;
+static tok_trunc_strategy_t strategy_of(const char *s) {
+  if (strcmp(s, "only_first") == 0) return TOK_TRUNC_ONLY_FIRST;
+  if (strcmp(s, "only_second") == 0) return TOK_TRUNC_ONLY_SECOND;
+  return TOK_TRUNC_LONGEST_FIRST;
 }
 
-static void print_case(const char *label, const rt_encoding_t *e, const json_t *want) {
+static void print_case(const char *label, const tok_encoding_t *e, const json_t *want) {
   print_error("    want tokens:");
   json_t *v;
   size_t i;
@@ -167,7 +167,7 @@ static void print_case(const char *label, const rt_encoding_t *e, const json_t *
 }
 
 /* Returns a description of the first difference, or NULL. */
-static const char *compare(const rt_encoding_t *e, const json_t *want) {
+static const char *compare(const tok_encoding_t *e, const json_t *want) {
   json_t *ids = json_object_get(want, "ids"), *types = json_object_get(want, "type_ids");
   json_t *offs = json_object_get(want, "offsets"), *toks = json_object_get(want, "tokens");
   if (e->len != json_array_size(ids)) return "length";
@@ -187,12 +187,12 @@ static const char *compare(const rt_encoding_t *e, const json_t *want) {
   return NULL;
 }
 
-static void check_parity(const char *label, const rt_tokenizer_t *t, const char *expected_rel) {
+static void check_parity(const char *label, const tok_tokenizer_t *t, const char *expected_rel) {
   corpus_t c;
   corpus_load(&c);
   char *path = fixture(expected_rel), *data = NULL;
   size_t size = 0;
-  TU_ASSERT_OK(bertc_read_file(path, (size_t)64 << 20, &data, &size));
+  TU_ASSERT_OK(base_read_file(path, (size_t)64 << 20, &data, &size));
   size_t lines = 0, matched = 0, cases = 0, failures = 0;
   for (char *p = data; p < data + size;) {
     char *nl = memchr(p, '\n', (size_t)(data + size - p));
@@ -210,8 +210,8 @@ static void check_parity(const char *label, const rt_tokenizer_t *t, const char 
       cases++;
       size_t max_length = (size_t)json_integer_value(json_object_get(cs, "max_length"));
       const char *strat = json_string_value(json_object_get(cs, "strategy"));
-      rt_encoding_t e;
-      bertc_status_t s = rt_tokenizer_encode(
+      tok_encoding_t e;
+      bertc_status_t s = tok_encode(
           t, json_string_value(jt), json_string_length(jt), jp ? json_string_value(jp) : NULL,
           jp ? json_string_length(jp) : 0, max_length, strategy_of(strat), &e);
       const char *diff = NULL;
@@ -229,7 +229,7 @@ static void check_parity(const char *label, const rt_tokenizer_t *t, const char 
         }
       }
       bertc_status_free(s);
-      rt_encoding_deinit(&e);
+      tok_encoding_deinit(&e);
     }
     matched += line_ok;
     json_decref(row);
@@ -243,9 +243,9 @@ static void check_parity(const char *label, const rt_tokenizer_t *t, const char 
 }
 
 static void test_parity_wordpiece_json(void **state) {
-  rt_tokenizer_t *t = load_fixture("wordpiece");
+  tok_tokenizer_t *t = load_fixture("wordpiece");
   check_parity("wordpiece tokenizer.json", t, "wordpiece_expected.jsonl");
-  rt_tokenizer_release(t);
+  tok_release(t);
 }
 
 static void test_parity_wordpiece_vocab_txt(void **state) {
@@ -253,17 +253,17 @@ static void test_parity_wordpiece_vocab_txt(void **state) {
   copy_in(src, dir, "vocab.txt");
   copy_in(src, dir, "tokenizer_config.json");
   copy_in(src, dir, "special_tokens_map.json");
-  rt_tokenizer_t *t = load(dir);
+  tok_tokenizer_t *t = load(dir);
   check_parity("wordpiece vocab.txt", t, "wordpiece_expected.jsonl");
-  rt_tokenizer_release(t);
+  tok_release(t);
   free(src);
   free(dir);
 }
 
 static void test_parity_bpe_json(void **state) {
-  rt_tokenizer_t *t = load_fixture("bpe");
+  tok_tokenizer_t *t = load_fixture("bpe");
   check_parity("bpe tokenizer.json", t, "bpe_expected.jsonl");
-  rt_tokenizer_release(t);
+  tok_release(t);
 }
 
 static void test_parity_bpe_vocab_json(void **state) {
@@ -272,17 +272,17 @@ static void test_parity_bpe_vocab_json(void **state) {
   copy_in(src, dir, "merges.txt");
   copy_in(src, dir, "tokenizer_config.json");
   copy_in(src, dir, "special_tokens_map.json");
-  rt_tokenizer_t *t = load(dir);
+  tok_tokenizer_t *t = load(dir);
   check_parity("bpe vocab.json+merges.txt", t, "bpe_expected.jsonl");
-  rt_tokenizer_release(t);
+  tok_release(t);
   free(src);
   free(dir);
 }
 
 static void test_parity_bpe_prefix_space(void **state) {
-  rt_tokenizer_t *t = load_fixture("bpe_prefix");
+  tok_tokenizer_t *t = load_fixture("bpe_prefix");
   check_parity("bpe add_prefix_space", t, "bpe_prefix_expected.jsonl");
-  rt_tokenizer_release(t);
+  tok_release(t);
 }
 
 /* ---- ecosystem.md §3.3 vectors --------------------------------------------------- */
@@ -293,14 +293,14 @@ static const char k_toy_vocab[] = "[UNK]\n[CLS]\n[SEP]\n[PAD]\n[MASK]\nwant\n##w
 static void test_vectors_toy_vocab(void **state) {
   char *dir = scratch_dir("toy");
   write_in(dir, "vocab.txt", k_toy_vocab);
-  rt_tokenizer_t *t = load(dir);
+  tok_tokenizer_t *t = load(dir);
   const char *text = "UNwant\xC3\xA9" "d,running";
-  rt_encoding_t e;
-  TU_ASSERT_OK(rt_tokenizer_encode(t, text, strlen(text), NULL, 0, 0, RT_TRUNC_LONGEST_FIRST, &e));
+  tok_encoding_t e;
+  TU_ASSERT_OK(tok_encode(t, text, strlen(text), NULL, 0, 0, TOK_TRUNC_LONGEST_FIRST, &e));
   static const int32_t want[] = {1, 9, 6, 7, 12, 10, 11, 2};
-  assert_int_equal(e.len, BERTC_ARRAY_LEN(want));
+  assert_int_equal(e.len, BASE_ARRAY_LEN(want));
   for (size_t i = 0; i < e.len; i++) assert_int_equal(e.ids[i], want[i]);
-  rt_encoding_deinit(&e);
+  tok_encoding_deinit(&e);
   expect_tokens(t, "", NULL, "[CLS] [SEP]");
   expect_tokens(t, "unwanted running", NULL, "[CLS] un ##want ##ed runn ##ing [SEP]");
   expect_tokens(t, "unwantedX running", NULL, "[CLS] [UNK] runn ##ing [SEP]");
@@ -310,7 +310,7 @@ static void test_vectors_toy_vocab(void **state) {
   /* chinese characters are split out (but Hangul and kana are not) */
   static const int32_t cjk[] = {0, 0, 0, 2, 2, 3, 3, 4, 4, 6, 0, 0};
   expect_offsets(t, "ah\xE5\x8D\x9A\xE6\x8E\xA8zz", cjk, 6);
-  rt_tokenizer_release(t);
+  tok_release(t);
   free(dir);
 }
 
@@ -318,41 +318,41 @@ static void test_vectors_accent_options(void **state) {
   char *dir = scratch_dir("accents");
   write_in(dir, "vocab.txt", "[UNK]\n[CLS]\n[SEP]\nh\xC3\xA4llo\nHaLLo\nhello\n");
   write_in(dir, "tokenizer_config.json", "{\"do_lower_case\": true, \"strip_accents\": false}");
-  rt_tokenizer_t *t = load(dir);
+  tok_tokenizer_t *t = load(dir);
   expect_tokens(t, "H\xC3\xA4LLo", NULL, "[CLS] h\xC3\xA4llo [SEP]");
-  rt_tokenizer_release(t);
+  tok_release(t);
   write_in(dir, "tokenizer_config.json", "{\"do_lower_case\": false, \"strip_accents\": true}");
   t = load(dir);
   expect_tokens(t, "H\xC3\xA4LLo", NULL, "[CLS] HaLLo [SEP]");
-  rt_tokenizer_release(t);
+  tok_release(t);
   write_in(dir, "tokenizer_config.json", "{\"do_lower_case\": true}");
   t = load(dir);
   expect_tokens(t, "H\xC3\xA9llo", NULL, "[CLS] hello [SEP]");
-  rt_tokenizer_release(t);
+  tok_release(t);
   free(dir);
 }
 
 static void test_vectors_minilm(void **state) {
-  rt_tokenizer_t *t = load_fixture("wordpiece");
+  tok_tokenizer_t *t = load_fixture("wordpiece");
   expect_tokens(t, " \tHeLLo!how  \n Are yoU?  ", NULL,
                 "[CLS] hello ! how are you ? [SEP]");
   expect_tokens(t, "a\n'll !!to?'d of, can't.", NULL,
                 "[CLS] a ' ll ! ! to ? ' d of , can ' t . [SEP]");
   expect_tokens(t, "A, na\xC3\xAFve [MASK] AllenNLP sentence.", NULL,
                 "[CLS] a , naive [MASK] allen ##nl ##p sentence . [SEP]");
-  assert_int_equal(rt_tokenizer_token_id(t, "[CLS]"), 101);
-  assert_int_equal(rt_tokenizer_token_id(t, "[SEP]"), 102);
-  assert_int_equal(rt_tokenizer_pad_id(t), 0);
-  assert_int_equal(rt_tokenizer_mask_id(t), 103);
-  assert_int_equal(rt_tokenizer_vocab_size(t), 30522);
-  assert_string_equal(rt_tokenizer_id_to_token(t, 2026), "my");
-  assert_int_equal(rt_tokenizer_token_id(t, "no-such-token"), -1);
-  assert_null(rt_tokenizer_id_to_token(t, 1 << 30));
+  assert_int_equal(tok_token_id(t, "[CLS]"), 101);
+  assert_int_equal(tok_token_id(t, "[SEP]"), 102);
+  assert_int_equal(tok_pad_id(t), 0);
+  assert_int_equal(tok_mask_id(t), 103);
+  assert_int_equal(tok_vocab_size(t), 30522);
+  assert_string_equal(tok_id_to_token(t, 2026), "my");
+  assert_int_equal(tok_token_id(t, "no-such-token"), -1);
+  assert_null(tok_id_to_token(t, 1 << 30));
 
   /* tokenizers test_bert_wordpiece.py */
-  rt_encoding_t e;
-  TU_ASSERT_OK(rt_tokenizer_encode(t, "My name is John", 15, "pair", 4, 0,
-                                   RT_TRUNC_LONGEST_FIRST, &e));
+  tok_encoding_t e;
+  TU_ASSERT_OK(tok_encode(t, "My name is John", 15, "pair", 4, 0,
+                                   TOK_TRUNC_LONGEST_FIRST, &e));
   static const int32_t ids[] = {101, 2026, 2171, 2003, 2198, 102, 3940, 102};
   static const int32_t types[] = {0, 0, 0, 0, 0, 0, 1, 1};
   static const int32_t seqs[] = {-1, 0, 0, 0, 0, -1, 1, -1};
@@ -367,7 +367,7 @@ static void test_vectors_minilm(void **state) {
     assert_int_equal(e.offsets[2 * i + 1], offs[2 * i + 1]);
   }
   assert_false(e.truncated);
-  rt_encoding_deinit(&e);
+  tok_encoding_deinit(&e);
 
   /* tokenizers pre_tokenizers/bert.rs (offsets as code points) */
   static const int32_t hey[] = {0, 0, 0, 3, 4, 10, 10, 11, 16, 19, 20, 23,
@@ -375,66 +375,66 @@ static void test_vectors_minilm(void **state) {
   expect_offsets(t, "Hey friend!     How are you?!?", hey, 11);
   expect_tokens(t, "\xE9\x87\x8E\xE5\x8F\xA3\xE9\x87\x8C\xE4\xBD\xB3 Noguchi Rika", NULL,
                 "[CLS] \xE9\x87\x8E \xE5\x8F\xA3 \xE9\x87\x8C [UNK] no ##guchi ri ##ka [SEP]");
-  rt_tokenizer_release(t);
+  tok_release(t);
 }
 
 /* ---- Truncation -------------------------------------------------------------------- */
 
-static size_t encode_len(const rt_tokenizer_t *t, const char *a, const char *b, size_t max,
-                         rt_trunc_strategy_t st, int *truncated) {
-  rt_encoding_t e;
-  TU_ASSERT_OK(rt_tokenizer_encode(t, a, strlen(a), b, b ? strlen(b) : 0, max, st, &e));
+static size_t encode_len(const tok_tokenizer_t *t, const char *a, const char *b, size_t max,
+                         tok_trunc_strategy_t st, int *truncated) {
+  tok_encoding_t e;
+  TU_ASSERT_OK(tok_encode(t, a, strlen(a), b, b ? strlen(b) : 0, max, st, &e));
   size_t n = e.len;
   if (truncated) *truncated = e.truncated;
-  rt_encoding_deinit(&e);
+  tok_encoding_deinit(&e);
   return n;
 }
 
 static void test_truncation(void **state) {
-  rt_tokenizer_t *t = load_fixture("wordpiece");
+  tok_tokenizer_t *t = load_fixture("wordpiece");
   const char *a = "one two three four five six seven eight nine ten";
   const char *b = "alpha beta gamma";
   int tr = 0;
-  assert_int_equal(encode_len(t, a, NULL, 8, RT_TRUNC_LONGEST_FIRST, &tr), 8);
+  assert_int_equal(encode_len(t, a, NULL, 8, TOK_TRUNC_LONGEST_FIRST, &tr), 8);
   assert_true(tr);
-  assert_int_equal(encode_len(t, a, NULL, 0, RT_TRUNC_LONGEST_FIRST, &tr), 12);
+  assert_int_equal(encode_len(t, a, NULL, 0, TOK_TRUNC_LONGEST_FIRST, &tr), 12);
   assert_false(tr);
   /* longest_first keeps the short input whole when it fits */
-  rt_encoding_t e;
-  TU_ASSERT_OK(rt_tokenizer_encode(t, a, strlen(a), b, strlen(b), 10, RT_TRUNC_LONGEST_FIRST,
+  tok_encoding_t e;
+  TU_ASSERT_OK(tok_encode(t, a, strlen(a), b, strlen(b), 10, TOK_TRUNC_LONGEST_FIRST,
                                    &e));
   assert_int_equal(e.len, 10);
   int n_b = 0;
   for (size_t i = 0; i < e.len; i++) n_b += e.sequence_ids[i] == 1;
   assert_int_equal(n_b, 3);
-  rt_encoding_deinit(&e);
+  tok_encoding_deinit(&e);
   /* below the special-token budget: no truncation; at it: specials only */
-  assert_int_equal(encode_len(t, "hello world", "x y", 2, RT_TRUNC_LONGEST_FIRST, NULL), 7);
-  assert_int_equal(encode_len(t, "hello world", "x y", 3, RT_TRUNC_LONGEST_FIRST, NULL), 3);
-  assert_int_equal(encode_len(t, "hello world", NULL, 2, RT_TRUNC_LONGEST_FIRST, NULL), 2);
+  assert_int_equal(encode_len(t, "hello world", "x y", 2, TOK_TRUNC_LONGEST_FIRST, NULL), 7);
+  assert_int_equal(encode_len(t, "hello world", "x y", 3, TOK_TRUNC_LONGEST_FIRST, NULL), 3);
+  assert_int_equal(encode_len(t, "hello world", NULL, 2, TOK_TRUNC_LONGEST_FIRST, NULL), 2);
   /* only_second without a pair, only_first with a too-short first input */
-  TU_ASSERT_ERROR(rt_tokenizer_encode(t, a, strlen(a), NULL, 0, 8, RT_TRUNC_ONLY_SECOND, &e),
+  TU_ASSERT_ERROR(tok_encode(t, a, strlen(a), NULL, 0, 8, TOK_TRUNC_ONLY_SECOND, &e),
                   "second sequence");
   assert_int_equal(e.len, 0);
-  TU_ASSERT_ERROR(rt_tokenizer_encode(t, "hi", 2, a, strlen(a), 8, RT_TRUNC_ONLY_FIRST, &e),
+  TU_ASSERT_ERROR(tok_encode(t, "hi", 2, a, strlen(a), 8, TOK_TRUNC_ONLY_FIRST, &e),
                   "too short");
-  assert_int_equal(encode_len(t, "hi", a, 8, RT_TRUNC_ONLY_SECOND, &tr), 8);
+  assert_int_equal(encode_len(t, "hi", a, 8, TOK_TRUNC_ONLY_SECOND, &tr), 8);
   assert_true(tr);
-  rt_tokenizer_release(t);
+  tok_release(t);
 }
 
 /* ---- Blob --------------------------------------------------------------------------- */
 
-static void same_encoding(const rt_tokenizer_t *x, const rt_tokenizer_t *y, const char *text) {
-  rt_encoding_t a, b;
-  TU_ASSERT_OK(rt_tokenizer_encode(x, text, strlen(text), NULL, 0, 0, RT_TRUNC_LONGEST_FIRST, &a));
-  TU_ASSERT_OK(rt_tokenizer_encode(y, text, strlen(text), NULL, 0, 0, RT_TRUNC_LONGEST_FIRST, &b));
+static void same_encoding(const tok_tokenizer_t *x, const tok_tokenizer_t *y, const char *text) {
+  tok_encoding_t a, b;
+  TU_ASSERT_OK(tok_encode(x, text, strlen(text), NULL, 0, 0, TOK_TRUNC_LONGEST_FIRST, &a));
+  TU_ASSERT_OK(tok_encode(y, text, strlen(text), NULL, 0, 0, TOK_TRUNC_LONGEST_FIRST, &b));
   assert_int_equal(a.len, b.len);
   assert_memory_equal(a.ids, b.ids, a.len * sizeof *a.ids);
   assert_memory_equal(a.offsets, b.offsets, 2 * a.len * sizeof *a.offsets);
   for (size_t i = 0; i < a.len; i++) assert_string_equal(a.tokens[i], b.tokens[i]);
-  rt_encoding_deinit(&a);
-  rt_encoding_deinit(&b);
+  tok_encoding_deinit(&a);
+  tok_encoding_deinit(&b);
 }
 
 static void test_blob_round_trip(void **state) {
@@ -442,31 +442,31 @@ static void test_blob_round_trip(void **state) {
   static const char *const texts[] = {
       "Hello world, <mask> [MASK] caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC",
       "  tokenizer's   runtime!", ""};
-  for (size_t k = 0; k < BERTC_ARRAY_LEN(kinds); k++) {
+  for (size_t k = 0; k < BASE_ARRAY_LEN(kinds); k++) {
     char *dir = fixture(kinds[k]);
     uint8_t *blob = NULL;
     size_t size = 0;
-    TU_ASSERT_OK(rt_tokenizer_pack_dir(dir, &blob, &size));
+    TU_ASSERT_OK(tok_pack_dir(dir, &blob, &size));
     /* tokenizer.json first, then configs; the vocabulary files stay out */
     assert_string_equal((const char *)blob, "tokenizer.json");
     assert_int_equal(blob[size - 1], 0);
     assert_null(memmem(blob, size, "vocab.txt", 10));
-    rt_tokenizer_t *from_blob = NULL, *from_dir = load(dir);
-    TU_ASSERT_OK(rt_tokenizer_load_blob(blob, size, &from_blob));
-    for (size_t i = 0; i < BERTC_ARRAY_LEN(texts); i++)
+    tok_tokenizer_t *from_blob = NULL, *from_dir = load(dir);
+    TU_ASSERT_OK(tok_load_blob(blob, size, &from_blob));
+    for (size_t i = 0; i < BASE_ARRAY_LEN(texts); i++)
       same_encoding(from_dir, from_blob, texts[i]);
-    assert_int_equal(rt_tokenizer_mask_id(from_dir), rt_tokenizer_mask_id(from_blob));
-    assert_int_equal(rt_tokenizer_pad_id(from_dir), rt_tokenizer_pad_id(from_blob));
-    rt_tokenizer_release(from_blob);
+    assert_int_equal(tok_mask_id(from_dir), tok_mask_id(from_blob));
+    assert_int_equal(tok_pad_id(from_dir), tok_pad_id(from_blob));
+    tok_release(from_blob);
     /* every truncation of the blob is an error, never a crash */
     for (size_t cut = 0; cut < size; cut += cut < 64 ? 1 : size / 7 + 1) {
-      rt_tokenizer_t *bad = NULL;
-      bertc_status_t s = rt_tokenizer_load_blob(blob, cut, &bad);
+      tok_tokenizer_t *bad = NULL;
+      bertc_status_t s = tok_load_blob(blob, cut, &bad);
       assert_non_null(s);
       assert_null(bad);
       bertc_status_free(s);
     }
-    rt_tokenizer_release(from_dir);
+    tok_release(from_dir);
     free(blob);
     free(dir);
   }
@@ -476,78 +476,78 @@ static void test_blob_round_trip(void **state) {
   copy_in(src, dir, "tokenizer_config.json");
   uint8_t *blob = NULL;
   size_t size = 0;
-  TU_ASSERT_OK(rt_tokenizer_pack_dir(dir, &blob, &size));
+  TU_ASSERT_OK(tok_pack_dir(dir, &blob, &size));
   assert_non_null(memmem(blob, size, "vocab.txt", 10));
-  rt_tokenizer_t *x = NULL, *y = load(dir);
-  TU_ASSERT_OK(rt_tokenizer_load_blob(blob, size, &x));
+  tok_tokenizer_t *x = NULL, *y = load(dir);
+  TU_ASSERT_OK(tok_load_blob(blob, size, &x));
   same_encoding(x, y, texts[0]);
-  rt_tokenizer_release(x);
-  rt_tokenizer_release(y);
+  tok_release(x);
+  tok_release(y);
   free(blob);
   free(src);
   free(dir);
   static const uint8_t unknown[] = "evil.bin\0\1\0\0\0\0\0\0\0x";
-  rt_tokenizer_t *bad = NULL;
-  TU_ASSERT_ERROR(rt_tokenizer_load_blob(unknown, sizeof unknown, &bad), "unexpected file");
+  tok_tokenizer_t *bad = NULL;
+  TU_ASSERT_ERROR(tok_load_blob(unknown, sizeof unknown, &bad), "unexpected file");
   static const uint8_t huge[] = "vocab.txt\0\xff\xff\xff\xff\xff\xff\xff\xff";
-  TU_ASSERT_ERROR(rt_tokenizer_load_blob(huge, sizeof huge - 1, &bad), "claims");
+  TU_ASSERT_ERROR(tok_load_blob(huge, sizeof huge - 1, &bad), "claims");
 }
 
 /* ---- Errors ------------------------------------------------------------------------ */
 
 static void test_errors(void **state) {
-  rt_tokenizer_t *t = NULL;
+  tok_tokenizer_t *t = NULL;
   char *dir = scratch_dir("empty");
-  TU_ASSERT_ERROR(rt_tokenizer_load_dir(dir, &t), "no tokenizer.json, vocab.txt or vocab.json");
+  TU_ASSERT_ERROR(tok_load_dir(dir, &t), "no tokenizer.json, vocab.txt or vocab.json");
   assert_null(t);
   write_in(dir, "tokenizer.json", "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0,}}");
-  TU_ASSERT_ERROR(rt_tokenizer_load_dir(dir, &t), "tokenizer.json: invalid JSON at line 1");
+  TU_ASSERT_ERROR(tok_load_dir(dir, &t), "tokenizer.json: invalid JSON at line 1");
   write_in(dir, "tokenizer.json", "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}");
-  TU_ASSERT_ERROR(rt_tokenizer_load_dir(dir, &t), "'Unigram' is not supported");
+  TU_ASSERT_ERROR(tok_load_dir(dir, &t), "'Unigram' is not supported");
   write_in(dir, "tokenizer.json", "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": -1}}}");
-  TU_ASSERT_ERROR(rt_tokenizer_load_dir(dir, &t), "id of token 'a'");
+  TU_ASSERT_ERROR(tok_load_dir(dir, &t), "id of token 'a'");
   write_in(dir, "tokenizer.json",
            "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1}, "
            "\"merges\": [\"a b\"]}}");
-  TU_ASSERT_ERROR(rt_tokenizer_load_dir(dir, &t), "merged token not in the vocabulary");
+  TU_ASSERT_ERROR(tok_load_dir(dir, &t), "merged token not in the vocabulary");
   free(dir);
 
   dir = scratch_dir("bpe_no_merges");
   write_in(dir, "vocab.json", "{\"a\": 0}");
-  TU_ASSERT_ERROR(rt_tokenizer_load_dir(dir, &t), "merges.txt");
+  TU_ASSERT_ERROR(tok_load_dir(dir, &t), "merges.txt");
   write_in(dir, "merges.txt", "#version: 0.2\na b c\n");
-  TU_ASSERT_ERROR(rt_tokenizer_load_dir(dir, &t), "merges.txt: line 2");
+  TU_ASSERT_ERROR(tok_load_dir(dir, &t), "merges.txt: line 2");
   free(dir);
 
   t = load_fixture("wordpiece");
-  rt_encoding_t e;
-  TU_ASSERT_ERROR(rt_tokenizer_encode(t, "ab\xFF" "cd", 5, NULL, 0, 0, RT_TRUNC_LONGEST_FIRST, &e),
+  tok_encoding_t e;
+  TU_ASSERT_ERROR(tok_encode(t, "ab\xFF" "cd", 5, NULL, 0, 0, TOK_TRUNC_LONGEST_FIRST, &e),
                   "text: invalid UTF-8 at byte offset 2");
   assert_int_equal(e.len, 0);
   assert_null(e.ids);
-  TU_ASSERT_ERROR(rt_tokenizer_encode(t, "ok", 2, "\xE6\x97", 2, 0, RT_TRUNC_LONGEST_FIRST, &e),
+  TU_ASSERT_ERROR(tok_encode(t, "ok", 2, "\xE6\x97", 2, 0, TOK_TRUNC_LONGEST_FIRST, &e),
                   "text_pair: invalid UTF-8 at byte offset 0");
-  TU_ASSERT_ERROR(rt_tokenizer_encode(t, "\xED\xA0\x80", 3, NULL, 0, 0, RT_TRUNC_LONGEST_FIRST, &e),
+  TU_ASSERT_ERROR(tok_encode(t, "\xED\xA0\x80", 3, NULL, 0, 0, TOK_TRUNC_LONGEST_FIRST, &e),
                   "byte offset 0"); /* an encoded surrogate */
   /* NUL bytes are text (dropped by clean_text) */
-  TU_ASSERT_OK(rt_tokenizer_encode(t, "a\0b", 3, NULL, 0, 0, RT_TRUNC_LONGEST_FIRST, &e));
+  TU_ASSERT_OK(tok_encode(t, "a\0b", 3, NULL, 0, 0, TOK_TRUNC_LONGEST_FIRST, &e));
   assert_int_equal(e.len, 3);
   assert_string_equal(e.tokens[1], "ab");
-  rt_encoding_deinit(&e);
-  rt_tokenizer_release(t);
+  tok_encoding_deinit(&e);
+  tok_release(t);
 }
 
 static void test_bpe_lookups(void **state) {
-  rt_tokenizer_t *t = load_fixture("bpe");
-  assert_int_equal(rt_tokenizer_pad_id(t), 1);
-  assert_int_equal(rt_tokenizer_mask_id(t), 4);
-  assert_int_equal(rt_tokenizer_vocab_size(t), 2000);
-  assert_string_equal(rt_tokenizer_id_to_token(t, 0), "<s>");
+  tok_tokenizer_t *t = load_fixture("bpe");
+  assert_int_equal(tok_pad_id(t), 1);
+  assert_int_equal(tok_mask_id(t), 4);
+  assert_int_equal(tok_vocab_size(t), 2000);
+  assert_string_equal(tok_id_to_token(t, 0), "<s>");
   /* <mask> strips the space before it; the offsets then skip that space */
   expect_tokens(t, "a <mask>", NULL, "<s> a  <mask> </s>");
   static const int32_t offs[] = {0, 0, 0, 1, 2, 8, 0, 0};
   expect_offsets(t, "a <mask>", offs, 4);
-  rt_tokenizer_release(t);
+  tok_release(t);
 }
 
 /* Normalizes `in` with a BertNormalizer and compares the code points. */
@@ -611,11 +611,11 @@ static void test_unicode_edges(void **state) {
   char *dir = scratch_dir("dotted_i");
   write_in(dir, "vocab.txt", "[UNK]\n[CLS]\n[SEP]\ni\xCC\x87stanbul\nistanbul\n");
   write_in(dir, "tokenizer_config.json", "{\"do_lower_case\": true, \"strip_accents\": false}");
-  rt_tokenizer_t *t = load(dir);
+  tok_tokenizer_t *t = load(dir);
   expect_tokens(t, "\xC4\xB0stanbul", NULL, "[CLS] i\xCC\x87stanbul [SEP]");
   static const int32_t offs[] = {0, 0, 0, 8, 0, 0};
   expect_offsets(t, "\xC4\xB0stanbul", offs, 3);
-  rt_tokenizer_release(t);
+  tok_release(t);
   free(dir);
 }
 

@@ -45,8 +45,8 @@
 #include <math.h>
 #include <stdbool.h>
 
-#include "backend/kernels/gemm_block.h"
-#include "backend/kernels/kernels.h"
+#include "kernels/gemm_block.h"
+#include "kernels/kernels.h"
 
 #define BK_AMX_TARGET \
   __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512bf16")))

@@ -18,8 +18,8 @@
 
 #include "tests/testutil.h"
 
-#include "backend/kernels/kernels.h"
-#include "backend/kernels/tile.h" /* BK_GEMM_MR: 8, or 6 in the AVX2-tile build of this test */
+#include "kernels/kernels.h"
+#include "kernels/tile.h" /* BK_GEMM_MR: 8, or 6 in the AVX2-tile build of this test */
 #include "runtime/cpu_features.h"
 
 /* ---- environment and helpers ---- */

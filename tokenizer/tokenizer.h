@@ -25,17 +25,17 @@
 extern "C" {
 #endif
 
-typedef struct rt_tokenizer rt_tokenizer_t;
+typedef struct tok_tokenizer tok_tokenizer_t;
 
 typedef enum {
-  RT_TRUNC_LONGEST_FIRST, /* default: cut the longer input first (Rust rules) */
-  RT_TRUNC_ONLY_FIRST,
-  RT_TRUNC_ONLY_SECOND,
-} rt_trunc_strategy_t;
+  TOK_TRUNC_LONGEST_FIRST, /* default: cut the longer input first (Rust rules) */
+  TOK_TRUNC_ONLY_FIRST,
+  TOK_TRUNC_ONLY_SECOND,
+} tok_trunc_strategy_t;
 
 /* One encoded input. Every array has `len` entries (offsets has 2*len).
  * tokens[i] are NUL-terminated strings owned by the encoding. */
-typedef struct rt_encoding {
+typedef struct tok_encoding {
   size_t len;
   int32_t *ids;
   int32_t *type_ids;
@@ -44,20 +44,20 @@ typedef struct rt_encoding {
   char **tokens;
   int32_t *sequence_ids; /* -1 special, 0 first, 1 second */
   int truncated;         /* nonzero when truncation removed tokens */
-} rt_encoding_t;
+} tok_encoding_t;
 
 /* Reads a model directory's tokenizer files. */
-bertc_status_t rt_tokenizer_load_dir(const char *dir, rt_tokenizer_t **out) BERTC_MUST_USE;
+bertc_status_t tok_load_dir(const char *dir, tok_tokenizer_t **out) BERTC_MUST_USE;
 
-/* Packs the files rt_tokenizer_load_dir would read into one blob: records
+/* Packs the files tok_load_dir would read into one blob: records
  * "name\0" u64le(size) bytes..., ending with an empty name. The compiled .so
  * carries the blob; free it with free(). */
-bertc_status_t rt_tokenizer_pack_dir(const char *dir, uint8_t **out_blob,
+bertc_status_t tok_pack_dir(const char *dir, uint8_t **out_blob,
                                      size_t *out_size) BERTC_MUST_USE;
 /* Loads from such a blob (the blob is not referenced after the call). */
-bertc_status_t rt_tokenizer_load_blob(const uint8_t *blob, size_t size,
-                                      rt_tokenizer_t **out) BERTC_MUST_USE;
-void rt_tokenizer_release(rt_tokenizer_t *t);
+bertc_status_t tok_load_blob(const uint8_t *blob, size_t size,
+                                      tok_tokenizer_t **out) BERTC_MUST_USE;
+void tok_release(tok_tokenizer_t *t);
 
 /* Encodes `text` (and `text_pair` when not NULL) with special tokens.
  * max_length 0 = no truncation; otherwise the result has at most max_length
@@ -65,22 +65,22 @@ void rt_tokenizer_release(rt_tokenizer_t *t);
  * `tokenizers` (including its errors when the strategy cannot reach
  * max_length). Texts are UTF-8 with explicit lengths (NUL bytes allowed);
  * invalid UTF-8 is an error naming the byte offset. `out` is always
- * initialized (empty on error) and must be released with rt_encoding_deinit. */
-bertc_status_t rt_tokenizer_encode(const rt_tokenizer_t *t, const char *text, size_t text_len,
+ * initialized (empty on error) and must be released with tok_encoding_deinit. */
+bertc_status_t tok_encode(const tok_tokenizer_t *t, const char *text, size_t text_len,
                                    const char *text_pair, size_t pair_len, size_t max_length,
-                                   rt_trunc_strategy_t strategy,
-                                   rt_encoding_t *out) BERTC_MUST_USE;
-void rt_encoding_deinit(rt_encoding_t *e);
+                                   tok_trunc_strategy_t strategy,
+                                   tok_encoding_t *out) BERTC_MUST_USE;
+void tok_encoding_deinit(tok_encoding_t *e);
 
 /* Id of a token string (added tokens first, then the model vocabulary); -1 if absent. */
-int32_t rt_tokenizer_token_id(const rt_tokenizer_t *t, const char *token);
+int32_t tok_token_id(const tok_tokenizer_t *t, const char *token);
 /* Token string of an id, or NULL; valid while the tokenizer lives. */
-const char *rt_tokenizer_id_to_token(const rt_tokenizer_t *t, int32_t id);
+const char *tok_id_to_token(const tok_tokenizer_t *t, int32_t id);
 /* Padding and mask token ids; -1 when the tokenizer defines none. */
-int32_t rt_tokenizer_pad_id(const rt_tokenizer_t *t);
-int32_t rt_tokenizer_mask_id(const rt_tokenizer_t *t);
+int32_t tok_pad_id(const tok_tokenizer_t *t);
+int32_t tok_mask_id(const tok_tokenizer_t *t);
 /* One past the largest token id (model vocabulary and added tokens). */
-size_t rt_tokenizer_vocab_size(const rt_tokenizer_t *t);
+size_t tok_vocab_size(const tok_tokenizer_t *t);
 
 #ifdef __cplusplus
 }

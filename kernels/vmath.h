@@ -22,7 +22,7 @@
 #ifndef BERTC_KERNELS_VMATH_H
 #define BERTC_KERNELS_VMATH_H
 
-#include "backend/kernels/simd.h"
+#include "kernels/simd.h"
 
 /* ir_act_t values (ir/ir.h), repeated so the kernels depend on no IR header. */
 enum {

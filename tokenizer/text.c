@@ -18,8 +18,8 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "runtime/tokenizer_internal.h"
-#include "runtime/tokenizer_unicode_tables.h"
+#include "tokenizer/internal.h"
+#include "tokenizer/unicode_tables.h"
 
 /* ---- Unicode predicates ----------------------------------------------------- */
 
@@ -36,7 +36,7 @@ static bool in_ranges(const tok_range_t *r, size_t n, uint32_t c) {
   }
   return false;
 }
-#define IN_TABLE(table, c) in_ranges((table), BERTC_ARRAY_LEN(table), (c))
+#define IN_TABLE(table, c) in_ranges((table), BASE_ARRAY_LEN(table), (c))
 
 static const tok_map_t *find_map(const tok_map_t *m, size_t n, uint32_t c) {
   size_t lo = 0, hi = n;
@@ -119,7 +119,7 @@ static bool is_chinese_char(uint32_t c) {
 
 /* char::to_lowercase: one or two code points. */
 static size_t to_lowercase(uint32_t c, uint32_t out[3]) {
-  const tok_map_t *m = find_map(tok_lower_x, BERTC_ARRAY_LEN(tok_lower_x), c);
+  const tok_map_t *m = find_map(tok_lower_x, BASE_ARRAY_LEN(tok_lower_x), c);
   if (!m) {
     out[0] = (uint32_t)utf8proc_tolower((utf8proc_int32_t)c);
     return 1;
@@ -134,7 +134,7 @@ static size_t to_lowercase(uint32_t c, uint32_t out[3]) {
 
 /* Full canonical decomposition of one code point (not yet reordered). */
 static size_t decompose(uint32_t c, uint32_t out[16]) {
-  const tok_map_t *m = find_map(tok_nfd_x, BERTC_ARRAY_LEN(tok_nfd_x), c);
+  const tok_map_t *m = find_map(tok_nfd_x, BASE_ARRAY_LEN(tok_nfd_x), c);
   if (m) {
     size_t n = 0;
     while (n < 3 && m->to[n]) {
@@ -202,13 +202,13 @@ struct tok_arena_chunk {
 
 void *tok_arena_alloc(tok_arena_t *a, size_t n, size_t size) {
   size_t bytes;
-  if (!bertc_mul_size(n, size, &bytes) || !bertc_add_size(bytes, 15, &bytes)) return NULL;
+  if (!base_mul_size(n, size, &bytes) || !base_add_size(bytes, 15, &bytes)) return NULL;
   bytes &= ~(size_t)15;
   if (bytes == 0) bytes = 16;
   tok_arena_chunk_t *h = a->head;
   if (!h || h->cap - h->used < bytes) {
     size_t cap = bytes > (size_t)65536 ? bytes : (size_t)65536, total;
-    if (!bertc_add_size(cap, sizeof(tok_arena_chunk_t), &total)) return NULL;
+    if (!base_add_size(cap, sizeof(tok_arena_chunk_t), &total)) return NULL;
     h = calloc(1, total);
     if (!h) return NULL;
     h->cap = cap;
@@ -228,10 +228,6 @@ void tok_arena_free(tok_arena_t *a) {
   }
 }
 
-static bertc_status_t oom(void) {
-  return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "tokenizer: out of memory");
-}
-
 /* ---- Normalizers -------------------------------------------------------------- */
 
 typedef struct {
@@ -244,7 +240,7 @@ static bertc_status_t apply_changes(tok_nstr_t *s, const change_t *ch, size_t n,
                                     size_t initial_offset, tok_arena_t *a) {
   uint32_t *cp = tok_arena_alloc(a, n, sizeof *cp);
   tok_span_t *al = tok_arena_alloc(a, n, sizeof *al);
-  if (!cp || !al) return oom();
+  if (!cp || !al) return tok_oom();
   size_t off = initial_offset;
   for (size_t i = 0; i < n; i++) {
     if (ch[i].change > 0) {
@@ -289,7 +285,7 @@ static bertc_status_t handle_chinese(tok_nstr_t *s, tok_arena_t *a) {
   for (size_t i = 0; i < n; i++) extra += is_chinese_char(s->cp[i]) ? 2 : 0;
   if (!extra) return BERTC_OK;
   change_t *ch = tok_arena_alloc(a, n + extra, sizeof *ch);
-  if (!ch) return oom();
+  if (!ch) return tok_oom();
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     uint32_t c = s->cp[i];
@@ -318,7 +314,7 @@ static bertc_status_t nfd(tok_nstr_t *s, tok_arena_t *a) {
   if (!changed) return BERTC_OK;
   change_t *ch = tok_arena_alloc(a, total, sizeof *ch);
   int *ccc = tok_arena_alloc(a, total, sizeof *ccc);
-  if (!ch || !ccc) return oom();
+  if (!ch || !ccc) return tok_oom();
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     size_t m = decompose(s->cp[i], buf);
@@ -369,7 +365,7 @@ static bertc_status_t lowercase(tok_nstr_t *s, tok_arena_t *a) {
     return BERTC_OK;
   }
   change_t *ch = tok_arena_alloc(a, total, sizeof *ch);
-  if (!ch) return oom();
+  if (!ch) return tok_oom();
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     size_t m = to_lowercase(s->cp[i], out);
@@ -417,7 +413,7 @@ static bertc_status_t push_piece(tok_piece_t **v, size_t *n, size_t *cap, tok_ar
   if (*n == *cap) {
     size_t ncap = *cap ? *cap * 2 : 16;
     tok_piece_t *nv = tok_arena_alloc(a, ncap, sizeof *nv);
-    if (!nv) return oom();
+    if (!nv) return tok_oom();
     if (*n) memcpy(nv, *v, *n * sizeof *nv);
     *v = nv;
     *cap = ncap;
@@ -504,7 +500,7 @@ bertc_status_t tok_pre_bytelevel_split(const tok_nstr_t *s, tok_arena_t *a, tok_
 bertc_status_t tok_nstr_prepend_space(tok_nstr_t *s, tok_arena_t *a) {
   if (s->len == 0) return BERTC_OK;
   change_t *ch = tok_arena_alloc(a, s->len + 1, sizeof *ch);
-  if (!ch) return oom();
+  if (!ch) return tok_oom();
   ch[0] = (change_t){' ', 0};
   ch[1] = (change_t){s->cp[0], 1};
   for (size_t i = 1; i < s->len; i++) ch[i + 1] = (change_t){s->cp[i], 0};
@@ -527,7 +523,7 @@ bertc_status_t tok_bytelevel_map(const tok_nstr_t *s, size_t begin, size_t end, 
   for (size_t i = begin; i < end; i++) total += tok_utf8_put(s->cp[i], buf);
   out->cp = tok_arena_alloc(a, total, sizeof *out->cp);
   out->al = tok_arena_alloc(a, total, sizeof *out->al);
-  if (!out->cp || !out->al) return oom();
+  if (!out->cp || !out->al) return tok_oom();
   size_t k = 0;
   for (size_t i = begin; i < end; i++) {
     size_t m = tok_utf8_put(s->cp[i], buf);

@@ -1,4 +1,4 @@
-/* Shared between runtime/tokenizer*.c only (not installed, not for other parts).
+/* Shared between the tokenizer/ sources only (not installed, not for other parts).
  *
  * The pipeline mirrors HuggingFace `tokenizers` (Rust) step for step:
  *
@@ -18,8 +18,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "runtime/common.h"
-#include "runtime/tokenizer.h"
+#include "base/base.h"
+#include "tokenizer/tokenizer.h"
+
+/* The tokenizer's out-of-memory status ("tokenizer: out of memory"). */
+bertc_status_t tok_oom(void) BERTC_MUST_USE;
 
 /* ---- Unicode (tokenizer_text.c) ------------------------------------------ */
 
@@ -211,7 +214,7 @@ typedef struct {
   bool trim_offsets, trim_add_prefix_space;
 } tok_post_t;
 
-struct rt_tokenizer {
+struct tok_tokenizer {
   tok_norm_step_t *norm;
   size_t n_norm;
   tok_pre_kind_t pre;
@@ -242,8 +245,8 @@ typedef struct {
 } tok_files_t;
 
 /* Builds a tokenizer from the files (tokenizer_load.c). */
-bertc_status_t tok_build(const tok_files_t *files, rt_tokenizer_t **out) BERTC_MUST_USE;
+bertc_status_t tok_build(const tok_files_t *files, tok_tokenizer_t **out) BERTC_MUST_USE;
 /* Normalizes an added token's content into its match pattern (tokenizer.c). */
-bertc_status_t tok_added_finish(rt_tokenizer_t *t) BERTC_MUST_USE;
+bertc_status_t tok_added_finish(tok_tokenizer_t *t) BERTC_MUST_USE;
 
 #endif

@@ -9,8 +9,8 @@
  * counts. */
 #include <math.h>
 
-#include "backend/kernels/kernels.h"
-#include "backend/kernels/simd.h"
+#include "kernels/kernels.h"
+#include "kernels/simd.h"
 
 enum { POOL_MEAN = 0, POOL_MAX = 1, POOL_MEAN_SQRT_LEN = 2 };
 

@@ -32,10 +32,10 @@
  * storing them. */
 #include <math.h>
 
-#include "backend/kernels/kernels.h"
-#include "backend/kernels/simd.h"
-#include "backend/kernels/tile.h"
-#include "backend/kernels/vmath.h"
+#include "kernels/kernels.h"
+#include "kernels/simd.h"
+#include "kernels/tile.h"
+#include "kernels/vmath.h"
 
 #define ATT_KB 32    /* keys per packed panel (the tile's 32 columns) */
 #define ATT_BLOCK 64 /* keys per block of the online softmax: two panels */

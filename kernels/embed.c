@@ -8,9 +8,9 @@
  * so padding tokens sit at position pad and real tokens count from pad + 1.
  * Ids outside a table are clamped to it (the runtime validates inputs; the
  * kernel only guarantees no out-of-bounds read). One task is one sequence. */
-#include "backend/kernels/kernels.h"
-#include "backend/kernels/rows.h"
-#include "backend/kernels/simd.h"
+#include "kernels/kernels.h"
+#include "kernels/rows.h"
+#include "kernels/simd.h"
 
 static inline int64_t clamp_id(int64_t id, int64_t count) {
   return id < 0 ? 0 : id >= count ? count - 1 : id;

@@ -11,8 +11,8 @@
 
 #include <math.h>
 
-#include "backend/kernels/simd.h"
-#include "backend/kernels/vmath.h"
+#include "kernels/simd.h"
+#include "kernels/vmath.h"
 
 /* out = (x - mean) / sqrt(var + eps) * gamma + beta over n floats; out may be x. */
 BK_INLINE void bk_ln_row(const float *x, const float *gamma, const float *beta, float *out,

@@ -10,7 +10,7 @@
 #ifndef BERTC_KERNELS_TILE_H
 #define BERTC_KERNELS_TILE_H
 
-#include "backend/kernels/simd.h"
+#include "kernels/simd.h"
 
 /* Rows of the GEMM and attention micro-tile. 8 suits AVX-512 (32 vector
  * registers); the AVX2 bitcode is built with -DBK_GEMM_MR=6 -DBK_GEMM_NV=1

@@ -5,9 +5,9 @@
  * tensor when b_period == total): the range is walked in runs where b is
  * contiguous, each run a plain vector loop. Activations use vmath.h, so a
  * fused epilogue and a standalone activation give identical results. */
-#include "backend/kernels/kernels.h"
-#include "backend/kernels/simd.h"
-#include "backend/kernels/vmath.h"
+#include "kernels/kernels.h"
+#include "kernels/simd.h"
+#include "kernels/vmath.h"
 
 static inline void task_range(int64_t task, int64_t chunk, int64_t total, int64_t *begin,
                               int64_t *end) {
