@@ -12,7 +12,7 @@
 
 void driver_options_init(driver_options_t *o) {
   memset(o, 0, sizeof(*o));
-  o->task = FE_TASK_AUTO;
+  o->task = BERTC_TASK_AUTO;
   o->weights_external = -1;
   o->gemm = -1;
   pass_options_init(&o->pass);

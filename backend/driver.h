@@ -10,7 +10,7 @@
 #include "passes/passes.h"
 
 typedef struct driver_options {
-  fe_task_t task;              /* FE_TASK_AUTO: from the model */
+  bertc_task_t task;              /* BERTC_TASK_AUTO: from the model */
   const int64_t *seq_lens;     /* NULL: model.json's, else defaults */
   size_t num_seq_lens;
   const int64_t *batch_sizes;  /* NULL: model.json's, else {1} */

@@ -32,17 +32,17 @@ bertc_status_t fe_build_albert(fe_builder_t *b, const fe_build_request_t *r) {
     }
   }
   switch (r->task) {
-  case FE_TASK_ENCODER:
+  case BERTC_TASK_ENCODER:
     BERTC_RETURN_IF_ERROR(fe_add_output(b, "last_hidden_state", x));
     if (fe_has(b, FE_SCOPE_BASE, "pooler.weight")) {
       BERTC_RETURN_IF_ERROR(fe_pooler(b, "pooler.", x, &pooled));
       BERTC_RETURN_IF_ERROR(fe_add_output(b, "pooler_output", pooled));
     }
     return BERTC_OK;
-  case FE_TASK_EMBEDDING:
+  case BERTC_TASK_EMBEDDING:
     BERTC_RETURN_IF_ERROR(fe_sentence_embedding(b, x, r->pooling, r->normalize, &out));
     return fe_add_output(b, "sentence_embedding", out);
-  case FE_TASK_FILL_MASK: {
+  case BERTC_TASK_FILL_MASK: {
     int32_t tied;
     BERTC_RETURN_IF_ERROR(fe_bind(b, FE_SCOPE_BASE, "embeddings.word_embeddings.weight", 2,
                                   (int64_t[]){c->vocab_size, e}, &tied));
@@ -52,15 +52,15 @@ bertc_status_t fe_build_albert(fe_builder_t *b, const fe_build_request_t *r) {
                                       &out));
     return fe_add_output(b, "logits", out);
   }
-  case FE_TASK_SEQUENCE_CLASSIFICATION:
+  case BERTC_TASK_SEQUENCE_CLASSIFICATION:
     BERTC_RETURN_IF_ERROR(fe_pooler(b, "pooler.", x, &pooled));
     BERTC_RETURN_IF_ERROR(fe_linear(b, FE_SCOPE_HEAD, "classifier.", pooled, labels, h, &out));
     return fe_add_output(b, "logits", out);
-  case FE_TASK_TOKEN_CLASSIFICATION:
-  case FE_TASK_QUESTION_ANSWERING:
+  case BERTC_TASK_TOKEN_CLASSIFICATION:
+  case BERTC_TASK_QUESTION_ANSWERING:
     return fe_token_head(b, x, r->task);
   default:
     return bertc_status_make(BERTC_STATUS_UNSUPPORTED, "albert models have no %s head",
-                             fe_task_name(r->task));
+                             bertc_task_name(r->task));
   }
 }

@@ -36,18 +36,18 @@ bertc_status_t fe_build_bert(fe_builder_t *b, const fe_build_request_t *r) {
   char word[64];
   snprintf(word, sizeof word, "embeddings.word_embeddings.weight");
   switch (r->task) {
-  case FE_TASK_ENCODER:
+  case BERTC_TASK_ENCODER:
     BERTC_RETURN_IF_ERROR(fe_add_output(b, "last_hidden_state", x));
     if (fe_has(b, FE_SCOPE_BASE, "pooler.dense.weight")) {
       BERTC_RETURN_IF_ERROR(fe_pooler(b, "pooler.dense.", x, &pooled));
       BERTC_RETURN_IF_ERROR(fe_add_output(b, "pooler_output", pooled));
     }
     return BERTC_OK;
-  case FE_TASK_EMBEDDING:
+  case BERTC_TASK_EMBEDDING:
     BERTC_RETURN_IF_ERROR(fe_sentence_embedding(b, x, r->pooling, r->normalize, &out));
     return fe_add_output(b, "sentence_embedding", out);
-  case FE_TASK_FILL_MASK:
-  case FE_TASK_PRETRAINING: {
+  case BERTC_TASK_FILL_MASK:
+  case BERTC_TASK_PRETRAINING: {
     int32_t tied;
     BERTC_RETURN_IF_ERROR(fe_bind(b, FE_SCOPE_BASE, word, 2, (int64_t[]){c->vocab_size, h}, &tied));
     if (roberta)
@@ -59,17 +59,17 @@ bertc_status_t fe_build_bert(fe_builder_t *b, const fe_build_request_t *r) {
           b, "cls.predictions.transform.dense.", "cls.predictions.transform.LayerNorm.",
           c->layer_norm_eps, c->hidden_act, "cls.predictions.decoder.weight",
           "cls.predictions.bias", "cls.predictions.decoder.bias", tied, x, h, h, &out));
-    if (r->task == FE_TASK_FILL_MASK) return fe_add_output(b, "logits", out);
+    if (r->task == BERTC_TASK_FILL_MASK) return fe_add_output(b, "logits", out);
     BERTC_RETURN_IF_ERROR(fe_add_output(b, "prediction_logits", out));
     BERTC_RETURN_IF_ERROR(fe_pooler(b, "pooler.dense.", x, &pooled));
     BERTC_RETURN_IF_ERROR(fe_linear(b, FE_SCOPE_HEAD, "cls.seq_relationship.", pooled, 2, h, &out));
     return fe_add_output(b, "seq_relationship_logits", out);
   }
-  case FE_TASK_NSP:
+  case BERTC_TASK_NSP:
     BERTC_RETURN_IF_ERROR(fe_pooler(b, "pooler.dense.", x, &pooled));
     BERTC_RETURN_IF_ERROR(fe_linear(b, FE_SCOPE_HEAD, "cls.seq_relationship.", pooled, 2, h, &out));
     return fe_add_output(b, "logits", out);
-  case FE_TASK_SEQUENCE_CLASSIFICATION:
+  case BERTC_TASK_SEQUENCE_CLASSIFICATION:
     if (roberta) {
       int32_t cls;
       BERTC_RETURN_IF_ERROR(ir_add_node(b->g, IR_OP_SELECT_TOKEN, 1, &x, NULL, NULL, &cls));
@@ -81,11 +81,11 @@ bertc_status_t fe_build_bert(fe_builder_t *b, const fe_build_request_t *r) {
       BERTC_RETURN_IF_ERROR(fe_linear(b, FE_SCOPE_HEAD, "classifier.", pooled, labels, h, &out));
     }
     return fe_add_output(b, "logits", out);
-  case FE_TASK_TOKEN_CLASSIFICATION:
-  case FE_TASK_QUESTION_ANSWERING:
+  case BERTC_TASK_TOKEN_CLASSIFICATION:
+  case BERTC_TASK_QUESTION_ANSWERING:
     return fe_token_head(b, x, r->task);
   default:
     return bertc_status_make(BERTC_STATUS_UNSUPPORTED, "%s models have no %s head",
-                             fe_arch_name(c->arch), fe_task_name(r->task));
+                             fe_arch_name(c->arch), bertc_task_name(r->task));
   }
 }

@@ -25,12 +25,12 @@ bertc_status_t fe_build_distilbert(fe_builder_t *b, const fe_build_request_t *r)
     BERTC_RETURN_IF_ERROR(fe_encoder_layer(b, &n, x, &x));
   }
   switch (r->task) {
-  case FE_TASK_ENCODER:
+  case BERTC_TASK_ENCODER:
     return fe_add_output(b, "last_hidden_state", x);
-  case FE_TASK_EMBEDDING:
+  case BERTC_TASK_EMBEDDING:
     BERTC_RETURN_IF_ERROR(fe_sentence_embedding(b, x, r->pooling, r->normalize, &out));
     return fe_add_output(b, "sentence_embedding", out);
-  case FE_TASK_FILL_MASK: {
+  case BERTC_TASK_FILL_MASK: {
     int32_t tied;
     BERTC_RETURN_IF_ERROR(fe_bind(b, FE_SCOPE_BASE, "embeddings.word_embeddings.weight", 2,
                                   (int64_t[]){c->vocab_size, h}, &tied));
@@ -39,7 +39,7 @@ bertc_status_t fe_build_distilbert(fe_builder_t *b, const fe_build_request_t *r)
                                       "vocab_projector.bias", NULL, tied, x, h, h, &out));
     return fe_add_output(b, "logits", out);
   }
-  case FE_TASK_SEQUENCE_CLASSIFICATION: {
+  case BERTC_TASK_SEQUENCE_CLASSIFICATION: {
     int32_t cls;
     BERTC_RETURN_IF_ERROR(ir_add_node(b->g, IR_OP_SELECT_TOKEN, 1, &x, NULL, NULL, &cls));
     BERTC_RETURN_IF_ERROR(fe_linear(b, FE_SCOPE_HEAD, "pre_classifier.", cls, h, h, &cls));
@@ -47,11 +47,11 @@ bertc_status_t fe_build_distilbert(fe_builder_t *b, const fe_build_request_t *r)
     BERTC_RETURN_IF_ERROR(fe_linear(b, FE_SCOPE_HEAD, "classifier.", cls, labels, h, &out));
     return fe_add_output(b, "logits", out);
   }
-  case FE_TASK_TOKEN_CLASSIFICATION:
-  case FE_TASK_QUESTION_ANSWERING:
+  case BERTC_TASK_TOKEN_CLASSIFICATION:
+  case BERTC_TASK_QUESTION_ANSWERING:
     return fe_token_head(b, x, r->task);
   default:
     return bertc_status_make(BERTC_STATUS_UNSUPPORTED, "distilbert models have no %s head",
-                             fe_task_name(r->task));
+                             bertc_task_name(r->task));
   }
 }

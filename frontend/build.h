@@ -84,7 +84,7 @@ bertc_status_t fe_mlm_head(fe_builder_t *b, const char *dense, const char *ln, f
 
 /* Architecture builders: add nodes from inputs to outputs for the task. */
 typedef struct fe_build_request {
-  fe_task_t task;
+  bertc_task_t task;
   unsigned pooling;
   bool normalize;
 } fe_build_request_t;
@@ -100,7 +100,7 @@ bertc_status_t fe_add_output(fe_builder_t *b, const char *name, int32_t v) BERTC
 
 /* The per-token heads every architecture shares: token classification
  * ("classifier") or extractive QA ("qa_outputs", split into start/end). */
-bertc_status_t fe_token_head(fe_builder_t *b, int32_t hidden, fe_task_t task) BERTC_MUST_USE;
+bertc_status_t fe_token_head(fe_builder_t *b, int32_t hidden, bertc_task_t task) BERTC_MUST_USE;
 
 /* Which heads a checkpoint contains (FE_HEAD_* bits), by architecture. */
 unsigned fe_detect_heads(const fe_builder_t *b);

@@ -307,10 +307,10 @@ bertc_status_t fe_add_output(fe_builder_t *b, const char *name, int32_t v) {
   return ir_add_output(b->g, name, v);
 }
 
-bertc_status_t fe_token_head(fe_builder_t *b, int32_t hidden, fe_task_t task) {
+bertc_status_t fe_token_head(fe_builder_t *b, int32_t hidden, bertc_task_t task) {
   int64_t h = b->cfg->hidden_size;
   int32_t out, start, end;
-  if (task == FE_TASK_TOKEN_CLASSIFICATION) {
+  if (task == BERTC_TASK_TOKEN_CLASSIFICATION) {
     BERTC_RETURN_IF_ERROR(
         fe_linear(b, FE_SCOPE_HEAD, "classifier.", hidden, b->cfg->num_labels, h, &out));
     return fe_add_output(b, "logits", out);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "bertc/status.h"
+#include "bertc/tasks.h"
 #include "ir/ir.h"
 
 typedef enum fe_arch_e {
@@ -85,22 +86,6 @@ typedef struct fe_st {
  * refused with a clear message. */
 bertc_status_t fe_st_load(const char *dir, fe_st_t *out) BERTC_MUST_USE;
 
-typedef enum fe_task_e {
-  FE_TASK_AUTO = 0,          /* from the checkpoint: ST metadata, then architectures[0] */
-  FE_TASK_ENCODER = 1,       /* last_hidden_state (+ pooler_output) */
-  FE_TASK_EMBEDDING = 2,     /* pooled (+ normalized) sentence embedding */
-  FE_TASK_FILL_MASK = 3,     /* MLM logits */
-  FE_TASK_NSP = 4,           /* next-sentence logits */
-  FE_TASK_PRETRAINING = 5,   /* MLM + NSP logits (BertForPreTraining) */
-  FE_TASK_SEQUENCE_CLASSIFICATION = 6,
-  FE_TASK_TOKEN_CLASSIFICATION = 7,
-  FE_TASK_QUESTION_ANSWERING = 8,
-  FE_TASK_DISCRIMINATOR = 9, /* ELECTRA replaced-token detection logits */
-} fe_task_t;
-const char *fe_task_name(fe_task_t task);
-/* Parses a task name ("embedding", "fill-mask", ...); false if unknown. */
-bool fe_task_from_name(const char *name, fe_task_t *out);
-
 #define FE_MAX_BUCKETS 16
 
 /* What to compile: the checkpoint's files and the compile choices. Built
@@ -116,7 +101,7 @@ typedef struct fe_spec {
   char *config_path;    /* config.json */
   char *weights_path;   /* model.safetensors, an index .json, or the directory */
   char *tokenizer_dir;  /* where tokenizer files are (usually checkpoint_dir) */
-  fe_task_t task;
+  bertc_task_t task;
   unsigned pooling;     /* FE_POOL_* override; 0 = from metadata */
   int normalize;        /* -1 = from metadata, 0 / 1 override */
   int64_t max_seq_length; /* 0 = from metadata / config */
@@ -158,8 +143,8 @@ typedef struct fe_model {
   fe_config_t config;
   fe_st_t st;
   unsigned heads;     /* FE_HEAD_* present in the weights */
-  fe_task_t task;     /* resolved */
-  unsigned pooling;   /* resolved, for FE_TASK_EMBEDDING */
+  bertc_task_t task;     /* resolved */
+  unsigned pooling;   /* resolved, for BERTC_TASK_EMBEDDING */
   bool normalize;
   int64_t max_seq_length;  /* longest input the model takes */
   uint64_t parameters;     /* parameter elements (buffers excluded) */
@@ -168,7 +153,7 @@ typedef struct fe_model {
 } fe_model_t;
 
 typedef struct fe_load_options {
-  fe_task_t task;        /* overrides the spec's when not AUTO */
+  bertc_task_t task;        /* overrides the spec's when not AUTO */
   bool warn_nonfinite;   /* print a warning to stderr for NaN/Inf weights */
 } fe_load_options_t;
 void fe_load_options_init(fe_load_options_t *o);

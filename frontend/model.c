@@ -18,7 +18,7 @@
 
 void fe_load_options_init(fe_load_options_t *o) {
   memset(o, 0, sizeof(*o));
-  o->task = FE_TASK_AUTO;
+  o->task = BERTC_TASK_AUTO;
 }
 
 static const char *arch_prefix(fe_arch_t a) {
@@ -65,33 +65,33 @@ unsigned fe_detect_heads(const fe_builder_t *b) {
   return h;
 }
 
-static fe_task_t task_from_architecture(const char *arch) {
+static bertc_task_t task_from_architecture(const char *arch) {
   static const struct {
     const char *suffix;
-    fe_task_t task;
+    bertc_task_t task;
   } map[] = {
-      {"ForMaskedLM", FE_TASK_FILL_MASK},
-      {"ForNextSentencePrediction", FE_TASK_NSP},
-      {"BertForPreTraining", FE_TASK_PRETRAINING},
-      {"ElectraForPreTraining", FE_TASK_DISCRIMINATOR},
-      {"ForSequenceClassification", FE_TASK_SEQUENCE_CLASSIFICATION},
-      {"ForTokenClassification", FE_TASK_TOKEN_CLASSIFICATION},
-      {"ForQuestionAnswering", FE_TASK_QUESTION_ANSWERING},
+      {"ForMaskedLM", BERTC_TASK_FILL_MASK},
+      {"ForNextSentencePrediction", BERTC_TASK_NSP},
+      {"BertForPreTraining", BERTC_TASK_PRETRAINING},
+      {"ElectraForPreTraining", BERTC_TASK_DISCRIMINATOR},
+      {"ForSequenceClassification", BERTC_TASK_SEQUENCE_CLASSIFICATION},
+      {"ForTokenClassification", BERTC_TASK_TOKEN_CLASSIFICATION},
+      {"ForQuestionAnswering", BERTC_TASK_QUESTION_ANSWERING},
   };
   for (size_t i = 0; i < BASE_ARRAY_LEN(map); i++)
     if (strstr(arch, map[i].suffix)) return map[i].task;
-  return FE_TASK_ENCODER;
+  return BERTC_TASK_ENCODER;
 }
 
-static unsigned head_for_task(fe_task_t t) {
+static unsigned head_for_task(bertc_task_t t) {
   switch (t) {
-  case FE_TASK_FILL_MASK: return FE_HEAD_MLM;
-  case FE_TASK_NSP: return FE_HEAD_NSP | FE_HEAD_POOLER;
-  case FE_TASK_PRETRAINING: return FE_HEAD_MLM | FE_HEAD_NSP | FE_HEAD_POOLER;
-  case FE_TASK_SEQUENCE_CLASSIFICATION: return FE_HEAD_SEQ_CLS;
-  case FE_TASK_TOKEN_CLASSIFICATION: return FE_HEAD_TOKEN_CLS;
-  case FE_TASK_QUESTION_ANSWERING: return FE_HEAD_QA;
-  case FE_TASK_DISCRIMINATOR: return FE_HEAD_DISCRIMINATOR;
+  case BERTC_TASK_FILL_MASK: return FE_HEAD_MLM;
+  case BERTC_TASK_NSP: return FE_HEAD_NSP | FE_HEAD_POOLER;
+  case BERTC_TASK_PRETRAINING: return FE_HEAD_MLM | FE_HEAD_NSP | FE_HEAD_POOLER;
+  case BERTC_TASK_SEQUENCE_CLASSIFICATION: return FE_HEAD_SEQ_CLS;
+  case BERTC_TASK_TOKEN_CLASSIFICATION: return FE_HEAD_TOKEN_CLS;
+  case BERTC_TASK_QUESTION_ANSWERING: return FE_HEAD_QA;
+  case BERTC_TASK_DISCRIMINATOR: return FE_HEAD_DISCRIMINATOR;
   default: return 0;
   }
 }
@@ -135,10 +135,10 @@ static bertc_status_t check_tokenizer(const char *dir) {
 }
 
 static bertc_status_t resolve_task(fe_model_t *m, const fe_load_options_t *o, unsigned heads) {
-  fe_task_t t = o->task != FE_TASK_AUTO ? o->task : m->spec.task;
-  if (t == FE_TASK_AUTO) {
+  bertc_task_t t = o->task != BERTC_TASK_AUTO ? o->task : m->spec.task;
+  if (t == BERTC_TASK_AUTO) {
     if (m->st.present && m->st.pooling)
-      t = FE_TASK_EMBEDDING;
+      t = BERTC_TASK_EMBEDDING;
     else
       t = task_from_architecture(m->config.architecture);
   }
@@ -146,8 +146,8 @@ static bertc_status_t resolve_task(fe_model_t *m, const fe_load_options_t *o, un
   if ((heads & need) != need)
     return bertc_status_make(BERTC_STATUS_NOT_FOUND,
                              "%s: task %s needs a head that the weights do not contain",
-                             m->spec.source, fe_task_name(t));
-  if (t == FE_TASK_PRETRAINING && m->config.arch != FE_ARCH_BERT)
+                             m->spec.source, bertc_task_name(t));
+  if (t == BERTC_TASK_PRETRAINING && m->config.arch != FE_ARCH_BERT)
     return bertc_status_make(BERTC_STATUS_UNSUPPORTED, "%s: task pretraining is BERT-only",
                              m->spec.source);
   m->task = t;
@@ -253,7 +253,7 @@ bertc_status_t fe_model_metadata_json(const fe_model_t *m, char **out) {
   json_object_set_new(o, "name", json_string(m->spec.name));
   json_object_set_new(o, "model_type", json_string(fe_arch_name(c->arch)));
   json_object_set_new(o, "architecture", json_string(c->architecture));
-  json_object_set_new(o, "task", json_string(fe_task_name(m->task)));
+  json_object_set_new(o, "task", json_string(bertc_task_name(m->task)));
   json_object_set_new(o, "hidden_size", json_integer(c->hidden_size));
   json_object_set_new(o, "num_layers", json_integer(c->num_layers));
   json_object_set_new(o, "num_heads", json_integer(c->num_heads));
@@ -269,7 +269,7 @@ bertc_status_t fe_model_metadata_json(const fe_model_t *m, char **out) {
   for (int64_t i = 0; i < c->num_labels && c->id2label; i++)
     json_array_append_new(labels, json_string(c->id2label[i]));
   json_object_set_new(o, "labels", labels);
-  if (m->task == FE_TASK_EMBEDDING) {
+  if (m->task == BERTC_TASK_EMBEDDING) {
     static const struct {
       unsigned bit;
       const char *name;
@@ -279,7 +279,7 @@ bertc_status_t fe_model_metadata_json(const fe_model_t *m, char **out) {
       if (m->pooling & modes[i].bit) json_array_append_new(pooling, json_string(modes[i].name));
   }
   json_object_set_new(o, "pooling", pooling);
-  json_object_set_new(o, "normalize", json_boolean(m->task == FE_TASK_EMBEDDING && m->normalize));
+  json_object_set_new(o, "normalize", json_boolean(m->task == BERTC_TASK_EMBEDDING && m->normalize));
   for (size_t i = 0; i < m->graph->num_outputs; i++)
     json_array_append_new(outputs, json_string(m->graph->outputs[i].name));
   json_object_set_new(o, "outputs", outputs);

@@ -34,35 +34,6 @@
 #define SPEC_MAX_BATCH INT64_C(65536)
 #define SPEC_MAX_NAME 64
 
-/* ---- tasks ------------------------------------------------------------------ */
-
-static const char *const task_names[] = {
-    [FE_TASK_AUTO] = "auto",
-    [FE_TASK_ENCODER] = "encoder",
-    [FE_TASK_EMBEDDING] = "embedding",
-    [FE_TASK_FILL_MASK] = "fill-mask",
-    [FE_TASK_NSP] = "next-sentence",
-    [FE_TASK_PRETRAINING] = "pretraining",
-    [FE_TASK_SEQUENCE_CLASSIFICATION] = "sequence-classification",
-    [FE_TASK_TOKEN_CLASSIFICATION] = "token-classification",
-    [FE_TASK_QUESTION_ANSWERING] = "question-answering",
-    [FE_TASK_DISCRIMINATOR] = "discriminator",
-};
-
-const char *fe_task_name(fe_task_t task) {
-  return (unsigned)task < BASE_ARRAY_LEN(task_names) ? task_names[task] : "?";
-}
-
-bool fe_task_from_name(const char *name, fe_task_t *out) {
-  for (size_t i = 0; i < BASE_ARRAY_LEN(task_names); i++) {
-    if (!strcmp(task_names[i], name)) {
-      *out = (fe_task_t)i;
-      return true;
-    }
-  }
-  return false;
-}
-
 /* ---- integer lists ------------------------------------------------------------ */
 
 /* Range, duplicates, then ascending order, so buckets are deterministic. */
@@ -261,7 +232,7 @@ static bertc_status_t key_task(spec_reader_t *r, const char *key, json_t *v, fe_
                                size_t field) {
   const char *name;
   BERTC_RETURN_IF_ERROR(want_string(r, key, v, &name));
-  if (fe_task_from_name(name, &s->task)) return BERTC_OK;
+  if (bertc_task_from_name(name, &s->task)) return BERTC_OK;
   return spec_error(r, BERTC_STATUS_DATA,
                     "task '%s' is not one of auto, encoder, embedding, fill-mask, "
                     "next-sentence, pretraining, sequence-classification, "
@@ -560,11 +531,11 @@ static bertc_status_t spec_finish(spec_reader_t *r, fe_spec_t *s) {
   BERTC_RETURN_IF_ERROR(need_file(r, "weights", s->weights_path, false));
   BERTC_RETURN_IF_ERROR(need_file(r, "tokenizer", s->tokenizer_dir, true));
 
-  if ((r->has_pooling || r->has_normalize) && s->task != FE_TASK_AUTO &&
-      s->task != FE_TASK_EMBEDDING)
+  if ((r->has_pooling || r->has_normalize) && s->task != BERTC_TASK_AUTO &&
+      s->task != BERTC_TASK_EMBEDDING)
     return spec_error(r, BERTC_STATUS_DATA,
                       "%s applies only to the embedding task, not '%s'",
-                      r->has_pooling ? "pooling" : "normalize", fe_task_name(s->task));
+                      r->has_pooling ? "pooling" : "normalize", bertc_task_name(s->task));
   if (s->max_seq_length)
     for (size_t i = 0; i < s->num_seq_lens; i++)
       if (s->seq_lens[i] > s->max_seq_length)

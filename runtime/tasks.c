@@ -185,31 +185,6 @@ static bool is_white(uint32_t c) {
 
 /* ---- Task names and model facts ------------------------------------------------- */
 
-static const char *const task_names[] = {
-    [RT_TASK_ENCODER] = "encoder",
-    [RT_TASK_EMBEDDING] = "embedding",
-    [RT_TASK_FILL_MASK] = "fill-mask",
-    [RT_TASK_NSP] = "next-sentence",
-    [RT_TASK_PRETRAINING] = "pretraining",
-    [RT_TASK_SEQUENCE_CLASSIFICATION] = "sequence-classification",
-    [RT_TASK_TOKEN_CLASSIFICATION] = "token-classification",
-    [RT_TASK_QUESTION_ANSWERING] = "question-answering",
-    [RT_TASK_DISCRIMINATOR] = "discriminator",
-};
-
-const char *rt_task_name(rt_task_t task) {
-  return (unsigned)task < BASE_ARRAY_LEN(task_names) && task_names[task] ? task_names[task] : "?";
-}
-
-bool rt_task_from_name(const char *name, rt_task_t *out) {
-  for (size_t i = 0; i < BASE_ARRAY_LEN(task_names); i++)
-    if (task_names[i] && !strcmp(task_names[i], name)) {
-      *out = (rt_task_t)i;
-      return true;
-    }
-  return false;
-}
-
 void rt_task_model_deinit(rt_task_model_t *m) {
   if (!m) return;
   for (int32_t i = 0; i < m->num_labels && m->labels; i++)
@@ -223,7 +198,7 @@ bertc_status_t rt_task_model_from_metadata(const json_t *meta, rt_task_model_t *
   if (!json_is_object(meta))
     return bertc_status_make(BERTC_STATUS_DATA, "model metadata is not a JSON object");
   const char *task = json_string_value(json_object_get(meta, "task"));
-  if (!task || !rt_task_from_name(task, &out->task))
+  if (!task || !bertc_task_from_name(task, &out->task) || out->task == BERTC_TASK_AUTO)
     return bertc_status_make(BERTC_STATUS_DATA, "model metadata: unknown task '%s'",
                              task ? task : "(missing)");
   const char *pt = json_string_value(json_object_get(meta, "problem_type"));

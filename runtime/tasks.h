@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "bertc/status.h"
+#include "bertc/tasks.h"
 #include "tokenizer/tokenizer.h"
 
 #ifdef __cplusplus
@@ -40,28 +41,10 @@ struct json_t; /* jansson's json_t */
 
 /* ------------------------------------------------------------ task facts -- */
 
-/* The tasks a model can be compiled for; names as in the .so metadata's
- * "task" (and frontend/fe_task_name). */
-typedef enum rt_task_e {
-  RT_TASK_ENCODER = 1,             /* last_hidden_state (+ pooler_output) */
-  RT_TASK_EMBEDDING,               /* sentence_embedding */
-  RT_TASK_FILL_MASK,               /* logits [batch, seq, vocab] */
-  RT_TASK_NSP,                     /* logits [batch, 2] */
-  RT_TASK_PRETRAINING,             /* prediction_logits + seq_relationship_logits */
-  RT_TASK_SEQUENCE_CLASSIFICATION, /* logits [batch, labels] */
-  RT_TASK_TOKEN_CLASSIFICATION,    /* logits [batch, seq, labels] */
-  RT_TASK_QUESTION_ANSWERING,      /* start_logits, end_logits [batch, seq] */
-  RT_TASK_DISCRIMINATOR,           /* logits [batch, seq] */
-} rt_task_t;
-
-const char *rt_task_name(rt_task_t task);
-/* "fill-mask" -> RT_TASK_FILL_MASK; false for unknown names. */
-bool rt_task_from_name(const char *name, rt_task_t *out);
-
 /* What post-processing needs to know about a model, from the metadata JSON a
  * .so carries (bertc_model_metadata) or the frontend writes. */
 typedef struct rt_task_model {
-  rt_task_t task;
+  bertc_task_t task;
   int32_t num_labels;
   char **labels;          /* id2label, num_labels entries */
   char problem_type[48];  /* "", "regression", "single_label_classification", ... */

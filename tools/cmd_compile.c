@@ -184,7 +184,7 @@ int cmd_compile(int argc, char **argv) {
   d.disabled_passes = disabled[0] ? disabled : NULL;
   d.print_plan = po.stats;
   d.quiet = prog.quiet;
-  if (task_text && !fe_task_from_name(task_text, &d.task))
+  if (task_text && !bertc_task_from_name(task_text, &d.task))
     return cli_usage_error("compile", "unknown task '%s'", task_text);
   int64_t seqs[FE_MAX_BUCKETS], batches[FE_MAX_BUCKETS];
   size_t nseq = 0, nbatch = 0;

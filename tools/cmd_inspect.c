@@ -56,14 +56,14 @@ static json_t *model_json(const fe_model_t *m) {
   json_object_set_new(o, "parameters", json_integer((json_int_t)m->parameters));
   json_object_set_new(o, "weight_bytes", json_integer((json_int_t)m->weight_bytes));
   json_object_set_new(o, "heads_present", heads_json(m->heads));
-  json_object_set_new(o, "task", json_string(fe_task_name(m->task)));
+  json_object_set_new(o, "task", json_string(bertc_task_name(m->task)));
   char *meta = NULL;
   bertc_status_t s = fe_model_metadata_json(m, &meta);
   json_t *md = s ? NULL : json_loads(meta, 0, NULL);
   bertc_status_free(s);
   free(meta);
   json_object_set(o, "pooling", md ? json_object_get(md, "pooling") : json_array());
-  json_object_set_new(o, "normalize", json_boolean(m->task == FE_TASK_EMBEDDING && m->normalize));
+  json_object_set_new(o, "normalize", json_boolean(m->task == BERTC_TASK_EMBEDDING && m->normalize));
   json_object_set(o, "labels", md ? json_object_get(md, "labels") : json_array());
   json_object_set(o, "outputs", md ? json_object_get(md, "outputs") : json_array());
   json_decref(md);

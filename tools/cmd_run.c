@@ -199,7 +199,7 @@ static void engine_close(engine_t *e) {
 /* ---- Options and per-input state ------------------------------------------------------ */
 
 typedef struct run_opts {
-  rt_task_t task;
+  bertc_task_t task;
   bool raw;
   int top_k; /* 0 = the task's default */
   rt_aggregation_t agg;
@@ -364,12 +364,12 @@ static bertc_status_t finish_feature(const cli_text_model_t *tm, const run_opts_
                                      const run_out_t *r, int i, const feature_t *f) {
   item_t *it = f->item;
   int64_t len = f->len;
-  if (o->raw || o->task == RT_TASK_ENCODER) {
+  if (o->raw || o->task == BERTC_TASK_ENCODER) {
     cli_print_result(stdout, r->t, r->nt, i, r->seq, len);
     return BERTC_OK;
   }
   switch (o->task) {
-  case RT_TASK_EMBEDDING: {
+  case BERTC_TASK_EMBEDDING: {
     const cli_tensor_t *t = need(r, "sentence_embedding", NULL);
     if (!t) break;
     fputs("{\"embedding\":", stdout);
@@ -377,12 +377,12 @@ static bertc_status_t finish_feature(const cli_text_model_t *tm, const run_opts_
     fputs("}\n", stdout);
     return BERTC_OK;
   }
-  case RT_TASK_SEQUENCE_CLASSIFICATION: {
+  case BERTC_TASK_SEQUENCE_CLASSIFICATION: {
     const cli_tensor_t *t = need(r, "logits", NULL);
     if (!t || t->rank != 2 || t->dims[1] != tm->facts.num_labels) break;
     return print_classification(tm, o, out_row(t, i));
   }
-  case RT_TASK_NSP: {
+  case BERTC_TASK_NSP: {
     const cli_tensor_t *t = need(r, "seq_relationship_logits", "logits");
     if (!t || t->rank != 2 || t->dims[1] != 2) break;
     fputs("{\"is_next\":", stdout);
@@ -390,11 +390,11 @@ static bertc_status_t finish_feature(const cli_text_model_t *tm, const run_opts_
     fputs("}\n", stdout);
     return BERTC_OK;
   }
-  case RT_TASK_FILL_MASK:
-  case RT_TASK_PRETRAINING: {
+  case BERTC_TASK_FILL_MASK:
+  case BERTC_TASK_PRETRAINING: {
     const cli_tensor_t *p = need(r, "prediction_logits", "logits");
     const cli_tensor_t *q = need(r, "seq_relationship_logits", NULL);
-    bool both = o->task == RT_TASK_PRETRAINING;
+    bool both = o->task == BERTC_TASK_PRETRAINING;
     if (!p || p->rank != 3 || (both && !q)) break;
     rt_fill_mask_result_t fm = {0};
     int32_t mask = tok_mask_id(tm->tokenizer);
@@ -414,12 +414,12 @@ static bertc_status_t finish_feature(const cli_text_model_t *tm, const run_opts_
     rt_fill_mask_result_deinit(&fm);
     return BERTC_OK;
   }
-  case RT_TASK_TOKEN_CLASSIFICATION: {
+  case BERTC_TASK_TOKEN_CLASSIFICATION: {
     const cli_tensor_t *t = need(r, "logits", NULL);
     if (!t || t->rank != 3 || t->dims[2] != tm->facts.num_labels) break;
     return print_entities(tm, o, it, out_row(t, i));
   }
-  case RT_TASK_DISCRIMINATOR: {
+  case BERTC_TASK_DISCRIMINATOR: {
     const cli_tensor_t *t = need(r, "logits", NULL);
     if (!t || t->rank != 2) break;
     const float *row = out_row(t, i);
@@ -436,7 +436,7 @@ static bertc_status_t finish_feature(const cli_text_model_t *tm, const run_opts_
     fputs("]}\n", stdout);
     return BERTC_OK;
   }
-  case RT_TASK_QUESTION_ANSWERING: {
+  case BERTC_TASK_QUESTION_ANSWERING: {
     const cli_tensor_t *s = need(r, "start_logits", NULL), *e = need(r, "end_logits", NULL);
     if (!s || !e) break;
     float *a = malloc((size_t)len * sizeof *a), *b = malloc((size_t)len * sizeof *b);
@@ -452,11 +452,12 @@ static bertc_status_t finish_feature(const cli_text_model_t *tm, const run_opts_
     if (++it->windows_done == it->qa.num_windows) return print_answers(tm, o, it);
     return BERTC_OK;
   }
-  case RT_TASK_ENCODER: break;
+  case BERTC_TASK_AUTO:
+  case BERTC_TASK_ENCODER: break;
   }
   return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
                            "the model's outputs do not fit task %s (recompile with --task %s)",
-                           rt_task_name(o->task), rt_task_name(o->task));
+                           bertc_task_name(o->task), bertc_task_name(o->task));
 }
 
 typedef struct fvec {
@@ -482,7 +483,7 @@ static bertc_status_t prepare(const cli_text_model_t *tm, const run_opts_t *o, i
   char where[64];
   const cli_text_t *in = it->in;
   cli_text_where(in, it->index, where, sizeof where);
-  if (o->task == RT_TASK_QUESTION_ANSWERING && !o->raw) {
+  if (o->task == BERTC_TASK_QUESTION_ANSWERING && !o->raw) {
     if (!in->pair)
       return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
                                "%s: question answering needs a question and a context (--text "
@@ -501,16 +502,16 @@ static bertc_status_t prepare(const cli_text_model_t *tm, const run_opts_t *o, i
                                     it->qa.windows[w].type_ids}));
     return BERTC_OK;
   }
-  if (!o->raw && o->task == RT_TASK_TOKEN_CLASSIFICATION && in->pair)
+  if (!o->raw && o->task == BERTC_TASK_TOKEN_CLASSIFICATION && in->pair)
     return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
                              "%s: token classification takes one text, not a pair", where);
-  if (!o->raw && o->task == RT_TASK_NSP && !in->pair)
+  if (!o->raw && o->task == BERTC_TASK_NSP && !in->pair)
     return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
                              "%s: next-sentence prediction needs two texts (--text and --pair, "
                              "or \"text\" and \"text_pair\")",
                              where);
   BERTC_RETURN_IF_ERROR(cli_encode("run", tm, in, it->index, &it->enc));
-  if (!o->raw && o->task == RT_TASK_FILL_MASK) { /* the pipeline checks before running */
+  if (!o->raw && o->task == BERTC_TASK_FILL_MASK) { /* the pipeline checks before running */
     int32_t mask = tok_mask_id(tm->tokenizer);
     bool any = false;
     for (size_t k = 0; k < it->enc.len; k++)
@@ -632,9 +633,9 @@ static bertc_status_t run_ids(engine_t *e, const id_inputs_t *in) {
 /* ---- Loading -------------------------------------------------------------------------- */
 
 /* Whether a .so compiled for one task has the outputs another task reads. */
-static bool so_serves(rt_task_t compiled, rt_task_t want) {
-  if (want == compiled || want == RT_TASK_ENCODER) return true;
-  if (compiled == RT_TASK_PRETRAINING) return want == RT_TASK_FILL_MASK || want == RT_TASK_NSP;
+static bool so_serves(bertc_task_t compiled, bertc_task_t want) {
+  if (want == compiled || want == BERTC_TASK_ENCODER) return true;
+  if (compiled == BERTC_TASK_PRETRAINING) return want == BERTC_TASK_FILL_MASK || want == BERTC_TASK_NSP;
   return false;
 }
 
@@ -786,8 +787,9 @@ int cmd_run(int argc, char **argv) {
     rc = cli_usage_error("run", "no input: give --text, --input or --ids");
   if (rc == CLI_OK && in->n && (texts.count || input_path))
     rc = cli_usage_error("run", "give token ids (--ids) or text (--text, --input), not both");
-  rt_task_t want = RT_TASK_ENCODER;
-  if (rc == CLI_OK && task_name && !rt_task_from_name(task_name, &want))
+  bertc_task_t want = BERTC_TASK_ENCODER;
+  if (rc == CLI_OK && task_name &&
+      (!bertc_task_from_name(task_name, &want) || want == BERTC_TASK_AUTO))
     rc = cli_usage_error("run",
                          "unknown --task '%s' (embedding, fill-mask, next-sentence, "
                          "sequence-classification, token-classification, "
@@ -812,11 +814,11 @@ int cmd_run(int argc, char **argv) {
       s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
                             "%s was compiled for task %s; its outputs cannot serve --task %s "
                             "(compile the model with --task %s)",
-                            path, rt_task_name(tm.facts.task), task_name, task_name);
+                            path, bertc_task_name(tm.facts.task), task_name, task_name);
   } else {
     fe_load_options_t lo;
     fe_load_options_init(&lo);
-    if (task_name && !fe_task_from_name(task_name, &lo.task))
+    if (task_name && !bertc_task_from_name(task_name, &lo.task))
       s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "unknown task '%s'", task_name);
     if (!s) s = fe_model_load(path, &lo, &e.fe);
     if (!s && texts.count) {

@@ -58,7 +58,7 @@ static void print_sequence(const tok_encoding_t *e, const int32_t *index, size_t
 static bertc_status_t tokenize_all(const cli_text_model_t *tm, const cli_texts_t *texts) {
   for (size_t i = 0; i < texts->count; i++) {
     const cli_text_t *in = &texts->items[i];
-    if (tm->facts.task == RT_TASK_QUESTION_ANSWERING && in->pair) {
+    if (tm->facts.task == BERTC_TASK_QUESTION_ANSWERING && in->pair) {
       rt_qa_features_t f;
       char where[64];
       BERTC_RETURN_IF_ERROR_CTX(rt_task_qa_features(tm->decoder, in->text, in->text_len, in->pair,

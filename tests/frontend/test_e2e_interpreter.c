@@ -62,7 +62,7 @@ static void test_minilm(void **state) {
   TU_ASSERT_OK(fe_model_load(tu_minilm_dir(), NULL, &m));
   assert_int_equal((int64_t)m->parameters, ref.parameters);
   assert_int_equal(m->max_seq_length, 256);
-  assert_int_equal(m->task, FE_TASK_EMBEDDING);
+  assert_int_equal(m->task, BERTC_TASK_EMBEDDING);
   /* Batches of up to 6 sentences of neighbouring lengths, so padding and
    * masking are exercised without making the naive interpreter crawl. */
   int order[256];

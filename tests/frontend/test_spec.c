@@ -50,7 +50,7 @@ static void test_directory_defaults(void **state) {
   assert_string_equal(s.config_path, expect_cfg);
   assert_string_equal(s.weights_path, expect_dir);
   assert_string_equal(s.tokenizer_dir, expect_dir);
-  assert_int_equal(s.task, FE_TASK_AUTO);
+  assert_int_equal(s.task, BERTC_TASK_AUTO);
   assert_int_equal(s.pooling, 0);
   assert_int_equal(s.normalize, -1);
   assert_int_equal(s.max_seq_length, 0);
@@ -104,7 +104,7 @@ static void test_model_json(void **state) {
   assert_string_equal(s.config_path, cfg);
   assert_string_equal(s.weights_path, ckpt);
   assert_string_equal(s.tokenizer_dir, tok);
-  assert_int_equal(s.task, FE_TASK_EMBEDDING);
+  assert_int_equal(s.task, BERTC_TASK_EMBEDDING);
   assert_int_equal(s.pooling, FE_POOL_MEAN | FE_POOL_CLS);
   assert_int_equal(s.normalize, 0);
   assert_int_equal(s.max_seq_length, 256);
@@ -133,7 +133,7 @@ static void test_model_json(void **state) {
   TU_ASSERT_OK(fe_spec_load(proj2, &s));
   assert_string_equal(s.source, proj2);
   assert_string_equal(s.name, "ckpt");
-  assert_int_equal(s.task, FE_TASK_AUTO);
+  assert_int_equal(s.task, BERTC_TASK_AUTO);
   assert_int_equal(s.pooling, FE_POOL_MAX);
   assert_int_equal(s.normalize, 1);
   assert_null(s.target_cpu);
@@ -165,7 +165,7 @@ static void test_config_and_weights(void **state) {
   assert_string_equal(s.weights_path, abs_weights); /* absolute paths stay as they are */
   assert_string_equal(s.checkpoint_dir, dir);
   assert_string_equal(s.tokenizer_dir, dir);
-  assert_int_equal(s.task, FE_TASK_FILL_MASK);
+  assert_int_equal(s.task, BERTC_TASK_FILL_MASK);
   fe_spec_deinit(&s);
   free(dir);
   free(cfg);
@@ -182,16 +182,16 @@ static void test_task_names(void **state) {
                                       "sequence-classification", "token-classification",
                                       "question-answering", "discriminator"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-    fe_task_t t;
-    assert_true(fe_task_from_name(names[i], &t));
-    assert_int_equal(t, (fe_task_t)i);
-    assert_string_equal(fe_task_name(t), names[i]);
+    bertc_task_t t;
+    assert_true(bertc_task_from_name(names[i], &t));
+    assert_int_equal(t, (bertc_task_t)i);
+    assert_string_equal(bertc_task_name(t), names[i]);
   }
-  fe_task_t t = FE_TASK_ENCODER;
-  assert_false(fe_task_from_name("classification", &t));
-  assert_false(fe_task_from_name("", &t));
-  assert_int_equal(t, FE_TASK_ENCODER);
-  assert_string_equal(fe_task_name((fe_task_t)42), "?");
+  bertc_task_t t = BERTC_TASK_ENCODER;
+  assert_false(bertc_task_from_name("classification", &t));
+  assert_false(bertc_task_from_name("", &t));
+  assert_int_equal(t, BERTC_TASK_ENCODER);
+  assert_string_equal(bertc_task_name((bertc_task_t)42), "?");
 }
 
 static void test_int_list(void **state) {

@@ -236,7 +236,7 @@ static void test_decode_unsupported(void **state) {
 static void test_classify(void **state) {
   (void)state;
   char *labels[] = {"a", "b", "c"};
-  rt_task_model_t m = {RT_TASK_SEQUENCE_CLASSIFICATION, 3, labels, "", 64};
+  rt_task_model_t m = {BERTC_TASK_SEQUENCE_CLASSIFICATION, 3, labels, "", 64};
   float logits[] = {1.0f, 3.0f, 3.0f};
   rt_label_score_t ls[3];
   rt_task_classify(&m, logits, RT_CLASS_FN_DEFAULT, ls); /* softmax; ties keep label order */
@@ -272,7 +272,7 @@ static void test_metadata(void **state) {
                             0, NULL);
   rt_task_model_t m;
   TU_ASSERT_OK(rt_task_model_from_metadata(meta, &m));
-  assert_int_equal(m.task, RT_TASK_TOKEN_CLASSIFICATION);
+  assert_int_equal(m.task, BERTC_TASK_TOKEN_CLASSIFICATION);
   assert_int_equal(m.num_labels, 2);
   assert_string_equal(m.labels[0], "O");
   assert_string_equal(m.labels[1], "LABEL_1");
@@ -282,9 +282,9 @@ static void test_metadata(void **state) {
   meta = json_loads("{\"task\": \"summarization\"}", 0, NULL);
   TU_ASSERT_ERROR(rt_task_model_from_metadata(meta, &m), "unknown task 'summarization'");
   json_decref(meta);
-  rt_task_t t;
-  assert_true(rt_task_from_name("question-answering", &t) && t == RT_TASK_QUESTION_ANSWERING);
-  assert_string_equal(rt_task_name(RT_TASK_NSP), "next-sentence");
+  bertc_task_t t;
+  assert_true(bertc_task_from_name("question-answering", &t) && t == BERTC_TASK_QUESTION_ANSWERING);
+  assert_string_equal(bertc_task_name(BERTC_TASK_NSP), "next-sentence");
 }
 
 /* ---- Fill-mask and token classification errors -------------------------------------- */
@@ -324,7 +324,7 @@ static void test_token_classify_ignore(void **state) {
   text_t t;
   load_tiny("bert_tokcls", &t);
   char *labels[] = {"O", "B-PER", "I-PER"};
-  rt_task_model_t m = {RT_TASK_TOKEN_CLASSIFICATION, 3, labels, "", 64};
+  rt_task_model_t m = {BERTC_TASK_TOKEN_CLASSIFICATION, 3, labels, "", 64};
   const char *s = "ann met the";
   tok_encoding_t e;
   TU_ASSERT_OK(tok_encode(t.tok, s, strlen(s), NULL, 0, 0, TOK_TRUNC_LONGEST_FIRST, &e));
