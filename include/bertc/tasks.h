@@ -7,6 +7,10 @@
 #define BERTC_TASKS_H
 
 #include <stdbool.h>
+#include <stdint.h>
+
+#include "bertc/bertc.h"
+#include "bertc/status.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -30,6 +34,26 @@ typedef enum bertc_task_e {
 const char *bertc_task_name(bertc_task_t task);
 /* The inverse of bertc_task_name ("auto" included); false for unknown names. */
 bool bertc_task_from_name(const char *name, bertc_task_t *out);
+
+/* ---------------------------------------------------------------- engine -- */
+
+/* What runs token sequences for task post-processing: a context of a
+ * compiled model (bertc_context_engine) or the compiler's reference
+ * interpreter (bertc_reference_engine in bertc/compiler.h). Calls have the
+ * meaning of bertc_context_run / bertc_context_output; output views stay
+ * valid until the next run. `self` belongs to whoever filled the struct. */
+typedef struct bertc_engine {
+  void *self;
+  bertc_status_t (*run)(void *self, const bertc_run_input_t *in);
+  uint32_t (*num_outputs)(void *self);
+  bertc_status_t (*output)(void *self, uint32_t index, bertc_tensor_view_t *out_view);
+  int32_t max_batch; /* sequences one run accepts */
+  int32_t max_seq;   /* tokens one sequence may have */
+  int32_t pad_id;    /* the id padding is filled with */
+} bertc_engine_t;
+
+/* The engine of a context (it refers to the context, which must outlive it). */
+void bertc_context_engine(bertc_context_t *context, bertc_engine_t *out_engine);
 
 #ifdef __cplusplus
 }
