@@ -44,6 +44,25 @@ bertc_status_t bertc_tokenizer_create_from_model(const bertc_model_t *model,
   return BERTC_OK;
 }
 
+bertc_status_t bertc_tokenizer_create_from_dir(const char *dir, int32_t max_length,
+                                               bertc_tokenizer_t **out_tokenizer) {
+  *out_tokenizer = NULL;
+  if (!dir || max_length < 0)
+    return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                             "bertc_tokenizer_create_from_dir: %s",
+                             dir ? "negative max_length" : "dir is NULL");
+  bertc_tokenizer_t *t = calloc(1, sizeof *t);
+  if (!t) return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
+  bertc_status_t s = tok_load_dir(dir, &t->tok);
+  if (s) {
+    free(t);
+    return s;
+  }
+  t->max_length = max_length;
+  *out_tokenizer = t;
+  return BERTC_OK;
+}
+
 void bertc_tokenizer_release(bertc_tokenizer_t *tokenizer) {
   if (!tokenizer) return;
   tok_release(tokenizer->tok);

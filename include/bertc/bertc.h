@@ -111,12 +111,49 @@ typedef struct bertc_context_s bertc_context_t;
 
 #define BERTC_CONTEXT_DEFAULT_MAX_BATCH 64
 
+/* Who runs the model's parallel loops (bertc_context_options_t.threading). */
+typedef enum bertc_threading_e {
+  /* The context's own workers (the default): independent of every other
+   * context and of any thread runtime the program uses. */
+  BERTC_THREADING_POOL = 0,
+  /* The process's OpenMP runtime, for programs that already run an OpenMP
+   * team: the model's loops become parallel regions of num_threads threads
+   * on that runtime's threads instead of a second set of threads competing
+   * for the cores. The runtime is found when the context is created: the
+   * library BERTC_OPENMP_LIBRARY names (a path or soname) when set, else an
+   * OpenMP library the process has loaded already (libomp.so.5, libgomp.so.1,
+   * libiomp5.so), else libomp.so.5 or libgomp.so.1 loaded then and kept for
+   * the process; bertc_context_create fails with NOT_FOUND when there is
+   * none. A context may run inside the program's own parallel region (each
+   * thread with its own context, as always): with nested parallelism off
+   * (OpenMP's default) its loops then run on the calling thread alone; with
+   * it on, on a nested team. */
+  BERTC_THREADING_OPENMP = 1,
+  /* The program's own parallel_for (bertc_context_options_t.parallel_for). */
+  BERTC_THREADING_CALLER = 2,
+} bertc_threading_t;
+
+/* A program's parallel loop, for BERTC_THREADING_CALLER: run
+ * task(task_ctx, i) once for every i in [0, count) (count >= 1) and return
+ * when all are done. The tasks may run in any order, on any threads,
+ * any number of them at once: each writes its own part of the outputs and
+ * computes the same bits wherever it runs. Every task's writes must be
+ * visible to the calling thread when parallel_for returns (joining the
+ * threads, or a barrier or atomic counter with acquire/release order, does
+ * that). It is called only from the thread inside bertc_context_run, one
+ * loop at a time, many times per run (a loop takes microseconds); it must
+ * not call back into the context. `user` is the options' parallel_for_user. */
+typedef void (*bertc_parallel_for_fn)(void *user, int64_t count, bertc_abi_task_fn task,
+                                      void *task_ctx);
+
 typedef struct bertc_context_options {
   /* Threads the model's parallel loops use: the calling thread and
    * num_threads - 1 workers the context starts and owns. 0 (the default):
    * OMP_NUM_THREADS if set, else every CPU this process may run on. Between
    * runs the workers spin for BERTC_SPIN_US microseconds (default 200) and
-   * then sleep. */
+   * then sleep. With BERTC_THREADING_OPENMP it is the team size of each
+   * parallel region; with BERTC_THREADING_CALLER the context starts no
+   * threads and it is only what bertc_context_num_threads reports. */
   int32_t num_threads;
   /* The most sequences one bertc_context_run accepts. Runs with more
    * sequences than the largest batch bucket are split into several calls;
@@ -124,6 +161,12 @@ typedef struct bertc_context_options {
    * touched as runs use them). 0 (the default): the larger of
    * BERTC_CONTEXT_DEFAULT_MAX_BATCH and the largest batch bucket. */
   int32_t max_batch;
+  /* Who runs the parallel loops; default BERTC_THREADING_POOL. */
+  bertc_threading_t threading;
+  /* With BERTC_THREADING_CALLER (and only then): the loop function and the
+   * pointer passed to it as `user`. Default NULL. */
+  bertc_parallel_for_fn parallel_for;
+  void *parallel_for_user;
 } bertc_context_options_t;
 
 void bertc_context_options_init(bertc_context_options_t *opts);
@@ -138,6 +181,7 @@ void bertc_context_release(bertc_context_t *context);
 bertc_model_t *bertc_context_model(const bertc_context_t *context);
 int32_t bertc_context_num_threads(const bertc_context_t *context);
 int32_t bertc_context_max_batch(const bertc_context_t *context);
+bertc_threading_t bertc_context_threading(const bertc_context_t *context);
 
 /* One run: `count` token sequences of possibly different lengths. Each array
  * of pointers has `count` entries; entry i points at lengths[i] values. */
@@ -221,9 +265,14 @@ typedef struct bertc_tokenizer_s bertc_tokenizer_t;
  * reference to the model. */
 bertc_status_t bertc_tokenizer_create_from_model(const bertc_model_t *model,
                                                  bertc_tokenizer_t **out_tokenizer) BERTC_MUST_USE;
+/* The tokenizer of a model directory's files (tokenizer.json, or vocab.txt /
+ * vocab.json + merges.txt with tokenizer_config.json and
+ * special_tokens_map.json), truncating to max_length tokens (0: no limit). */
+bertc_status_t bertc_tokenizer_create_from_dir(const char *dir, int32_t max_length,
+                                               bertc_tokenizer_t **out_tokenizer) BERTC_MUST_USE;
 /* NULL is a no-op. */
 void bertc_tokenizer_release(bertc_tokenizer_t *tokenizer);
-/* The token count inputs are truncated to. */
+/* The token count inputs are truncated to (0: no limit). */
 int32_t bertc_tokenizer_max_length(const bertc_tokenizer_t *tokenizer);
 
 /* One encoded input, special tokens included; arrays of `length` entries. */

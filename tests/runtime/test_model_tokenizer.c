@@ -74,6 +74,37 @@ static void test_encode_like_cli(void **state) {
   free(dir);
 }
 
+/* A model directory's tokenizer encodes like the one its .so carries. */
+static void test_create_from_dir(void **state) {
+  (void)state;
+  char *dir = fx_dir("bert_nsp");
+  bertc_tokenizer_t *tok = NULL;
+  TU_ASSERT_OK(bertc_tokenizer_create_from_dir(dir, 6, &tok));
+  assert_int_equal(bertc_tokenizer_max_length(tok), 6);
+  bertc_encoding_t e;
+  const char *a = "Where?", *b = "Here.";
+  TU_ASSERT_OK(bertc_tokenizer_encode(tok, a, strlen(a), b, strlen(b), &e));
+  static const int32_t ids[] = {2, 214, 3, 316, 54, 3};
+  assert_int_equal(e.length, 6);
+  assert_memory_equal(e.input_ids, ids, sizeof ids);
+  assert_true(e.truncated);
+  bertc_tokenizer_encoding_deinit(&e);
+  bertc_tokenizer_release(tok);
+  TU_ASSERT_OK(bertc_tokenizer_create_from_dir(dir, 0, &tok));
+  assert_int_equal(bertc_tokenizer_max_length(tok), 0);
+  const char *long_text = "tea tea tea tea tea tea tea tea tea tea tea tea tea tea tea tea tea";
+  TU_ASSERT_OK(bertc_tokenizer_encode(tok, long_text, strlen(long_text), NULL, 0, &e));
+  assert_int_equal(e.length, 53);
+  assert_false(e.truncated);
+  bertc_tokenizer_encoding_deinit(&e);
+  bertc_tokenizer_release(tok);
+  free(dir);
+  bertc_status_t s = bertc_tokenizer_create_from_dir("/nonexistent-bertc-dir", 0, &tok);
+  assert_non_null(s);
+  bertc_status_free(s);
+  assert_null(tok);
+}
+
 static void test_search_example(void **state) {
   (void)state;
   static const int64_t seqs[] = {32, 64};
@@ -131,6 +162,7 @@ static void test_search_example(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_encode_like_cli),
+      cmocka_unit_test(test_create_from_dir),
       cmocka_unit_test(test_search_example),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
