@@ -4,7 +4,7 @@
  * ("<out>.tmpXXXXXX") and renamed into place only when the whole compile
  * succeeded, so a failed compile leaves nothing behind and a reader never
  * sees a half-written .so. LLVM has no linker in its C API, so the object is
- * linked by the system compiler driver (ecosystem.md §4.4):
+ * linked by the system compiler driver, as TVM's create_shared does:
  *
  *     $CC -shared -nostartfiles -Wl,-z,defs -Wl,--build-id=none
  *         -Wl,--as-needed -o TMP OBJ -lm

@@ -25,7 +25,8 @@ def token_ids(batch, seq, vocab):
 
 
 def encoder_gflop(layers, hidden, inter, seq, batch):
-    """L * (8SH^2 + 4SHI + 4S^2H) * batch, in GFLOP (reference/perf.md section 2.1)."""
+    """L * (8SH^2 + 4SHI + 4S^2H) * batch, in GFLOP: 2 per multiply-add of the projections,
+    the feed-forward layers and the attention products (bench/README.md)."""
     s, h, i = float(seq), float(hidden), float(inter)
     return layers * (8 * s * h * h + 4 * s * h * i + 4 * s * s * h) * batch / 1e9
 

@@ -1,8 +1,8 @@
 /* safetensors reader.
  *
  * st_file_open maps the file and validates it in the order of the reference
- * reader (huggingface/safetensors `read_metadata` + `Metadata::validate`,
- * summarised in shared/reference/ecosystem.md §1.3): the 8-byte length, the
+ * reader (huggingface/safetensors, safetensors/src/tensor.rs: `read_metadata`
+ * and `Metadata::validate`): the 8-byte length, the
  * 100 MB header cap, the header fitting in the file, UTF-8, JSON (jansson,
  * duplicate keys rejected), the schema of each entry; then the entries sorted
  * by (BEGIN, END) must tile the data section from byte 0 with no gap or

@@ -4,8 +4,8 @@
  * The file is an 8-byte little-endian header length N, N bytes of JSON
  * ({name: {dtype, shape, data_offsets}}, optional "__metadata__"), then the
  * data section. Opening validates everything the reference reader does
- * (huggingface/safetensors `Metadata::validate`, see
- * shared/reference/ecosystem.md §1.3-1.4) plus duplicate names, so a file
+ * (huggingface/safetensors `Metadata::validate` in safetensors/src/tensor.rs,
+ * and the format's README) plus duplicate names, so a file
  * bertc accepts also loads in Python. Tensor data points into the mapping and
  * may be unaligned: read it with memcpy or st_tensor_to_f32. */
 #ifndef BERTC_FRONTEND_SAFETENSORS_H

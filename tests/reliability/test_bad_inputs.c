@@ -1058,7 +1058,7 @@ static void test_options(void **state) {
     free(cmd);
     free(args);
   }
-  /* A 32-bit CPU name used to abort inside LLVM; it compiles now, quietly. */
+  /* A 32-bit CPU name makes LLVM abort unless bertc adds +64bit: it must compile, quietly. */
   {
     cur->cases++;
     cur->runs++;

@@ -1,6 +1,7 @@
 /* Tokenizers: parity with HuggingFace `tokenizers` on the generated corpus
- * (scripts/make_tokenizer_corpus.py), the public test vectors of
- * ecosystem.md §3.3, the packed-blob round trip, truncation rules and errors. */
+ * (scripts/make_tokenizer_corpus.py), the public test vectors of transformers'
+ * test_tokenization_bert.py and of tokenizers' test_bert_wordpiece.py, the
+ * packed-blob round trip, truncation rules and errors. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -285,7 +286,7 @@ static void test_parity_bpe_prefix_space(void **state) {
   tok_release(t);
 }
 
-/* ---- ecosystem.md §3.3 vectors --------------------------------------------------- */
+/* ---- public vectors: transformers' test_tokenization_bert.py, tokenizers' tests ---- */
 
 static const char k_toy_vocab[] = "[UNK]\n[CLS]\n[SEP]\n[PAD]\n[MASK]\nwant\n##want\n##ed\nwa\nun\n"
                                   "runn\n##ing\n,\nlow\nlowest\n";
