@@ -182,7 +182,7 @@ static bool balanced(int64_t tasks, int threads) {
  * the fewest blocks that give enough tasks; rows only when the LayerNorm
  * needs whole rows or the panels are too few. Few tasks come in a multiple
  * of the threads where the shape allows: BERT-base's fused-LayerNorm GEMMs
- * at batch 8 (1024 rows) were 7 blocks of 152 rows, 4 rounds on 2 threads
+ * at batch 8 (1024 rows) would be 7 blocks of 152 rows, 4 rounds on 2 threads
  * where 8 blocks of 128 take the same 4 rounds of less work (whole model at
  * batch 8 seq 128 on 2 threads: 2-5 % lower minimum latency). */
 void bk_gemm_plan(int64_t m, int64_t n, int64_t k, int fused_ln, int threads,

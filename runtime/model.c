@@ -381,7 +381,7 @@ static bertc_status_t load(bertc_model_t *m, const bertc_model_load_options_t *o
   if (!o->inspect_only)
     BERTC_RETURN_IF_ERROR(rt_cpu_check_features(m->desc->target_cpu, m->desc->target_features));
   BERTC_RETURN_IF_ERROR(read_metadata(m));
-  /* Models from before "uses_blas" was recorded may call sgemm. */
+  /* Metadata without "uses_blas" does not rule sgemm out: load the library. */
   const json_t *blas = json_object_get(m->metadata, "uses_blas");
   if (!o->inspect_only && (!json_is_boolean(blas) || json_is_true(blas)))
     BERTC_RETURN_IF_ERROR(rt_env_load_blas());
