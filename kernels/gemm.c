@@ -36,16 +36,16 @@
  * spread over their row tiles and, inside each tile, one line every
  * BK_TILE_PF_STEPS steps of K: weights that come from DRAM (a model's
  * weights do not fit in L3) then arrive before the first tile needs them.
- * Issuing a tile's share in one burst instead (32 lines at 64 rows) stalled
- * the core on the line-fill buffers: the spread prefetches made BERT-base
+ * Issuing a tile's share in one burst instead (32 lines at 64 rows) stalls
+ * the core on the line-fill buffers: spread, the prefetches make BERT-base
  * 1.2-1.35x faster at seq 64 and 1.05-1.15x at seq 128, batch 1 (whole
  * model, 1 and 2 threads, interleaved runs). With fewer than 8 tiles a tile
  * has too few steps for its share, and the slice is reused too few times
  * for the prefetches to pay. Short blocks (below) prefetch the next panel
- * over all their tiles as well: there a tile covers all of K, and before,
- * only the first tile's stream kept memory busy, so at 16-32 rows the
- * weights' transfer and the arithmetic did not overlap (BERT-base seq 16-32
- * batch 1: 1.1-1.2x faster with the shares, interleaved runs). */
+ * over all their tiles as well: there a tile covers all of K, and with only
+ * the first tile's stream fetching, memory would idle while the other tiles
+ * compute (BERT-base seq 16-32 batch 1: 1.1-1.2x faster with the shares,
+ * interleaved runs). */
 #define BK_GEMM_PREFETCH_ROWS 64
 /* Blocks of at most this many rows take K in one slice (see bk_gemm).
  * Measured on BERT-base at seq 64 (one thread): 64 made the FFN up-projection
