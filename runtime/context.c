@@ -39,7 +39,7 @@ typedef struct rt_output {
 struct bertc_context_s {
   bertc_model_t *model;
   bertc_env_t env;
-  rt_pool_t *pool; /* env.parallel_for's threads */
+  rt_threads_t threads; /* env.parallel_for's threads */
   int32_t max_batch;
   uint8_t *arena;
   int32_t *inputs[RT_MAX_INPUTS];
@@ -149,7 +149,7 @@ static bertc_status_t allocate(bertc_context_t *c) {
 
 void bertc_context_release(bertc_context_t *c) {
   if (!c) return;
-  rt_pool_destroy(c->pool);
+  rt_env_deinit(&c->threads);
   if (c->outputs) {
     for (uint32_t i = 0; i < c->model->desc->num_outputs; i++) {
       free(c->outputs[i].bucket_buf);
@@ -194,9 +194,7 @@ bertc_status_t bertc_context_create(bertc_model_t *model, const bertc_context_op
                        ? model->max_batch
                        : BERTC_CONTEXT_DEFAULT_MAX_BATCH;
   bertc_status_t s = allocate(c);
-  if (!s)
-    s = rt_env_init(&c->env, opts->num_threads ? opts->num_threads : base_default_threads(),
-                    &c->pool);
+  if (!s) s = rt_env_init(&c->env, opts, &c->threads);
   if (s) {
     bertc_context_release(c);
     return s;
@@ -208,6 +206,9 @@ bertc_status_t bertc_context_create(bertc_model_t *model, const bertc_context_op
 bertc_model_t *bertc_context_model(const bertc_context_t *c) { return c->model; }
 int32_t bertc_context_num_threads(const bertc_context_t *c) { return (int32_t)c->env.num_threads; }
 int32_t bertc_context_max_batch(const bertc_context_t *c) { return c->max_batch; }
+bertc_threading_t bertc_context_threading(const bertc_context_t *c) {
+  return c->threads.threading;
+}
 
 /* Everything about the input that can be wrong, before anything runs. */
 static bertc_status_t validate(const bertc_context_t *c, const bertc_run_input_t *in,
