@@ -5,8 +5,9 @@
  *  - on the context's own thread pool (pool.c), the default. A pool per
  *    context keeps contexts independent (two contexts on two threads never
  *    wait for each other) and keeps any thread runtime's ABI out of the
- *    generated code (reference/ecosystem.md §5: TVM and Halide call a runtime
- *    helper with a function pointer and a closure in the same way);
+ *    generated code (TVM's TVMBackendParallelLaunch and Halide's
+ *    halide_do_par_for call a runtime helper with a function pointer and a
+ *    closure in the same way);
  *  - as an OpenMP parallel region of num_threads threads, for programs that
  *    already run an OpenMP team, so the model runs on that runtime's threads
  *    instead of a second set competing for the cores. The region is entered
