@@ -13,8 +13,8 @@
  *
  * JSON null means "use the default", as it does for transformers' config
  * classes. Keys bertc has no use for (dropouts, initializer_range, ...) are
- * ignored. Defaults: shared/reference/ecosystem.md §2 and the __init__
- * signatures of transformers' configuration_<arch>.py. */
+ * ignored. Defaults: the __init__ signatures of transformers'
+ * configuration_<arch>.py (BertConfig, RobertaConfig, ...). */
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
