@@ -9,10 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "base/base.h"
-#include "backend/driver.h"
+#include "bertc/compiler.h"
 #include "tools/cli.h"
 
 static const char *help =
@@ -60,12 +58,12 @@ static void report(void *user, const char *phase, double seconds) {
   if (!p->quiet) fprintf(stderr, "bertc compile: %-28s %8.3f s\n", phase, seconds);
 }
 
-static bool parse_emit(const char *s, cg_emit_t *out) {
+static bool parse_emit(const char *s, bertc_emit_t *out) {
   static const struct {
     const char *name;
-    cg_emit_t emit;
-  } map[] = {{"so", CG_EMIT_SO}, {"obj", CG_EMIT_OBJ}, {"llvm", CG_EMIT_LLVM},
-             {"asm", CG_EMIT_ASM}, {"header", CG_EMIT_HEADER}};
+    bertc_emit_t emit;
+  } map[] = {{"so", BERTC_EMIT_SO}, {"obj", BERTC_EMIT_OBJ}, {"llvm", BERTC_EMIT_LLVM},
+             {"asm", BERTC_EMIT_ASM}, {"header", BERTC_EMIT_HEADER}};
   for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
     if (!strcmp(s, map[i].name)) {
       *out = map[i].emit;
@@ -98,115 +96,100 @@ int cmd_compile(int argc, char **argv) {
                                        {"quiet", no_argument, 0, 'q'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
-  const char *output = NULL, *seq_text = NULL, *batch_text = NULL, *task_text = NULL;
-  const char *passes = NULL;
+  const char *seq_text = NULL, *batch_text = NULL, *task_text = NULL;
   char disabled[512] = "";
-  cg_options_t cgo;
-  cg_options_init(&cgo);
-  pass_options_t po;
-  pass_options_init(&po);
-  lower_options_t lo;
-  lower_options_init(&lo);
+  bertc_compile_options_t co;
+  bertc_compile_options_init(&co);
+  co.target_cpu = "native"; /* the option's default, whatever a model.json says */
   progress_t prog = {0};
-  int weights_mode = -1, gemm = -1, c;
+  int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, ":o:qh", opts, NULL)) != -1) {
     switch (c) {
-    case 'o': output = optarg; break;
+    case 'o': co.output_path = optarg; break;
     case O_SEQ: seq_text = optarg; break;
     case O_BATCH: batch_text = optarg; break;
     case O_TASK: task_text = optarg; break;
-    case O_CPU: cgo.target_cpu = optarg; break;
-    case O_FEAT: cgo.target_features = optarg; break;
+    case O_CPU: co.target_cpu = optarg; break;
+    case O_FEAT: co.target_features = optarg; break;
     case O_WEIGHTS:
-      if (!strcmp(optarg, "embed")) weights_mode = 0;
-      else if (!strcmp(optarg, "external")) weights_mode = 1;
+      if (!strcmp(optarg, "embed")) co.weights = BERTC_WEIGHTS_EMBED;
+      else if (!strcmp(optarg, "external")) co.weights = BERTC_WEIGHTS_EXTERNAL;
       else return cli_usage_error("compile", "--weights wants embed or external, got '%s'", optarg);
       break;
     case O_EMIT:
-      if (!parse_emit(optarg, &cgo.emit))
+      if (!parse_emit(optarg, &co.emit))
         return cli_usage_error("compile", "--emit wants so, obj, llvm, asm or header, got '%s'", optarg);
       break;
-    case O_LINKER: cgo.linker = optarg; break;
+    case O_LINKER: co.linker = optarg; break;
     case O_THREADS: {
       char *end;
       long v = strtol(optarg, &end, 10);
       if (*end || v < 1 || v > 1024) return cli_usage_error("compile", "--threads wants 1..1024");
-      lo.threads = (int)v;
-      po.threads = (int)v;
+      co.threads = (int32_t)v;
       break;
     }
     case O_JOBS: {
       char *end;
       long v = strtol(optarg, &end, 10);
-      if (*end || v < 1 || v > CG_MAX_JOBS)
-        return cli_usage_error("compile", "--jobs wants 1..%d", CG_MAX_JOBS);
-      cgo.jobs = (int)v;
+      if (*end || v < 1 || v > BERTC_COMPILE_MAX_JOBS)
+        return cli_usage_error("compile", "--jobs wants 1..%d", BERTC_COMPILE_MAX_JOBS);
+      co.jobs = (int32_t)v;
       break;
     }
     case O_GEMM:
-      if (!strcmp(optarg, "blas")) gemm = FE_GEMM_BLAS;
-      else if (!strcmp(optarg, "amx")) gemm = FE_GEMM_AMX;
-      else if (!strcmp(optarg, "bertc")) gemm = FE_GEMM_BERTC;
+      if (!strcmp(optarg, "blas")) co.gemm = BERTC_GEMM_BLAS;
+      else if (!strcmp(optarg, "amx")) co.gemm = BERTC_GEMM_AMX;
+      else if (!strcmp(optarg, "bertc")) co.gemm = BERTC_GEMM_BERTC;
       else return cli_usage_error("compile", "--gemm wants bertc, amx or blas");
       break;
-    case O_PASSES: passes = optarg; break;
+    case O_PASSES: co.passes = optarg; break;
     case O_DISABLE:
       if (strlen(disabled) + strlen(optarg) + 2 > sizeof disabled)
         return cli_usage_error("compile", "too many --disable-pass");
       if (disabled[0]) strcat(disabled, ",");
       strcat(disabled, optarg);
       break;
-    case O_PRINT: po.print_after = optarg; break;
-    case O_VERIFY: po.verify_each = true; break;
-    case O_STATS: po.stats = true; break;
-    case O_LIST:
-      for (size_t i = 0; i < pass_count(); i++) printf("%-20s %s\n", pass_name(i), pass_summary(i));
+    case O_PRINT: co.print_after = optarg; break;
+    case O_VERIFY: co.verify_each = true; break;
+    case O_STATS: co.stats = true; break;
+    case O_LIST: {
+      const char *name, *summary;
+      for (size_t i = 0; bertc_compile_pass(i, &name, &summary); i++)
+        printf("%-20s %s\n", name, summary);
       return CLI_OK;
+    }
     case 'q': prog.quiet = 1; break;
     case 'h': fputs(help, stdout); return CLI_OK;
     default: return cli_option_error("compile", c, argv);
     }
   }
   if (optind + 1 != argc) return cli_usage_error("compile", "expected one MODEL argument");
-  if (!output) return cli_usage_error("compile", "no output: give -o OUT.so");
+  if (!co.output_path) return cli_usage_error("compile", "no output: give -o OUT.so");
   const char *path = argv[optind];
-  driver_options_t d;
-  driver_options_init(&d);
-  d.pass = po;
-  d.lower = lo;
-  d.codegen = cgo;
-  d.codegen.progress = report;
-  d.codegen.progress_user = &prog;
-  d.weights_external = weights_mode;
-  d.gemm = gemm;
-  d.passes = passes;
-  d.disabled_passes = disabled[0] ? disabled : NULL;
-  d.print_plan = po.stats;
-  d.quiet = prog.quiet;
-  if (task_text && !bertc_task_from_name(task_text, &d.task))
+  co.progress = report;
+  co.progress_user = &prog;
+  co.disabled_passes = disabled[0] ? disabled : NULL;
+  co.quiet = prog.quiet;
+  if (task_text && !bertc_task_from_name(task_text, &co.task))
     return cli_usage_error("compile", "unknown task '%s'", task_text);
-  int64_t seqs[FE_MAX_BUCKETS], batches[FE_MAX_BUCKETS];
-  size_t nseq = 0, nbatch = 0;
+  int64_t seqs[BERTC_COMPILE_MAX_BUCKETS], batches[BERTC_COMPILE_MAX_BUCKETS];
   bertc_status_t s = BERTC_OK;
   if (seq_text) {
-    s = fe_parse_int_list(seq_text, "--seq-lens", 1 << 20, seqs, FE_MAX_BUCKETS, &nseq);
-    d.seq_lens = seqs;
-    d.num_seq_lens = nseq;
+    s = bertc_parse_int_list(seq_text, "--seq-lens", BERTC_COMPILE_MAX_SEQ, seqs,
+                             BERTC_COMPILE_MAX_BUCKETS, &co.num_seq_lens);
+    co.seq_lens = seqs;
   }
   if (!s && batch_text) {
-    s = fe_parse_int_list(batch_text, "--batch-sizes", 4096, batches, FE_MAX_BUCKETS, &nbatch);
-    d.batch_sizes = batches;
-    d.num_batch_sizes = nbatch;
+    s = bertc_parse_int_list(batch_text, "--batch-sizes", BERTC_COMPILE_MAX_BATCH, batches,
+                             BERTC_COMPILE_MAX_BUCKETS, &co.num_batch_sizes);
+    co.batch_sizes = batches;
   }
   if (s) { /* a malformed list is a usage error, like any bad option value */
     int rc = cli_usage_error("compile", "%s", bertc_status_message(s));
     bertc_status_free(s);
     return rc;
   }
-  double t0 = base_now_seconds();
-  s = driver_compile(path, &d, output);
-  if (s) return cli_fail("compile", s);
-  report(&prog, "total", base_now_seconds() - t0);
-  return CLI_OK;
+  s = bertc_compile(path, &co);
+  return s ? cli_fail("compile", s) : CLI_OK;
 }

@@ -6,14 +6,14 @@
  * truncates. A question-answering model cuts a long context into windows as
  * run does, printed as {"windows": [...]}. MODEL is a .so (its tokenizer blob;
  * nothing is run, so any CPU can read it) or a model directory / model.json. */
+#define _POSIX_C_SOURCE 200809L
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bertc/bertc.h"
-#include "frontend/frontend.h"
-#include "base/base.h"
+#include "bertc/compiler.h"
 #include "runtime/tasks.h"
 #include "tools/cli.h"
 
@@ -111,7 +111,8 @@ int cmd_tokenize(int argc, char **argv) {
       }
       cli_text_t *t = &texts.items[texts.count - 1];
       t->pair_len = strlen(optarg);
-      s = base_strdup(optarg, &t->pair);
+      t->pair = strdup(optarg);
+      if (!t->pair) s = bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
       pair_ok = false;
       break;
     }
@@ -148,13 +149,12 @@ int cmd_tokenize(int argc, char **argv) {
     if (!s) s = cli_text_model_from_so(model, &tm);
     bertc_model_release(model);
   } else {
-    fe_model_t *m = NULL;
-    char *meta = NULL;
-    s = fe_model_load(path, NULL, &m);
-    if (!s) s = fe_model_metadata_json(m, &meta);
-    if (!s) s = cli_text_model_from_dir(m->spec.tokenizer_dir, meta, &tm);
-    free(meta);
-    fe_model_destroy(m);
+    bertc_reference_t *ref = NULL;
+    s = bertc_reference_open(path, NULL, &ref);
+    if (!s)
+      s = cli_text_model_from_dir(bertc_reference_tokenizer_dir(ref),
+                                  bertc_reference_metadata_json(ref), &tm);
+    bertc_reference_release(ref);
   }
   if (!s) s = tokenize_all(&tm, &texts);
   cli_text_model_deinit(&tm);

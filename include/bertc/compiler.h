@@ -75,8 +75,10 @@ typedef enum bertc_gemm_e {
   BERTC_GEMM_BLAS = 3,  /* the host's CBLAS, loaded by the runtime */
 } bertc_gemm_t;
 
-/* Called once per phase as it ends, with its name ("import", "passes",
- * "lower", "target", "codegen", "link", ...) and the seconds it took. */
+/* Called once per phase as it ends, with its name and the seconds it took:
+ * "import", "passes", "lower", "target", then for a .so "llvm (N modules,
+ * T threads)" and "link", for the other outputs "codegen", "verify",
+ * "optimize" and "emit"; then "write", and last "total". */
 typedef void (*bertc_progress_fn_t)(void *user, const char *phase, double seconds);
 
 typedef struct bertc_compile_options {
