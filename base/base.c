@@ -37,19 +37,28 @@ bertc_status_t base_strdup(const char *s, char **out) {
   return BERTC_OK;
 }
 
-bertc_status_t base_read_file(const char *path, size_t max_size, char **out_data,
-                               size_t *out_size) {
-  *out_data = NULL;
-  if (out_size) *out_size = 0;
+/* Opens a regular file for reading: *out_fd and its stat, or an error that
+ * names the file. */
+static bertc_status_t open_regular(const char *path, int *out_fd, struct stat *out_st) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return bertc_status_make(errno == ENOENT ? BERTC_STATUS_NOT_FOUND : BERTC_STATUS_IO,
                              "%s: cannot open: %s", path, strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (fstat(fd, out_st) != 0 || !S_ISREG(out_st->st_mode)) {
     close(fd);
     return bertc_status_make(BERTC_STATUS_IO, "%s: not a regular file", path);
   }
+  *out_fd = fd;
+  return BERTC_OK;
+}
+
+bertc_status_t base_read_file(const char *path, size_t max_size, char **out_data,
+                               size_t *out_size) {
+  *out_data = NULL;
+  if (out_size) *out_size = 0;
+  int fd;
+  struct stat st;
+  BERTC_RETURN_IF_ERROR(open_regular(path, &fd, &st));
   if ((uint64_t)st.st_size > max_size) {
     close(fd);
     return bertc_status_make(BERTC_STATUS_DATA,
@@ -84,15 +93,9 @@ bertc_status_t base_read_file(const char *path, size_t max_size, char **out_data
 bertc_status_t base_map_file(const char *path, base_mapped_file_t *out) {
   out->data = NULL;
   out->size = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return bertc_status_make(errno == ENOENT ? BERTC_STATUS_NOT_FOUND : BERTC_STATUS_IO,
-                             "%s: cannot open: %s", path, strerror(errno));
+  int fd;
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return bertc_status_make(BERTC_STATUS_IO, "%s: not a regular file", path);
-  }
+  BERTC_RETURN_IF_ERROR(open_regular(path, &fd, &st));
   if (st.st_size == 0) {
     close(fd);
     return BERTC_OK;

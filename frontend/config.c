@@ -16,7 +16,6 @@
  * ignored. Defaults: the __init__ signatures of transformers'
  * configuration_<arch>.py (BertConfig, RobertaConfig, ...). */
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,17 +108,6 @@ typedef struct cfg_reader {
   json_t *root;
 } cfg_reader_t;
 
-/* "<path>: <message>". */
-BERTC_PRINTF(3, 4)
-static bertc_status_t cfg_error(const cfg_reader_t *r, bertc_status_code_t code,
-                                const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  bertc_status_t s = bertc_status_makev(code, fmt, ap);
-  va_end(ap);
-  return bertc_status_annotate(s, "%s", r->path);
-}
-
 /* The value of `key`, or NULL when absent or null. */
 static json_t *cfg_get(const cfg_reader_t *r, const char *key) {
   json_t *v = json_object_get(r->root, key);
@@ -133,19 +121,19 @@ static bertc_status_t cfg_int(const cfg_reader_t *r, const char *key, int64_t de
     /* A default can be out of range too: the range may come from another
      * key (RoBERTa's pad_token_id 1 with a vocab_size of 1). */
     if (def < min || def > max)
-      return cfg_error(r, BERTC_STATUS_DATA,
-                       "%s is not given and its default %lld is out of range (%lld..%lld)", key,
-                       (long long)def, (long long)min, (long long)max);
+      return fe_file_error(r->path, BERTC_STATUS_DATA,
+                           "%s is not given and its default %lld is out of range (%lld..%lld)",
+                           key, (long long)def, (long long)min, (long long)max);
     *out = def;
     return BERTC_OK;
   }
   if (!json_is_integer(v))
-    return cfg_error(r, BERTC_STATUS_DATA, "%s must be an integer, got %s", key,
-                     fe_json_type_name(v));
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "%s must be an integer, got %s", key,
+                         fe_json_type_name(v));
   int64_t x = (int64_t)json_integer_value(v);
   if (x < min || x > max)
-    return cfg_error(r, BERTC_STATUS_DATA, "%s %lld is out of range (%lld..%lld)", key,
-                     (long long)x, (long long)min, (long long)max);
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "%s %lld is out of range (%lld..%lld)", key,
+                         (long long)x, (long long)min, (long long)max);
   *out = x;
   return BERTC_OK;
 }
@@ -160,8 +148,8 @@ static bertc_status_t cfg_size(const cfg_reader_t *r, const char *key, const cha
   int64_t a = 0;
   BERTC_RETURN_IF_ERROR(cfg_int(r, alias, def, 1, max, &a));
   if (cfg_get(r, key) && a != *out)
-    return cfg_error(r, BERTC_STATUS_DATA, "%s %lld and %s %lld disagree", key,
-                     (long long)*out, alias, (long long)a);
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "%s %lld and %s %lld disagree", key,
+                         (long long)*out, alias, (long long)a);
   *out = a;
   return BERTC_OK;
 }
@@ -171,8 +159,8 @@ static bertc_status_t cfg_bool(const cfg_reader_t *r, const char *key, bool *out
   *out = false;
   if (!v) return BERTC_OK;
   if (!json_is_boolean(v))
-    return cfg_error(r, BERTC_STATUS_DATA, "%s must be a boolean, got %s", key,
-                     fe_json_type_name(v));
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "%s must be a boolean, got %s", key,
+                         fe_json_type_name(v));
   *out = json_is_true(v);
   return BERTC_OK;
 }
@@ -184,13 +172,13 @@ static bertc_status_t cfg_string(const cfg_reader_t *r, const char *key, const c
   const char *s = def;
   if (v) {
     if (!json_is_string(v))
-      return cfg_error(r, BERTC_STATUS_DATA, "%s must be a string, got %s", key,
-                       fe_json_type_name(v));
+      return fe_file_error(r->path, BERTC_STATUS_DATA, "%s must be a string, got %s", key,
+                           fe_json_type_name(v));
     s = json_string_value(v);
   }
   if (strlen(s) >= cap)
-    return cfg_error(r, BERTC_STATUS_DATA, "%s '%.40s...' is longer than %zu characters",
-                     key, s, cap - 1);
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "%s '%.40s...' is longer than %zu characters",
+                         key, s, cap - 1);
   memcpy(buf, s, strlen(s) + 1);
   return BERTC_OK;
 }
@@ -200,11 +188,11 @@ static bertc_status_t cfg_string(const cfg_reader_t *r, const char *key, const c
 static bertc_status_t read_model_type(const cfg_reader_t *r, const arch_desc_t **out) {
   json_t *v = cfg_get(r, "model_type");
   if (!v)
-    return cfg_error(r, BERTC_STATUS_UNSUPPORTED,
-                     "model_type is missing (supported: " SUPPORTED_TYPES ")");
+    return fe_file_error(r->path, BERTC_STATUS_UNSUPPORTED,
+                         "model_type is missing (supported: " SUPPORTED_TYPES ")");
   if (!json_is_string(v))
-    return cfg_error(r, BERTC_STATUS_DATA, "model_type must be a string, got %s",
-                     fe_json_type_name(v));
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "model_type must be a string, got %s",
+                         fe_json_type_name(v));
   const char *t = json_string_value(v);
   for (size_t i = 0; i < BASE_ARRAY_LEN(arch_table); i++) {
     if (!strcmp(arch_table[i].model_type, t)) {
@@ -212,8 +200,8 @@ static bertc_status_t read_model_type(const cfg_reader_t *r, const arch_desc_t *
       return BERTC_OK;
     }
   }
-  return cfg_error(r, BERTC_STATUS_UNSUPPORTED,
-                   "model_type '%s' is not supported (supported: " SUPPORTED_TYPES ")", t);
+  return fe_file_error(r->path, BERTC_STATUS_UNSUPPORTED,
+                       "model_type '%s' is not supported (supported: " SUPPORTED_TYPES ")", t);
 }
 
 static bertc_status_t read_activation(const cfg_reader_t *r, const arch_desc_t *a,
@@ -226,11 +214,11 @@ static bertc_status_t read_activation(const cfg_reader_t *r, const arch_desc_t *
       return BERTC_OK;
     }
   }
-  return cfg_error(r, BERTC_STATUS_UNSUPPORTED,
-                   "%s '%s' is not supported (supported: gelu, gelu_python, gelu_new, "
-                   "gelu_pytorch_tanh, gelu_accurate, gelu_fast, quick_gelu, relu, silu, "
-                   "swish, tanh)",
-                   a->k_act, c->hidden_act_name);
+  return fe_file_error(r->path, BERTC_STATUS_UNSUPPORTED,
+                       "%s '%s' is not supported (supported: gelu, gelu_python, gelu_new, "
+                       "gelu_pytorch_tanh, gelu_accurate, gelu_fast, quick_gelu, relu, silu, "
+                       "swish, tanh)",
+                       a->k_act, c->hidden_act_name);
 }
 
 static bertc_status_t read_sizes(const cfg_reader_t *r, const arch_desc_t *a,
@@ -264,15 +252,15 @@ static bertc_status_t read_sizes(const cfg_reader_t *r, const arch_desc_t *a,
   }
 
   if (c->hidden_size % c->num_heads != 0)
-    return cfg_error(r, BERTC_STATUS_DATA, "%s %lld is not a multiple of %s %lld",
-                     a->k_hidden, (long long)c->hidden_size, a->k_heads,
-                     (long long)c->num_heads);
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "%s %lld is not a multiple of %s %lld",
+                         a->k_hidden, (long long)c->hidden_size, a->k_heads,
+                         (long long)c->num_heads);
   /* transformers: group of layer i = int(i / (num_hidden_layers / num_hidden_groups)),
    * which stays inside 0..groups-1 exactly when groups <= layers. */
   if (c->num_hidden_groups > c->num_layers)
-    return cfg_error(r, BERTC_STATUS_DATA,
-                     "num_hidden_groups %lld is more than num_hidden_layers %lld",
-                     (long long)c->num_hidden_groups, (long long)c->num_layers);
+    return fe_file_error(r->path, BERTC_STATUS_DATA,
+                         "num_hidden_groups %lld is more than num_hidden_layers %lld",
+                         (long long)c->num_hidden_groups, (long long)c->num_layers);
   return BERTC_OK;
 }
 
@@ -285,30 +273,30 @@ static bertc_status_t read_positions(const cfg_reader_t *r, const arch_desc_t *a
     /* Real tokens take positions padding_idx+1, +2, ...: at least one must fit. */
     c->position_padding_idx = c->pad_token_id;
     if (c->max_position_embeddings <= c->pad_token_id + 1)
-      return cfg_error(r, BERTC_STATUS_DATA,
-                       "max_position_embeddings %lld leaves no positions after the "
-                       "padding index %lld (pad_token_id)",
-                       (long long)c->max_position_embeddings, (long long)c->pad_token_id);
+      return fe_file_error(r->path, BERTC_STATUS_DATA,
+                           "max_position_embeddings %lld leaves no positions after the "
+                           "padding index %lld (pad_token_id)",
+                           (long long)c->max_position_embeddings, (long long)c->pad_token_id);
   }
   if (a->arch == FE_ARCH_DISTILBERT) return BERTC_OK; /* absolute, sinusoidal or learned */
   json_t *v = json_object_get(r->root, "position_embedding_type");
   if (!v) return BERTC_OK;
   if (json_is_null(v))
-    return cfg_error(r, BERTC_STATUS_UNSUPPORTED,
-                     "position_embedding_type null (no position embeddings) is not "
-                     "supported (expected 'absolute')");
+    return fe_file_error(r->path, BERTC_STATUS_UNSUPPORTED,
+                         "position_embedding_type null (no position embeddings) is not "
+                         "supported (expected 'absolute')");
   if (!json_is_string(v))
-    return cfg_error(r, BERTC_STATUS_DATA, "position_embedding_type must be a string, got %s",
-                     fe_json_type_name(v));
+    return fe_file_error(r->path, BERTC_STATUS_DATA,
+                         "position_embedding_type must be a string, got %s", fe_json_type_name(v));
   const char *t = json_string_value(v);
   if (!strcmp(t, "absolute")) return BERTC_OK;
   if (!strncmp(t, "relative", 8))
-    return cfg_error(r, BERTC_STATUS_UNSUPPORTED,
-                     "position_embedding_type '%s': relative position embeddings are not "
-                     "supported",
-                     t);
-  return cfg_error(r, BERTC_STATUS_UNSUPPORTED,
-                   "position_embedding_type '%s' is not supported (expected 'absolute')", t);
+    return fe_file_error(r->path, BERTC_STATUS_UNSUPPORTED,
+                         "position_embedding_type '%s': relative position embeddings are not "
+                         "supported",
+                         t);
+  return fe_file_error(r->path, BERTC_STATUS_UNSUPPORTED,
+                       "position_embedding_type '%s' is not supported (expected 'absolute')", t);
 }
 
 static bertc_status_t read_eps(const cfg_reader_t *r, const arch_desc_t *a,
@@ -317,12 +305,12 @@ static bertc_status_t read_eps(const cfg_reader_t *r, const arch_desc_t *a,
   json_t *v = a->eps_key ? cfg_get(r, "layer_norm_eps") : NULL;
   if (!v) return BERTC_OK;
   if (!json_is_number(v))
-    return cfg_error(r, BERTC_STATUS_DATA, "layer_norm_eps must be a number, got %s",
-                     fe_json_type_name(v));
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "layer_norm_eps must be a number, got %s",
+                         fe_json_type_name(v));
   double eps = json_number_value(v);
   if (!(eps > 0 && eps < 1))
-    return cfg_error(r, BERTC_STATUS_DATA, "layer_norm_eps %g is out of range (0 < eps < 1)",
-                     eps);
+    return fe_file_error(r->path, BERTC_STATUS_DATA,
+                         "layer_norm_eps %g is out of range (0 < eps < 1)", eps);
   c->layer_norm_eps = (float)eps;
   return BERTC_OK;
 }
@@ -332,19 +320,19 @@ static bertc_status_t refuse_unsupported(const cfg_reader_t *r) {
   bool b;
   BERTC_RETURN_IF_ERROR(cfg_bool(r, "is_decoder", &b));
   if (b)
-    return cfg_error(r, BERTC_STATUS_UNSUPPORTED,
-                     "is_decoder is true: decoder models are not supported");
+    return fe_file_error(r->path, BERTC_STATUS_UNSUPPORTED,
+                         "is_decoder is true: decoder models are not supported");
   BERTC_RETURN_IF_ERROR(cfg_bool(r, "add_cross_attention", &b));
   if (b)
-    return cfg_error(r, BERTC_STATUS_UNSUPPORTED,
-                     "add_cross_attention is true: cross-attention is not supported");
+    return fe_file_error(r->path, BERTC_STATUS_UNSUPPORTED,
+                         "add_cross_attention is true: cross-attention is not supported");
   json_t *v = cfg_get(r, "pruned_heads");
   if (v && !(json_is_object(v) && json_object_size(v) == 0))
-    return cfg_error(r, BERTC_STATUS_UNSUPPORTED,
-                     "pruned_heads: pruned attention heads are not supported");
+    return fe_file_error(r->path, BERTC_STATUS_UNSUPPORTED,
+                         "pruned_heads: pruned attention heads are not supported");
   if (cfg_get(r, "quantization_config"))
-    return cfg_error(r, BERTC_STATUS_UNSUPPORTED,
-                     "quantization_config: quantized checkpoints are not supported");
+    return fe_file_error(r->path, BERTC_STATUS_UNSUPPORTED,
+                         "quantization_config: quantized checkpoints are not supported");
   return BERTC_OK;
 }
 
@@ -353,17 +341,18 @@ static bertc_status_t read_architecture(const cfg_reader_t *r, fe_config_t *c) {
   json_t *v = cfg_get(r, "architectures");
   if (!v) return BERTC_OK;
   if (!json_is_array(v))
-    return cfg_error(r, BERTC_STATUS_DATA, "architectures must be an array, got %s",
-                     fe_json_type_name(v));
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "architectures must be an array, got %s",
+                         fe_json_type_name(v));
   if (json_array_size(v) == 0) return BERTC_OK;
   json_t *first = json_array_get(v, 0);
   if (!json_is_string(first))
-    return cfg_error(r, BERTC_STATUS_DATA, "architectures[0] must be a string, got %s",
-                     fe_json_type_name(first));
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "architectures[0] must be a string, got %s",
+                         fe_json_type_name(first));
   const char *s = json_string_value(first);
   if (strlen(s) >= sizeof c->architecture)
-    return cfg_error(r, BERTC_STATUS_DATA, "architectures[0] is longer than %zu characters",
-                     sizeof c->architecture - 1);
+    return fe_file_error(r->path, BERTC_STATUS_DATA,
+                         "architectures[0] is longer than %zu characters",
+                         sizeof c->architecture - 1);
   memcpy(c->architecture, s, strlen(s) + 1);
   return BERTC_OK;
 }
@@ -386,13 +375,13 @@ static bertc_status_t read_labels(const cfg_reader_t *r, fe_config_t *c) {
   json_t *map = cfg_get(r, "id2label");
   if (map) {
     if (!json_is_object(map))
-      return cfg_error(r, BERTC_STATUS_DATA, "id2label must be an object, got %s",
-                       fe_json_type_name(map));
+      return fe_file_error(r->path, BERTC_STATUS_DATA, "id2label must be an object, got %s",
+                           fe_json_type_name(map));
     size_t n = json_object_size(map);
-    if (n == 0) return cfg_error(r, BERTC_STATUS_DATA, "id2label is empty");
+    if (n == 0) return fe_file_error(r->path, BERTC_STATUS_DATA, "id2label is empty");
     if (n > FE_MAX_LABELS)
-      return cfg_error(r, BERTC_STATUS_UNSUPPORTED, "id2label has %zu labels, more than %d",
-                       n, FE_MAX_LABELS);
+      return fe_file_error(r->path, BERTC_STATUS_UNSUPPORTED,
+                           "id2label has %zu labels, more than %d", n, FE_MAX_LABELS);
     c->num_labels = (int64_t)n;
   } else {
     BERTC_RETURN_IF_ERROR(cfg_int(r, "num_labels", 2, 1, FE_MAX_LABELS, &c->num_labels));
@@ -405,13 +394,13 @@ static bertc_status_t read_labels(const cfg_reader_t *r, fe_config_t *c) {
     json_object_foreach(map, key, v) {
       int64_t i;
       if (!parse_label_index(key, &i) || i >= c->num_labels)
-        return cfg_error(r, BERTC_STATUS_DATA,
-                         "id2label key '%s' is not an index in 0..%lld (the keys must be "
-                         "0..n-1)",
-                         key, (long long)c->num_labels - 1);
+        return fe_file_error(r->path, BERTC_STATUS_DATA,
+                             "id2label key '%s' is not an index in 0..%lld (the keys must be "
+                             "0..n-1)",
+                             key, (long long)c->num_labels - 1);
       if (!json_is_string(v))
-        return cfg_error(r, BERTC_STATUS_DATA, "id2label['%s'] must be a string, got %s",
-                         key, fe_json_type_name(v));
+        return fe_file_error(r->path, BERTC_STATUS_DATA, "id2label['%s'] must be a string, got %s",
+                             key, fe_json_type_name(v));
       BERTC_RETURN_IF_ERROR(base_strdup(json_string_value(v), &c->id2label[i]));
     }
   } else {
@@ -427,16 +416,16 @@ static bertc_status_t read_labels(const cfg_reader_t *r, fe_config_t *c) {
   if (!c->problem_type[0]) return BERTC_OK;
   for (size_t i = 0; i < BASE_ARRAY_LEN(problem_types); i++)
     if (!strcmp(problem_types[i], c->problem_type)) return BERTC_OK;
-  return cfg_error(r, BERTC_STATUS_DATA,
-                   "problem_type '%s' is not one of regression, single_label_classification, "
-                   "multi_label_classification",
-                   c->problem_type);
+  return fe_file_error(r->path, BERTC_STATUS_DATA,
+                       "problem_type '%s' is not one of regression, single_label_classification, "
+                       "multi_label_classification",
+                       c->problem_type);
 }
 
 static bertc_status_t read_config(const cfg_reader_t *r, fe_config_t *c) {
   if (!json_is_object(r->root))
-    return cfg_error(r, BERTC_STATUS_DATA, "expected a JSON object, got %s",
-                     fe_json_type_name(r->root));
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "expected a JSON object, got %s",
+                         fe_json_type_name(r->root));
   const arch_desc_t *a = NULL;
   BERTC_RETURN_IF_ERROR(read_model_type(r, &a));
   c->arch = a->arch;

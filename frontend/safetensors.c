@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 
 #include "base/base.h"
+#include "frontend/json_util.h"
 
 #define ST_INDEX_NAME "model.safetensors.index.json"
 #define ST_SINGLE_NAME "model.safetensors"
@@ -611,12 +612,9 @@ done:
 
 static bertc_status_t open_index(st_checkpoint_t *c, const char *index) {
   BERTC_RETURN_IF_ERROR(base_strdup(index, &c->source));
-  char *text;
-  size_t size;
-  BERTC_RETURN_IF_ERROR(base_read_file(index, ST_MAX_INDEX_SIZE, &text, &size));
+  json_t *root;
   json_error_t jerr;
-  json_t *root = json_loadb(text, size, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-  free(text);
+  BERTC_RETURN_IF_ERROR(fe_json_parse_file(index, ST_MAX_INDEX_SIZE, &root, &jerr));
   if (!root)
     return st_error(BERTC_STATUS_DATA, index, NULL,
                     "not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line,

@@ -18,7 +18,6 @@
  * exist, so mistakes surface here with the model.json named, not later. */
 #include <ctype.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,21 +174,11 @@ typedef struct spec_reader {
   bool has_pooling, has_normalize;
 } spec_reader_t;
 
-BERTC_PRINTF(3, 4)
-static bertc_status_t spec_error(const spec_reader_t *r, bertc_status_code_t code,
-                                 const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  bertc_status_t s = bertc_status_makev(code, fmt, ap);
-  va_end(ap);
-  return bertc_status_annotate(s, "%s", r->path);
-}
-
 static bertc_status_t want_string(const spec_reader_t *r, const char *key, json_t *v,
                                   const char **out) {
   if (!json_is_string(v) || !json_string_length(v))
-    return spec_error(r, BERTC_STATUS_DATA, "%s must be a non-empty string, got %s", key,
-                      json_is_string(v) ? "\"\"" : fe_json_type_name(v));
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "%s must be a non-empty string, got %s", key,
+                         json_is_string(v) ? "\"\"" : fe_json_type_name(v));
   *out = json_string_value(v);
   return BERTC_OK;
 }
@@ -213,18 +202,18 @@ static bertc_status_t key_name(spec_reader_t *r, const char *key, json_t *v, fe_
   const char *name;
   BERTC_RETURN_IF_ERROR(want_string(r, key, v, &name));
   if (!is_identifier(name))
-    return spec_error(r, BERTC_STATUS_DATA,
-                      "name '%s' is not an identifier ([A-Za-z0-9_], not starting with a "
-                      "digit, at most %d characters)",
-                      name, SPEC_MAX_NAME);
+    return fe_file_error(r->path, BERTC_STATUS_DATA,
+                         "name '%s' is not an identifier ([A-Za-z0-9_], not starting with a "
+                         "digit, at most %d characters)",
+                         name, SPEC_MAX_NAME);
   return base_strdup(name, &s->name);
 }
 
 static bertc_status_t key_description(spec_reader_t *r, const char *key, json_t *v,
                                       fe_spec_t *s, size_t field) {
   if (!json_is_string(v))
-    return spec_error(r, BERTC_STATUS_DATA, "%s must be a string, got %s", key,
-                      fe_json_type_name(v));
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "%s must be a string, got %s", key,
+                         fe_json_type_name(v));
   return BERTC_OK;
 }
 
@@ -233,11 +222,11 @@ static bertc_status_t key_task(spec_reader_t *r, const char *key, json_t *v, fe_
   const char *name;
   BERTC_RETURN_IF_ERROR(want_string(r, key, v, &name));
   if (bertc_task_from_name(name, &s->task)) return BERTC_OK;
-  return spec_error(r, BERTC_STATUS_DATA,
-                    "task '%s' is not one of auto, encoder, embedding, fill-mask, "
-                    "next-sentence, pretraining, sequence-classification, "
-                    "token-classification, question-answering, discriminator",
-                    name);
+  return fe_file_error(r->path, BERTC_STATUS_DATA,
+                       "task '%s' is not one of auto, encoder, embedding, fill-mask, "
+                       "next-sentence, pretraining, sequence-classification, "
+                       "token-classification, question-answering, discriminator",
+                       name);
 }
 
 static bertc_status_t pooling_bit(spec_reader_t *r, json_t *v, unsigned *out) {
@@ -249,8 +238,8 @@ static bertc_status_t pooling_bit(spec_reader_t *r, json_t *v, unsigned *out) {
                {"mean", FE_POOL_MEAN},
                {"mean_sqrt_len_tokens", FE_POOL_MEAN_SQRT}};
   if (!json_is_string(v))
-    return spec_error(r, BERTC_STATUS_DATA, "pooling modes must be strings, got %s",
-                      fe_json_type_name(v));
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "pooling modes must be strings, got %s",
+                         fe_json_type_name(v));
   const char *name = json_string_value(v);
   for (size_t i = 0; i < BASE_ARRAY_LEN(modes); i++) {
     if (!strcmp(modes[i].name, name)) {
@@ -258,8 +247,8 @@ static bertc_status_t pooling_bit(spec_reader_t *r, json_t *v, unsigned *out) {
       return BERTC_OK;
     }
   }
-  return spec_error(r, BERTC_STATUS_DATA,
-                    "pooling '%s' is not one of cls, mean, max, mean_sqrt_len_tokens", name);
+  return fe_file_error(r->path, BERTC_STATUS_DATA,
+                       "pooling '%s' is not one of cls, mean, max, mean_sqrt_len_tokens", name);
 }
 
 static bertc_status_t key_pooling(spec_reader_t *r, const char *key, json_t *v,
@@ -267,15 +256,15 @@ static bertc_status_t key_pooling(spec_reader_t *r, const char *key, json_t *v,
   r->has_pooling = true;
   if (!json_is_array(v)) return pooling_bit(r, v, &s->pooling);
   if (json_array_size(v) == 0)
-    return spec_error(r, BERTC_STATUS_DATA, "pooling is an empty list");
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "pooling is an empty list");
   size_t i;
   json_t *item;
   json_array_foreach(v, i, item) {
     unsigned bit;
     BERTC_RETURN_IF_ERROR(pooling_bit(r, item, &bit));
     if (s->pooling & bit)
-      return spec_error(r, BERTC_STATUS_DATA, "pooling lists '%s' twice",
-                        json_string_value(item));
+      return fe_file_error(r->path, BERTC_STATUS_DATA, "pooling lists '%s' twice",
+                           json_string_value(item));
     s->pooling |= bit;
   }
   return BERTC_OK;
@@ -284,8 +273,8 @@ static bertc_status_t key_pooling(spec_reader_t *r, const char *key, json_t *v,
 static bertc_status_t key_normalize(spec_reader_t *r, const char *key, json_t *v,
                                     fe_spec_t *s, size_t field) {
   if (!json_is_boolean(v))
-    return spec_error(r, BERTC_STATUS_DATA, "normalize must be true or false, got %s",
-                      fe_json_type_name(v));
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "normalize must be true or false, got %s",
+                         fe_json_type_name(v));
   r->has_normalize = true;
   s->normalize = json_is_true(v);
   return BERTC_OK;
@@ -294,12 +283,13 @@ static bertc_status_t key_normalize(spec_reader_t *r, const char *key, json_t *v
 static bertc_status_t key_max_seq_length(spec_reader_t *r, const char *key, json_t *v,
                                          fe_spec_t *s, size_t field) {
   if (!json_is_integer(v))
-    return spec_error(r, BERTC_STATUS_DATA, "max_seq_length must be an integer, got %s",
-                      fe_json_type_name(v));
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "max_seq_length must be an integer, got %s",
+                         fe_json_type_name(v));
   json_int_t x = json_integer_value(v);
   if (x < 1 || x > SPEC_MAX_SEQ_LEN)
-    return spec_error(r, BERTC_STATUS_DATA, "max_seq_length %lld is out of range (1..%lld)",
-                      (long long)x, (long long)SPEC_MAX_SEQ_LEN);
+    return fe_file_error(r->path, BERTC_STATUS_DATA,
+                         "max_seq_length %lld is out of range (1..%lld)", (long long)x,
+                         (long long)SPEC_MAX_SEQ_LEN);
   s->max_seq_length = (int64_t)x;
   return BERTC_OK;
 }
@@ -310,19 +300,19 @@ static bertc_status_t key_int_list(spec_reader_t *r, const char *key, json_t *v,
   int64_t *values = seq ? s->seq_lens : s->batch_sizes;
   size_t *n = seq ? &s->num_seq_lens : &s->num_batch_sizes;
   if (!json_is_array(v))
-    return spec_error(r, BERTC_STATUS_DATA, "%s must be an array of integers, got %s", key,
-                      fe_json_type_name(v));
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "%s must be an array of integers, got %s", key,
+                         fe_json_type_name(v));
   if (json_array_size(v) == 0)
-    return spec_error(r, BERTC_STATUS_DATA, "%s is an empty list", key);
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "%s is an empty list", key);
   if (json_array_size(v) > FE_MAX_BUCKETS)
-    return spec_error(r, BERTC_STATUS_DATA, "%s has %zu values, more than %d", key,
-                      json_array_size(v), FE_MAX_BUCKETS);
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "%s has %zu values, more than %d", key,
+                         json_array_size(v), FE_MAX_BUCKETS);
   size_t i;
   json_t *item;
   json_array_foreach(v, i, item) {
     if (!json_is_integer(item))
-      return spec_error(r, BERTC_STATUS_DATA, "%s[%zu] must be an integer, got %s", key, i,
-                        fe_json_type_name(item));
+      return fe_file_error(r->path, BERTC_STATUS_DATA, "%s[%zu] must be an integer, got %s", key, i,
+                           fe_json_type_name(item));
     values[i] = (int64_t)json_integer_value(item);
   }
   *n = json_array_size(v);
@@ -337,8 +327,8 @@ static bertc_status_t key_precision(spec_reader_t *r, const char *key, json_t *v
   const char *p;
   BERTC_RETURN_IF_ERROR(want_string(r, key, v, &p));
   if (strcmp(p, "fp32"))
-    return spec_error(r, BERTC_STATUS_UNSUPPORTED,
-                      "precision '%s' is not supported yet (fp32 only)", p);
+    return fe_file_error(r->path, BERTC_STATUS_UNSUPPORTED,
+                         "precision '%s' is not supported yet (fp32 only)", p);
   return BERTC_OK; /* s->precision is already "fp32" */
 }
 
@@ -350,8 +340,8 @@ static bertc_status_t key_weights_mode(spec_reader_t *r, const char *key, json_t
     s->weights_external = !strcmp(m, "external");
     return BERTC_OK;
   }
-  return spec_error(r, BERTC_STATUS_DATA, "weights_mode '%s' is not 'embed' or 'external'",
-                    m);
+  return fe_file_error(r->path, BERTC_STATUS_DATA, "weights_mode '%s' is not 'embed' or 'external'",
+                       m);
 }
 
 static bertc_status_t key_gemm(spec_reader_t *r, const char *key, json_t *v, fe_spec_t *s,
@@ -362,7 +352,9 @@ static bertc_status_t key_gemm(spec_reader_t *r, const char *key, json_t *v, fe_
   if (!strcmp(g, "bertc")) s->gemm = FE_GEMM_BERTC;
   else if (!strcmp(g, "amx")) s->gemm = FE_GEMM_AMX;
   else if (!strcmp(g, "blas")) s->gemm = FE_GEMM_BLAS;
-  else return spec_error(r, BERTC_STATUS_DATA, "gemm '%s' is not 'bertc', 'amx' or 'blas'", g);
+  else
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "gemm '%s' is not 'bertc', 'amx' or 'blas'",
+                         g);
   return BERTC_OK;
 }
 
@@ -383,8 +375,8 @@ static bool valid_features(const char *f) {
 static bertc_status_t key_target(spec_reader_t *r, const char *key, json_t *v, fe_spec_t *s,
                                  size_t field) {
   if (!json_is_object(v))
-    return spec_error(r, BERTC_STATUS_DATA, "target must be an object, got %s",
-                      fe_json_type_name(v));
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "target must be an object, got %s",
+                         fe_json_type_name(v));
   const char *k;
   json_t *item;
   json_object_foreach(v, k, item) {
@@ -393,27 +385,28 @@ static bertc_status_t key_target(spec_reader_t *r, const char *key, json_t *v, f
       BERTC_RETURN_IF_ERROR(want_string(r, "target.cpu", item, &str));
       for (const char *c = str; *c; c++)
         if (!isalnum((unsigned char)*c) && !strchr("._-", *c))
-          return spec_error(r, BERTC_STATUS_DATA, "target.cpu '%s' is not a CPU name", str);
+          return fe_file_error(r->path, BERTC_STATUS_DATA, "target.cpu '%s' is not a CPU name",
+                               str);
       free(s->target_cpu);
       s->target_cpu = NULL;
       if (strcmp(str, "native")) BERTC_RETURN_IF_ERROR(base_strdup(str, &s->target_cpu));
     } else if (!strcmp(k, "features")) {
       if (!json_is_string(item))
-        return spec_error(r, BERTC_STATUS_DATA, "target.features must be a string, got %s",
-                          fe_json_type_name(item));
+        return fe_file_error(r->path, BERTC_STATUS_DATA, "target.features must be a string, got %s",
+                             fe_json_type_name(item));
       str = json_string_value(item);
       free(s->target_features);
       s->target_features = NULL;
       if (!*str) continue;
       if (!valid_features(str))
-        return spec_error(r, BERTC_STATUS_DATA,
-                          "target.features '%s' must be comma-separated +name or -name "
-                          "items (e.g. \"+avx2,+fma\")",
-                          str);
+        return fe_file_error(r->path, BERTC_STATUS_DATA,
+                             "target.features '%s' must be comma-separated +name or -name "
+                             "items (e.g. \"+avx2,+fma\")",
+                             str);
       BERTC_RETURN_IF_ERROR(base_strdup(str, &s->target_features));
     } else {
-      return spec_error(r, BERTC_STATUS_DATA,
-                        "unknown key 'target.%s' (target takes cpu and features)", k);
+      return fe_file_error(r->path, BERTC_STATUS_DATA,
+                           "unknown key 'target.%s' (target takes cpu and features)", k);
     }
   }
   return BERTC_OK;
@@ -466,10 +459,10 @@ static size_t edit_distance(const char *a, const char *b) {
 
 static bertc_status_t unknown_key(const spec_reader_t *r, const char *key) {
   if (!strcmp(key, "model_type") || !strcmp(key, "architectures"))
-    return spec_error(r, BERTC_STATUS_DATA,
-                      "unknown key '%s': this looks like a HuggingFace config.json; give "
-                      "bertc its directory instead",
-                      key);
+    return fe_file_error(r->path, BERTC_STATUS_DATA,
+                         "unknown key '%s': this looks like a HuggingFace config.json; give "
+                         "bertc its directory instead",
+                         key);
   const char *best = NULL;
   size_t best_d = 3;
   for (size_t i = 0; i < BASE_ARRAY_LEN(spec_keys); i++) {
@@ -480,10 +473,10 @@ static bertc_status_t unknown_key(const spec_reader_t *r, const char *key) {
     }
   }
   if (best)
-    return spec_error(r, BERTC_STATUS_DATA, "unknown key '%s' (did you mean '%s'?)", key,
-                      best);
-  return spec_error(r, BERTC_STATUS_DATA,
-                    "unknown key '%s' (see docs/model-json.md for the keys)", key);
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "unknown key '%s' (did you mean '%s'?)", key,
+                         best);
+  return fe_file_error(r->path, BERTC_STATUS_DATA,
+                       "unknown key '%s' (see docs/model-json.md for the keys)", key);
 }
 
 /* ---- loading ------------------------------------------------------------------------ */
@@ -498,26 +491,26 @@ static bertc_status_t need_file(const spec_reader_t *r, const char *key, const c
                                 bool dir) {
   struct stat st;
   if (stat(path, &st) != 0)
-    return spec_error(r, BERTC_STATUS_NOT_FOUND, "%s '%s' does not exist", key, path);
+    return fe_file_error(r->path, BERTC_STATUS_NOT_FOUND, "%s '%s' does not exist", key, path);
   if (dir && !S_ISDIR(st.st_mode))
-    return spec_error(r, BERTC_STATUS_DATA, "%s '%s' is not a directory", key, path);
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "%s '%s' is not a directory", key, path);
   if (!dir && S_ISDIR(st.st_mode) && strcmp(key, "weights"))
-    return spec_error(r, BERTC_STATUS_DATA, "%s '%s' is a directory, expected a file", key,
-                      path);
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "%s '%s' is a directory, expected a file", key,
+                         path);
   return BERTC_OK;
 }
 
 /* Defaults that depend on other keys, the cross-key rules, and existence. */
 static bertc_status_t spec_finish(spec_reader_t *r, fe_spec_t *s) {
   if (!s->checkpoint_dir && !s->config_path)
-    return spec_error(r, BERTC_STATUS_DATA,
-                      "needs \"checkpoint\" (a model directory) or \"config\" and \"weights\"");
+    return fe_file_error(r->path, BERTC_STATUS_DATA,
+                         "needs \"checkpoint\" (a model directory) or \"config\" and \"weights\"");
   if (s->checkpoint_dir) {
     BERTC_RETURN_IF_ERROR(need_file(r, "checkpoint", s->checkpoint_dir, true));
   } else {
     if (!s->weights_path)
-      return spec_error(r, BERTC_STATUS_DATA,
-                        "gives \"config\" without \"checkpoint\", so it needs \"weights\"");
+      return fe_file_error(r->path, BERTC_STATUS_DATA,
+                           "gives \"config\" without \"checkpoint\", so it needs \"weights\"");
     BERTC_RETURN_IF_ERROR(path_dirname(s->config_path, &s->checkpoint_dir));
   }
   if (!s->config_path)
@@ -533,22 +526,22 @@ static bertc_status_t spec_finish(spec_reader_t *r, fe_spec_t *s) {
 
   if ((r->has_pooling || r->has_normalize) && s->task != BERTC_TASK_AUTO &&
       s->task != BERTC_TASK_EMBEDDING)
-    return spec_error(r, BERTC_STATUS_DATA,
-                      "%s applies only to the embedding task, not '%s'",
-                      r->has_pooling ? "pooling" : "normalize", bertc_task_name(s->task));
+    return fe_file_error(r->path, BERTC_STATUS_DATA,
+                         "%s applies only to the embedding task, not '%s'",
+                         r->has_pooling ? "pooling" : "normalize", bertc_task_name(s->task));
   if (s->max_seq_length)
     for (size_t i = 0; i < s->num_seq_lens; i++)
       if (s->seq_lens[i] > s->max_seq_length)
-        return spec_error(r, BERTC_STATUS_DATA,
-                          "seq_lens: %lld is longer than max_seq_length %lld",
-                          (long long)s->seq_lens[i], (long long)s->max_seq_length);
+        return fe_file_error(r->path, BERTC_STATUS_DATA,
+                             "seq_lens: %lld is longer than max_seq_length %lld",
+                             (long long)s->seq_lens[i], (long long)s->max_seq_length);
   return BERTC_OK;
 }
 
 static bertc_status_t read_model_json(spec_reader_t *r, json_t *root, fe_spec_t *s) {
   if (!json_is_object(root))
-    return spec_error(r, BERTC_STATUS_DATA, "expected a JSON object, got %s",
-                      fe_json_type_name(root));
+    return fe_file_error(r->path, BERTC_STATUS_DATA, "expected a JSON object, got %s",
+                         fe_json_type_name(root));
   const char *key;
   json_t *v;
   json_object_foreach(root, key, v) {
