@@ -21,50 +21,6 @@ void fe_load_options_init(fe_load_options_t *o) {
   o->task = BERTC_TASK_AUTO;
 }
 
-static const char *arch_prefix(fe_arch_t a) {
-  switch (a) {
-  case FE_ARCH_BERT: return "bert.";
-  case FE_ARCH_ROBERTA:
-  case FE_ARCH_XLM_ROBERTA: return "roberta.";
-  case FE_ARCH_DISTILBERT: return "distilbert.";
-  case FE_ARCH_ALBERT: return "albert.";
-  case FE_ARCH_ELECTRA: return "electra.";
-  }
-  return "";
-}
-
-unsigned fe_detect_heads(const fe_builder_t *b) {
-  unsigned h = 0;
-  const fe_arch_t a = b->cfg->arch;
-  bool roberta = a == FE_ARCH_ROBERTA || a == FE_ARCH_XLM_ROBERTA;
-  if (fe_has(b, FE_SCOPE_BASE, "pooler.dense.weight") || fe_has(b, FE_SCOPE_BASE, "pooler.weight"))
-    h |= FE_HEAD_POOLER;
-  if (fe_has(b, FE_SCOPE_HEAD, "cls.predictions.transform.dense.weight") ||
-      fe_has(b, FE_SCOPE_HEAD, "lm_head.dense.weight") ||
-      fe_has(b, FE_SCOPE_HEAD, "vocab_transform.weight") ||
-      fe_has(b, FE_SCOPE_HEAD, "predictions.dense.weight") ||
-      fe_has(b, FE_SCOPE_HEAD, "generator_predictions.dense.weight"))
-    h |= FE_HEAD_MLM;
-  if (fe_has(b, FE_SCOPE_HEAD, "cls.seq_relationship.weight")) h |= FE_HEAD_NSP;
-  if (fe_has(b, FE_SCOPE_HEAD, "qa_outputs.weight")) h |= FE_HEAD_QA;
-  if (fe_has(b, FE_SCOPE_HEAD, "discriminator_predictions.dense.weight"))
-    h |= FE_HEAD_DISCRIMINATOR;
-  if (fe_has(b, FE_SCOPE_HEAD, "classifier.dense.weight") ||
-      fe_has(b, FE_SCOPE_HEAD, "pre_classifier.weight"))
-    h |= FE_HEAD_SEQ_CLS;
-  if (fe_has(b, FE_SCOPE_HEAD, "classifier.weight") && !(h & FE_HEAD_SEQ_CLS)) {
-    /* BERT-style "classifier" is a sequence classifier on the pooler or a
-     * token classifier: the architecture name decides. */
-    if (strstr(b->cfg->architecture, "TokenClassification"))
-      h |= FE_HEAD_TOKEN_CLS;
-    else if (!roberta && a != FE_ARCH_ELECTRA && a != FE_ARCH_DISTILBERT)
-      h |= FE_HEAD_SEQ_CLS;
-    else
-      h |= FE_HEAD_TOKEN_CLS;
-  }
-  return h;
-}
-
 static bertc_task_t task_from_architecture(const char *arch) {
   static const struct {
     const char *suffix;
@@ -189,16 +145,7 @@ bertc_status_t fe_model_load(const char *path, const fe_load_options_t *opts, fe
   if (!s) s = count_parameters(m, ckpt, opts->warn_nonfinite);
   if (!s) s = ir_graph_create(m->spec.name, &m->graph);
   if (!s) {
-    b.g = m->graph;
-    b.cfg = &m->config;
-    b.ckpt = ckpt;
-    b.weights_source = st_checkpoint_source(ckpt);
-    b.config_source = m->spec.config_path;
-    b.ids = b.type_ids = b.mask = IR_NONE;
-    char probe[128];
-    snprintf(probe, sizeof probe, "%sembeddings.word_embeddings.weight", arch_prefix(m->config.arch));
-    if (st_checkpoint_find(ckpt, probe))
-      snprintf(b.base_prefix, sizeof b.base_prefix, "%s", arch_prefix(m->config.arch));
+    fe_builder_init(&b, m->graph, &m->config, ckpt, m->spec.config_path);
     m->heads = fe_detect_heads(&b);
     s = resolve_task(m, opts, m->heads);
   }
@@ -208,18 +155,9 @@ bertc_status_t fe_model_load(const char *path, const fe_load_options_t *opts, fe
   if (!s) s = ir_add_input(m->graph, "attention_mask", &b.mask);
   if (!s) {
     fe_build_request_t r = {m->task, m->pooling, m->normalize};
-    switch (m->config.arch) {
-    case FE_ARCH_BERT:
-    case FE_ARCH_ROBERTA:
-    case FE_ARCH_XLM_ROBERTA: s = fe_build_bert(&b, &r); break;
-    case FE_ARCH_DISTILBERT: s = fe_build_distilbert(&b, &r); break;
-    case FE_ARCH_ALBERT: s = fe_build_albert(&b, &r); break;
-    case FE_ARCH_ELECTRA: s = fe_build_electra(&b, &r); break;
-    }
+    s = fe_build(&b, &r);
   }
-  for (size_t i = 0; i < b.num_bound; i++) free(b.bound_names[i]);
-  free(b.bound_names);
-  free(b.bound_values);
+  fe_builder_deinit(&b);
   st_checkpoint_close(ckpt);
   if (s) {
     fe_model_destroy(m);
@@ -279,7 +217,8 @@ bertc_status_t fe_model_metadata_json(const fe_model_t *m, char **out) {
       if (m->pooling & modes[i].bit) json_array_append_new(pooling, json_string(modes[i].name));
   }
   json_object_set_new(o, "pooling", pooling);
-  json_object_set_new(o, "normalize", json_boolean(m->task == BERTC_TASK_EMBEDDING && m->normalize));
+  json_object_set_new(o, "normalize",
+                      json_boolean(m->task == BERTC_TASK_EMBEDDING && m->normalize));
   for (size_t i = 0; i < m->graph->num_outputs; i++)
     json_array_append_new(outputs, json_string(m->graph->outputs[i].name));
   json_object_set_new(o, "outputs", outputs);
