@@ -3,7 +3,7 @@
  *
  *   fe_spec_load      model.json or directory -> fe_spec_t (paths + compile choices)
  *   fe_config_load    config.json             -> fe_config_t (one arch's keys, defaults)
- *   fe_st_load        sentence-transformers   -> fe_st_t (pooling, normalize, max length)
+ *   fe_sbert_load     sentence-transformers   -> fe_sbert_t (pooling, normalize, max length)
  *   fe_model_load     all of the above + weights -> fe_model_t with an ir_graph_t
  */
 #ifndef BERTC_FRONTEND_H
@@ -72,19 +72,19 @@ enum {
 };
 
 /* sentence-transformers metadata of a model directory. */
-typedef struct fe_st {
+typedef struct fe_sbert {
   bool present;          /* modules.json exists */
   unsigned pooling;      /* FE_POOL_* bits; 0 when no Pooling module */
   bool normalize;        /* a Normalize module follows */
   int64_t max_seq_length;/* sentence_bert_config.json; 0 when absent */
   bool do_lower_case;
-} fe_st_t;
+} fe_sbert_t;
 
 /* Reads modules.json, <pooling dir>/config.json and sentence_bert_config.json
  * from dir. A directory without modules.json gives present = false and OK.
  * Unsupported modules (Dense, weighted-mean / last-token pooling, ...) are
  * refused with a clear message. */
-bertc_status_t fe_st_load(const char *dir, fe_st_t *out) BERTC_MUST_USE;
+bertc_status_t fe_sbert_load(const char *dir, fe_sbert_t *out) BERTC_MUST_USE;
 
 #define FE_MAX_BUCKETS 16
 
@@ -141,7 +141,7 @@ enum {
 typedef struct fe_model {
   fe_spec_t spec;
   fe_config_t config;
-  fe_st_t st;
+  fe_sbert_t sbert;
   unsigned heads;     /* FE_HEAD_* present in the weights */
   bertc_task_t task;     /* resolved */
   unsigned pooling;   /* resolved, for BERTC_TASK_EMBEDDING */

@@ -93,7 +93,7 @@ static bertc_status_t check_tokenizer(const char *dir) {
 static bertc_status_t resolve_task(fe_model_t *m, const fe_load_options_t *o, unsigned heads) {
   bertc_task_t t = o->task != BERTC_TASK_AUTO ? o->task : m->spec.task;
   if (t == BERTC_TASK_AUTO) {
-    if (m->st.present && m->st.pooling)
+    if (m->sbert.present && m->sbert.pooling)
       t = BERTC_TASK_EMBEDDING;
     else
       t = task_from_architecture(m->config.architecture);
@@ -107,12 +107,13 @@ static bertc_status_t resolve_task(fe_model_t *m, const fe_load_options_t *o, un
     return bertc_status_make(BERTC_STATUS_UNSUPPORTED, "%s: task pretraining is BERT-only",
                              m->spec.source);
   m->task = t;
-  m->pooling = m->spec.pooling ? m->spec.pooling : m->st.pooling ? m->st.pooling : FE_POOL_MEAN;
-  m->normalize = m->spec.normalize >= 0 ? m->spec.normalize != 0 : m->st.normalize;
+  m->pooling = m->spec.pooling ? m->spec.pooling : m->sbert.pooling;
+  if (!m->pooling) m->pooling = FE_POOL_MEAN;
+  m->normalize = m->spec.normalize >= 0 ? m->spec.normalize != 0 : m->sbert.normalize;
   int64_t positions = m->config.max_position_embeddings;
   if (m->config.position_padding_idx >= 0) positions -= m->config.position_padding_idx + 1;
   int64_t max = positions;
-  if (m->st.max_seq_length > 0 && m->st.max_seq_length < max) max = m->st.max_seq_length;
+  if (m->sbert.max_seq_length > 0 && m->sbert.max_seq_length < max) max = m->sbert.max_seq_length;
   if (m->spec.max_seq_length > 0) {
     if (m->spec.max_seq_length > positions)
       return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
@@ -139,7 +140,7 @@ bertc_status_t fe_model_load(const char *path, const fe_load_options_t *opts, fe
   st_checkpoint_t *ckpt = NULL;
   bertc_status_t s = fe_spec_load(path, &m->spec);
   if (!s) s = fe_config_load(m->spec.config_path, &m->config);
-  if (!s) s = fe_st_load(m->spec.checkpoint_dir, &m->st);
+  if (!s) s = fe_sbert_load(m->spec.checkpoint_dir, &m->sbert);
   if (!s) s = check_tokenizer(m->spec.tokenizer_dir);
   if (!s) s = st_checkpoint_open(m->spec.weights_path, &ckpt);
   if (!s) s = count_parameters(m, ckpt, opts->warn_nonfinite);

@@ -42,8 +42,8 @@ static char *make_dir(const char *name, const char *modules, const char *pooling
 
 static void test_minilm(void **state) {
   (void)state;
-  fe_st_t st;
-  TU_ASSERT_OK(fe_st_load(tu_minilm_dir(), &st));
+  fe_sbert_t st;
+  TU_ASSERT_OK(fe_sbert_load(tu_minilm_dir(), &st));
   assert_true(st.present);
   assert_int_equal(st.pooling, FE_POOL_MEAN);
   assert_true(st.normalize);
@@ -54,9 +54,9 @@ static void test_minilm(void **state) {
 static void test_no_modules(void **state) {
   (void)state;
   char *dir = make_dir("plain", NULL, NULL, "{\"max_seq_length\": 128}");
-  fe_st_t st;
+  fe_sbert_t st;
   memset(&st, 0xab, sizeof st);
-  TU_ASSERT_OK(fe_st_load(dir, &st));
+  TU_ASSERT_OK(fe_sbert_load(dir, &st));
   assert_false(st.present);
   assert_int_equal(st.pooling, 0);
   assert_false(st.normalize);
@@ -74,8 +74,8 @@ static void test_cls_without_normalize(void **state) {
                        " \"pooling_mode_weightedmean_tokens\": false,"
                        " \"pooling_mode_lasttoken\": false, \"include_prompt\": true}",
                        NULL);
-  fe_st_t st;
-  TU_ASSERT_OK(fe_st_load(dir, &st));
+  fe_sbert_t st;
+  TU_ASSERT_OK(fe_sbert_load(dir, &st));
   assert_true(st.present);
   assert_int_equal(st.pooling, FE_POOL_CLS);
   assert_false(st.normalize);
@@ -88,8 +88,8 @@ static void test_transformer_only(void **state) {
   (void)state;
   char *dir = make_dir("transformer-only", "[" TRANSFORMER "]", NULL,
                        "{\"max_seq_length\": null, \"do_lower_case\": true}");
-  fe_st_t st;
-  TU_ASSERT_OK(fe_st_load(dir, &st));
+  fe_sbert_t st;
+  TU_ASSERT_OK(fe_sbert_load(dir, &st));
   assert_true(st.present);
   assert_int_equal(st.pooling, 0);
   assert_int_equal(st.max_seq_length, 0);
@@ -104,8 +104,8 @@ static void test_several_modes(void **state) {
                        " \"pooling_mode_max_tokens\": true,"
                        " \"pooling_mode_mean_sqrt_len_tokens\": true}",
                        "{\"max_seq_length\": 512, \"do_lower_case\": true}");
-  fe_st_t st;
-  TU_ASSERT_OK(fe_st_load(dir, &st));
+  fe_sbert_t st;
+  TU_ASSERT_OK(fe_sbert_load(dir, &st));
   assert_int_equal(st.pooling, FE_POOL_CLS | FE_POOL_MAX | FE_POOL_MEAN | FE_POOL_MEAN_SQRT);
   assert_true(st.normalize);
   assert_int_equal(st.max_seq_length, 512);
@@ -128,8 +128,8 @@ static void test_pooling_mode_string(void **state) {
     snprintf(pooling, sizeof pooling,
              "{\"pooling_mode\": \"%s\", \"pooling_mode_lasttoken\": true}", cases[i].mode);
     char *dir = make_dir("mode-string", "[" TRANSFORMER ", " POOLING "]", pooling, NULL);
-    fe_st_t st;
-    TU_ASSERT_OK(fe_st_load(dir, &st));
+    fe_sbert_t st;
+    TU_ASSERT_OK(fe_sbert_load(dir, &st));
     assert_int_equal(st.pooling, cases[i].bits);
     free(dir);
   }
@@ -144,8 +144,8 @@ static void test_module_type_paths(void **state) {
                        "\"1\", \"path\": \"1_Pooling\", \"type\": "
                        "\"sentence_transformers.models.Pooling.Pooling\"}]",
                        "{\"pooling_mode_max_tokens\": true}", NULL);
-  fe_st_t st;
-  TU_ASSERT_OK(fe_st_load(dir, &st));
+  fe_sbert_t st;
+  TU_ASSERT_OK(fe_sbert_load(dir, &st));
   assert_int_equal(st.pooling, FE_POOL_MAX);
   free(dir);
 }
@@ -216,8 +216,8 @@ static void test_refusals(void **state) {
   (void)state;
   for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
     char *dir = make_dir("refused", refusals[i].modules, refusals[i].pooling, refusals[i].sbert);
-    fe_st_t st;
-    TU_ASSERT_ERROR(fe_st_load(dir, &st), refusals[i].message);
+    fe_sbert_t st;
+    TU_ASSERT_ERROR(fe_sbert_load(dir, &st), refusals[i].message);
     assert_false(st.present);
     assert_int_equal(st.pooling, 0);
     free(dir);

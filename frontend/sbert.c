@@ -14,7 +14,6 @@
  * do_lower_case; without it both stay 0 / false. */
 #include <ctype.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +22,8 @@
 #include "frontend/json_util.h"
 #include "base/base.h"
 
-#define ST_MAX_FILE_SIZE ((size_t)1 << 20)
-#define ST_MAX_SEQ_LENGTH (INT64_C(1) << 20)
+#define SBERT_MAX_FILE_SIZE ((size_t)1 << 20)
+#define SBERT_MAX_SEQ_LENGTH (INT64_C(1) << 20)
 
 /* Pooling booleans; bit 0 marks a mode bertc does not implement. */
 static const struct {
@@ -52,25 +51,20 @@ static const struct {
     {"lasttoken", 0},
 };
 
-typedef enum st_module_e { MOD_TRANSFORMER, MOD_POOLING, MOD_NORMALIZE, MOD_OTHER } st_module_t;
-
-BERTC_PRINTF(3, 4)
-static bertc_status_t st_error(const char *path, bertc_status_code_t code, const char *fmt,
-                               ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  bertc_status_t s = bertc_status_makev(code, fmt, ap);
-  va_end(ap);
-  return bertc_status_annotate(s, "%s", path);
-}
+typedef enum sbert_module_e {
+  MOD_TRANSFORMER,
+  MOD_POOLING,
+  MOD_NORMALIZE,
+  MOD_OTHER
+} sbert_module_t;
 
 static bertc_status_t load_json_object(const char *path, json_t **out) {
-  return fe_json_load_file(path, ST_MAX_FILE_SIZE, out);
+  return fe_json_load_file(path, SBERT_MAX_FILE_SIZE, out);
 }
 
 /* "sentence_transformers.models.Pooling" -> MOD_POOLING: the last dotted
  * component of a sentence_transformers class path. */
-static st_module_t classify(const char *type) {
+static sbert_module_t classify(const char *type) {
   static const char prefix[] = "sentence_transformers.";
   if (strncmp(type, prefix, sizeof prefix - 1)) return MOD_OTHER;
   const char *last = strrchr(type, '.') + 1;
@@ -88,18 +82,18 @@ static bertc_status_t read_pooling_mode(const char *path, const char *mode, unsi
     for (size_t i = 0; i < BASE_ARRAY_LEN(pooling_names); i++) {
       if (strcmp(pooling_names[i].name, lower)) continue;
       if (!pooling_names[i].bit)
-        return st_error(path, BERTC_STATUS_UNSUPPORTED,
-                        "pooling_mode '%s' is not supported (supported: cls, mean, max, "
-                        "mean_sqrt_len_tokens)",
-                        mode);
+        return fe_file_error(path, BERTC_STATUS_UNSUPPORTED,
+                             "pooling_mode '%s' is not supported (supported: cls, mean, max, "
+                             "mean_sqrt_len_tokens)",
+                             mode);
       *out = pooling_names[i].bit;
       return BERTC_OK;
     }
   }
-  return st_error(path, BERTC_STATUS_DATA,
-                  "pooling_mode '%s' is not a pooling mode (cls, mean, max, "
-                  "mean_sqrt_len_tokens, weightedmean, lasttoken)",
-                  mode);
+  return fe_file_error(path, BERTC_STATUS_DATA,
+                       "pooling_mode '%s' is not a pooling mode (cls, mean, max, "
+                       "mean_sqrt_len_tokens, weightedmean, lasttoken)",
+                       mode);
 }
 
 /* <pooling path>/config.json -> FE_POOL_* bits. */
@@ -110,10 +104,10 @@ static bertc_status_t read_pooling(const char *path, unsigned *out) {
   unsigned bits = 0;
   json_t *mode = json_object_get(root, "pooling_mode");
   if (!json_is_object(root)) {
-    s = st_error(path, BERTC_STATUS_DATA, "expected a JSON object");
+    s = fe_file_error(path, BERTC_STATUS_DATA, "expected a JSON object");
   } else if (mode && !json_is_null(mode)) {
     if (!json_is_string(mode))
-      s = st_error(path, BERTC_STATUS_DATA, "pooling_mode must be a string");
+      s = fe_file_error(path, BERTC_STATUS_DATA, "pooling_mode must be a string");
     else
       s = read_pooling_mode(path, json_string_value(mode), &bits);
   } else {
@@ -121,24 +115,24 @@ static bertc_status_t read_pooling(const char *path, unsigned *out) {
       json_t *v = json_object_get(root, pooling_keys[i].key);
       if (!v || json_is_null(v) || json_is_false(v)) continue;
       if (!json_is_true(v))
-        s = st_error(path, BERTC_STATUS_DATA, "%s must be a boolean", pooling_keys[i].key);
+        s = fe_file_error(path, BERTC_STATUS_DATA, "%s must be a boolean", pooling_keys[i].key);
       else if (!pooling_keys[i].bit)
-        s = st_error(path, BERTC_STATUS_UNSUPPORTED,
-                     "%s is true: this pooling mode is not supported (supported: cls, mean, "
-                     "max, mean_sqrt_len_tokens)",
-                     pooling_keys[i].key);
+        s = fe_file_error(path, BERTC_STATUS_UNSUPPORTED,
+                          "%s is true: this pooling mode is not supported (supported: cls, mean, "
+                          "max, mean_sqrt_len_tokens)",
+                          pooling_keys[i].key);
       else
         bits |= pooling_keys[i].bit;
     }
   }
-  if (!s && !bits) s = st_error(path, BERTC_STATUS_DATA, "no pooling mode is selected");
+  if (!s && !bits) s = fe_file_error(path, BERTC_STATUS_DATA, "no pooling mode is selected");
   json_decref(root);
   *out = bits;
   return s;
 }
 
 /* sentence_bert_config.json next to config.json; absent is fine. */
-static bertc_status_t read_sentence_bert_config(const char *dir, fe_st_t *out) {
+static bertc_status_t read_sentence_bert_config(const char *dir, fe_sbert_t *out) {
   char *path;
   BERTC_RETURN_IF_ERROR(base_path_join(dir, "sentence_bert_config.json", &path));
   if (!base_file_exists(path)) {
@@ -154,19 +148,19 @@ static bertc_status_t read_sentence_bert_config(const char *dir, fe_st_t *out) {
   json_t *len = json_object_get(root, "max_seq_length");
   json_t *lower = json_object_get(root, "do_lower_case");
   if (!json_is_object(root)) {
-    s = st_error(path, BERTC_STATUS_DATA, "expected a JSON object");
+    s = fe_file_error(path, BERTC_STATUS_DATA, "expected a JSON object");
   } else if (len && !json_is_null(len)) {
     if (!json_is_integer(len))
-      s = st_error(path, BERTC_STATUS_DATA, "max_seq_length must be an integer");
-    else if (json_integer_value(len) < 1 || json_integer_value(len) > ST_MAX_SEQ_LENGTH)
-      s = st_error(path, BERTC_STATUS_DATA, "max_seq_length %lld is out of range (1..%lld)",
-                   (long long)json_integer_value(len), (long long)ST_MAX_SEQ_LENGTH);
+      s = fe_file_error(path, BERTC_STATUS_DATA, "max_seq_length must be an integer");
+    else if (json_integer_value(len) < 1 || json_integer_value(len) > SBERT_MAX_SEQ_LENGTH)
+      s = fe_file_error(path, BERTC_STATUS_DATA, "max_seq_length %lld is out of range (1..%lld)",
+                        (long long)json_integer_value(len), (long long)SBERT_MAX_SEQ_LENGTH);
     else
       out->max_seq_length = (int64_t)json_integer_value(len);
   }
   if (!s && lower && !json_is_null(lower)) {
     if (!json_is_boolean(lower))
-      s = st_error(path, BERTC_STATUS_DATA, "do_lower_case must be a boolean");
+      s = fe_file_error(path, BERTC_STATUS_DATA, "do_lower_case must be a boolean");
     else
       out->do_lower_case = json_is_true(lower);
   }
@@ -179,37 +173,37 @@ static bertc_status_t read_sentence_bert_config(const char *dir, fe_st_t *out) {
  * Normalize and reads the Pooling config. `prev` is the previous module's kind
  * (MOD_OTHER before the first). */
 static bertc_status_t read_module(const char *dir, const char *path, size_t i, json_t *m,
-                                  st_module_t prev, st_module_t *kind, fe_st_t *out) {
+                                  sbert_module_t prev, sbert_module_t *kind, fe_sbert_t *out) {
   if (!json_is_object(m))
-    return st_error(path, BERTC_STATUS_DATA, "module %zu must be an object", i);
+    return fe_file_error(path, BERTC_STATUS_DATA, "module %zu must be an object", i);
   json_t *type = json_object_get(m, "type");
   json_t *mpath = json_object_get(m, "path");
   if (!json_is_string(type))
-    return st_error(path, BERTC_STATUS_DATA, "module %zu: \"type\" must be a string", i);
+    return fe_file_error(path, BERTC_STATUS_DATA, "module %zu: \"type\" must be a string", i);
   if (!json_is_string(mpath))
-    return st_error(path, BERTC_STATUS_DATA, "module %zu: \"path\" must be a string", i);
+    return fe_file_error(path, BERTC_STATUS_DATA, "module %zu: \"path\" must be a string", i);
   const char *t = json_string_value(type), *p = json_string_value(mpath);
   *kind = classify(t);
   switch (*kind) {
   case MOD_OTHER:
-    return st_error(path, BERTC_STATUS_UNSUPPORTED,
-                    "module %zu has type '%s', which bertc does not support (supported: "
-                    "Transformer, Pooling, Normalize)",
-                    i, t);
+    return fe_file_error(path, BERTC_STATUS_UNSUPPORTED,
+                         "module %zu has type '%s', which bertc does not support (supported: "
+                         "Transformer, Pooling, Normalize)",
+                         i, t);
   case MOD_TRANSFORMER:
     if (i != 0)
-      return st_error(path, BERTC_STATUS_UNSUPPORTED,
-                      "module %zu: Transformer must be the first and only Transformer", i);
+      return fe_file_error(path, BERTC_STATUS_UNSUPPORTED,
+                           "module %zu: Transformer must be the first and only Transformer", i);
     if (*p && strcmp(p, ".") && strcmp(p, "./"))
-      return st_error(path, BERTC_STATUS_UNSUPPORTED,
-                      "the Transformer module is in '%s', not in the model directory; "
-                      "give bertc %s/%s instead",
-                      p, dir, p);
+      return fe_file_error(path, BERTC_STATUS_UNSUPPORTED,
+                           "the Transformer module is in '%s', not in the model directory; "
+                           "give bertc %s/%s instead",
+                           p, dir, p);
     return BERTC_OK;
   case MOD_POOLING: {
     if (prev != MOD_TRANSFORMER)
-      return st_error(path, BERTC_STATUS_UNSUPPORTED,
-                      "module %zu: Pooling must directly follow the Transformer module", i);
+      return fe_file_error(path, BERTC_STATUS_UNSUPPORTED,
+                           "module %zu: Pooling must directly follow the Transformer module", i);
     char *sub, *cfg;
     BERTC_RETURN_IF_ERROR(base_path_join(dir, p, &sub));
     bertc_status_t s = base_path_join(sub, "config.json", &cfg);
@@ -221,8 +215,8 @@ static bertc_status_t read_module(const char *dir, const char *path, size_t i, j
   }
   case MOD_NORMALIZE:
     if (prev != MOD_POOLING)
-      return st_error(path, BERTC_STATUS_UNSUPPORTED,
-                      "module %zu: Normalize must directly follow the Pooling module", i);
+      return fe_file_error(path, BERTC_STATUS_UNSUPPORTED,
+                           "module %zu: Normalize must directly follow the Pooling module", i);
     out->normalize = true;
     return BERTC_OK;
   }
@@ -230,14 +224,13 @@ static bertc_status_t read_module(const char *dir, const char *path, size_t i, j
 }
 
 static bertc_status_t read_modules(const char *dir, const char *path, json_t *root,
-                                   fe_st_t *out) {
+                                   fe_sbert_t *out) {
   if (!json_is_array(root))
-    return st_error(path, BERTC_STATUS_DATA, "expected a JSON array of modules");
-  if (json_array_size(root) == 0)
-    return st_error(path, BERTC_STATUS_DATA, "lists no modules");
-  st_module_t prev = MOD_OTHER;
+    return fe_file_error(path, BERTC_STATUS_DATA, "expected a JSON array of modules");
+  if (json_array_size(root) == 0) return fe_file_error(path, BERTC_STATUS_DATA, "lists no modules");
+  sbert_module_t prev = MOD_OTHER;
   for (size_t i = 0; i < json_array_size(root); i++) {
-    st_module_t kind = MOD_OTHER;
+    sbert_module_t kind = MOD_OTHER;
     BERTC_RETURN_IF_ERROR(
         read_module(dir, path, i, json_array_get(root, i), prev, &kind, out));
     prev = kind;
@@ -245,7 +238,7 @@ static bertc_status_t read_modules(const char *dir, const char *path, json_t *ro
   return read_sentence_bert_config(dir, out);
 }
 
-bertc_status_t fe_st_load(const char *dir, fe_st_t *out) {
+bertc_status_t fe_sbert_load(const char *dir, fe_sbert_t *out) {
   memset(out, 0, sizeof *out);
   char *path;
   BERTC_RETURN_IF_ERROR(base_path_join(dir, "modules.json", &path));
