@@ -34,10 +34,13 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from common import encoder_gflop, thread_env  # noqa: E402
 
-ENGINES = ["bertc", "bertc-amx", "ort", "torch", "openvino", "bertc-blas"]
-PEERS = ["bertc-amx", "ort", "torch", "openvino", "bertc-blas"]
-LABEL = {"bertc": "bertc", "bertc-amx": "bertc AMX", "ort": "ORT", "torch": "torch", "openvino": "OpenVINO",
-         "bertc-blas": "bertc+BLAS"}
+ENGINES = ["bertc", "bertc-omp", "bertc-amx", "ort", "torch", "openvino", "bertc-blas"]
+PEERS = ["bertc-omp", "bertc-amx", "ort", "torch", "openvino", "bertc-blas"]
+LABEL = {"bertc": "bertc", "bertc-omp": "bertc OpenMP", "bertc-amx": "bertc AMX", "ort": "ORT", "torch": "torch",
+         "openvino": "OpenVINO", "bertc-blas": "bertc+BLAS"}
+# bertc-omp: the bertc .so run with `bertc bench --threading openmp` (the model's loops as OpenMP
+# parallel regions on libomp instead of the context's own thread pool); outputs are bit-identical,
+# so it has no cold start or numerics of its own.
 # bertc-amx: the same model compiled with `--gemm amx` (linear layers of large buckets on AMX tiles,
 # exact to fp32 rounding); only on hosts with AMX-BF16. Its own speed-ups over the peers are reported too.
 EXTERNAL_PEERS = ["ort", "torch", "openvino"]
@@ -162,6 +165,7 @@ def build_helpers(build, work):
     cold = os.path.join(work, "coldstart")
     subprocess.run([cc, "-O2", "-I", REPO, "-I", os.path.join(REPO, "include"),
                     os.path.join(HERE, "coldstart.c"), os.path.join(build, "runtime", "libbertc_runtime.a"),
+                    os.path.join(build, "tokenizer", "libbertc_tokenizer.a"), os.path.join(build, "base", "libbertc_base.a"),
                     "-pthread", "-ljansson", "-lutf8proc", "-ldl", "-lm", "-o", cold], check=True)
     return peak, isa, cold
 
@@ -337,9 +341,9 @@ class Worker:
         return {"vmhwm_kb": hwm, "maxrss_kb": rss}
 
 
-def bertc_bench(bertc, so, batch, seq, threads, iters, warmup, logf):
+def bertc_bench(bertc, so, batch, seq, threads, iters, warmup, logf, threading="pool"):
     cmd = [bertc, "bench", so, "--seq", str(seq), "--batch", str(batch), "--threads", str(threads),
-           "--iters", str(iters), "--warmup", str(warmup), "--json"]
+           "--threading", threading, "--iters", str(iters), "--warmup", str(warmup), "--json"]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=logf, text=True, env=thread_env(threads))
     out = p.stdout.read()
     p.stdout.close()
@@ -376,7 +380,8 @@ def run_grid(model, info, sos, bertc, threads, grid, quick, engines, logdir, rou
             for e in order:
                 time.sleep(0.2)  # let the previous engine's spinning threads go idle
                 if e.startswith("bertc"):
-                    r, rss = bertc_bench(bertc, sos[e], batch, seq, threads, iters, warmup, logf)
+                    r, rss = bertc_bench(bertc, sos[e], batch, seq, threads, iters, warmup, logf,
+                                         "openmp" if e == "bertc-omp" else "pool")
                     bertc_rss[e] = max(bertc_rss[e], rss)
                     if r is None:
                         per_round[e].append({"error": "bertc bench failed (see logs)"})
@@ -527,7 +532,7 @@ def plot(res, path):
     threads = res["threads"]
     fig, axes = plt.subplots(len(models), len(threads), figsize=(6 * len(threads), 4.2 * len(models)),
                              squeeze=False)
-    style = {"bertc": ("tab:red", "o"), "ort": ("tab:blue", "s"), "torch": ("tab:orange", "^"),
+    style = {"bertc": ("tab:red", "o"), "bertc-omp": ("salmon", "v"), "ort": ("tab:blue", "s"), "torch": ("tab:orange", "^"),
              "openvino": ("tab:purple", "D"), "bertc-blas": ("tab:gray", "x"), "bertc-amx": ("darkred", "*")}
     for i, model in enumerate(models):
         for j, t in enumerate(threads):
@@ -613,7 +618,7 @@ def main():
                                                          "num_attention_heads", "vocab_size")},
                 "prepare": {k: v for k, v in info.items() if k not in ("config", "key")}}
         so, mres["compile"] = compile_bertc(bertc, info, grid, logdir)
-        sos = {"bertc": so}
+        sos = {"bertc": so, "bertc-omp": so}
         if "bertc-amx" in engines:
             sos["bertc-amx"], mres["compile_amx"] = compile_bertc(bertc, info, grid, logdir,
                                                                   ["--gemm", "amx"], "-amx")
@@ -631,9 +636,10 @@ def main():
         mres["cold_threads"], mres["cold_reps"] = tcold, cold_reps
         mres["cold_start"], mres["numerics"] = {}, {}
         logf = open(os.path.join(logdir, "cold-%s.log" % model), "a")
-        runs = {e: [] for e in engines}
+        cold_engines = [e for e in engines if e != "bertc-omp"]
+        runs = {e: [] for e in cold_engines}
         for rep in range(cold_reps):
-            for e in engines:
+            for e in cold_engines:
                 prefix = os.path.join(a.cache, model, "out-%s" % e)
                 r = cold_start(e, info, sos.get(e), coldstart, tcold, prefix, logf)
                 runs[e].append(r)
@@ -642,7 +648,7 @@ def main():
                 elif rep == 0:
                     mres["numerics"][e] = {"error": r["error"]}
         logf.close()
-        for e in engines:
+        for e in cold_engines:
             ok = [r for r in runs[e] if "error" not in r]
             if not ok:
                 mres["cold_start"][e] = {"error": runs[e][0]["error"]}

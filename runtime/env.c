@@ -18,14 +18,18 @@
  * A loop of one task, or a context of one thread, runs as a plain loop on the
  * caller's thread in the first two.
  *
- * The OpenMP runtime is loaded with dlopen when the first OpenMP context is
- * created (rt_env_load_openmp), not linked: a link dependency would load
- * libomp into every program that links the runtime, and measured it added
- * OPENMP_LINK_COST to the spawn-to-result time of `bertc run` on a compiled
- * MiniLM. One the process has already loaded (the program's own OpenMP) is
- * used in preference, so bertc and the program share one team of threads;
- * a second OpenMP runtime in one process would bring back the two competing
- * thread sets OpenMP threading is there to avoid.
+ * The OpenMP runtime is found when the first OpenMP context is created
+ * (rt_env_load_openmp) and loaded with dlopen if the process has none, not
+ * linked. Not for start-up time: measured on 2 Xeon cores, linking libomp
+ * cost an empty program ~0.15 ms (1.19 -> 1.34 ms median spawn-to-exit) and
+ * was lost in the noise of `bertc run` on a compiled MiniLM (83.2 vs 83.6 ms
+ * median of 60 interleaved runs) and of a 22 ms runtime-only cold start. But
+ * which OpenMP runtime is right depends on the program: one it has already
+ * loaded (libgomp for gcc's -fopenmp, libomp for clang's) is used, so bertc
+ * and the program share one team of threads, where a linked libomp would be a
+ * second OpenMP runtime in a libgomp program, the two competing thread sets
+ * OpenMP threading is there to avoid. And a program that never asks for
+ * OpenMP needs no OpenMP library installed.
  *
  * sgemm is a CBLAS library's cblas_sgemm in row-major form. Only models
  * compiled with `--gemm blas` call it (their metadata says "uses_blas"), so

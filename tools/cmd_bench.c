@@ -14,13 +14,17 @@
 #include "tools/cli.h"
 
 static const char *help =
-    "usage: bertc bench OUT.so [--seq N] [--batch B] [--threads T] [--iters N] [--json]\n"
+    "usage: bertc bench OUT.so [--seq N] [--batch B] [--threads T] [--threading pool|openmp]\n"
+    "                          [--iters N] [--warmup N] [--json]\n"
     "\n"
     "Times one bucket of a compiled model: --warmup runs, then --iters timed runs.\n"
     "\n"
     "  --seq N       sequence length (default 128, or the largest bucket below it)\n"
     "  --batch B     batch size (default 1)\n"
     "  --threads T   threads (default: all cores)\n"
+    "  --threading pool|openmp\n"
+    "                who runs the parallel loops: the context's own thread pool (default)\n"
+    "                or the OpenMP runtime (libomp or libgomp, found at run time)\n"
     "  --iters N     timed runs (default 50)\n"
     "  --warmup N    untimed runs first (default 5)\n"
     "  --json        print one JSON object\n"
@@ -46,8 +50,11 @@ static bool parse_pos(const char *s, long max, long *out) {
 }
 
 static double meta_int(const bertc_model_t *m, const char *key) {
-  json_t *v = json_object_get((const json_t *)bertc_model_metadata(m), key);
-  return json_is_integer(v) ? (double)json_integer_value(v) : 0;
+  json_t *meta = json_loads(bertc_model_metadata_json(m), 0, NULL);
+  json_t *v = json_object_get(meta, key);
+  double value = json_is_integer(v) ? (double)json_integer_value(v) : 0;
+  json_decref(meta);
+  return value;
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -56,11 +63,13 @@ int cmd_bench(int argc, char **argv) {
                                        {"threads", required_argument, 0, 't'},
                                        {"iters", required_argument, 0, 'n'},
                                        {"warmup", required_argument, 0, 'w'},
+                                       {"threading", required_argument, 0, 'm'},
                                        {"json", no_argument, 0, 'j'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   long seq = 0, batch = 1, threads = 0, iters = 50, warmup = 5;
   int as_json = 0, c;
+  bertc_threading_t threading = BERTC_THREADING_POOL;
   optind = 1;
   while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
     long *dst = c == 's' ? &seq : c == 'b' ? &batch : c == 't' ? &threads : c == 'n' ? &iters : c == 'w' ? &warmup : NULL;
@@ -69,6 +78,10 @@ int cmd_bench(int argc, char **argv) {
         return cli_usage_error("bench", "--%s wants a positive integer, got '%s'",
                                c == 's' ? "seq" : c == 'b' ? "batch" : c == 't' ? "threads" : c == 'n' ? "iters" : "warmup", optarg);
       if (c == 'w' && !strcmp(optarg, "0")) warmup = 0;
+    } else if (c == 'm') {
+      if (strcmp(optarg, "pool") && strcmp(optarg, "openmp"))
+        return cli_usage_error("bench", "--threading wants pool or openmp, got '%s'", optarg);
+      threading = strcmp(optarg, "pool") ? BERTC_THREADING_OPENMP : BERTC_THREADING_POOL;
     } else if (c == 'j') {
       as_json = 1;
     } else if (c == 'h') {
@@ -95,6 +108,7 @@ int cmd_bench(int argc, char **argv) {
   bertc_context_options_init(&co);
   co.num_threads = (int32_t)threads;
   co.max_batch = (int32_t)batch;
+  co.threading = threading;
   s = bertc_context_create(m, &co, &ctx);
   int64_t vocab = bertc_model_vocab_size(m);
   int32_t *ids = malloc((size_t)(batch * seq) * sizeof(int32_t));
@@ -129,15 +143,17 @@ int cmd_bench(int argc, char **argv) {
     double min = times[0], median = times[iters / 2], p90 = times[(iters * 9) / 10 < iters ? (iters * 9) / 10 : iters - 1];
     double h = meta_int(m, "hidden_size"), inter = meta_int(m, "intermediate_size"), layers = meta_int(m, "num_layers");
     double S = (double)info.last_seq;
+    const char *mode = threading == BERTC_THREADING_OPENMP ? "openmp" : "pool";
     double gflop = layers * (8 * S * h * h + 4 * S * h * inter + 4 * S * S * h) * (double)batch / 1e9;
     if (as_json)
-      printf("{\"model\":\"%s\",\"batch\":%ld,\"seq\":%ld,\"bucket_seq\":%d,\"threads\":%d,\"iters\":%ld,"
+      printf("{\"model\":\"%s\",\"batch\":%ld,\"seq\":%ld,\"bucket_seq\":%d,\"threads\":%d,"
+             "\"threading\":\"%s\",\"iters\":%ld,"
              "\"min_ms\":%.4f,\"median_ms\":%.4f,\"p90_ms\":%.4f,\"gflop\":%.4f,\"gflops\":%.2f}\n",
-             path, batch, seq, info.last_seq, bertc_context_num_threads(ctx), iters, min, median, p90,
-             gflop, gflop / (median * 1e-3));
+             path, batch, seq, info.last_seq, bertc_context_num_threads(ctx), mode, iters, min,
+             median, p90, gflop, gflop / (median * 1e-3));
     else
-      printf("%s: batch %ld seq %ld (bucket %d) threads %d: min %.3f ms  median %.3f ms  p90 %.3f ms  (%.1f GFLOP/s)\n",
-             path, batch, seq, info.last_seq, bertc_context_num_threads(ctx), min, median, p90,
+      printf("%s: batch %ld seq %ld (bucket %d) threads %d (%s): min %.3f ms  median %.3f ms  p90 %.3f ms  (%.1f GFLOP/s)\n",
+             path, batch, seq, info.last_seq, bertc_context_num_threads(ctx), mode, min, median, p90,
              gflop / (median * 1e-3));
   }
   free(ids);
