@@ -102,6 +102,17 @@ int fx_list(char ***out) {
   return n;
 }
 
+void fx_for_each(void (*check)(const char *name)) {
+  char **names;
+  int n = fx_list(&names);
+  assert_true(n >= 40);
+  for (int i = 0; i < n; i++) {
+    check(names[i]);
+    free(names[i]);
+  }
+  free(names);
+}
+
 const fx_output_t *fx_output(const fx_reference_t *r, const char *name) {
   for (int i = 0; i < r->num_outputs; i++)
     if (!strcmp(r->outputs[i].name, name)) return &r->outputs[i];

@@ -29,6 +29,8 @@ void fx_free(fx_reference_t *r);
 char *fx_dir(const char *name);
 /* Names of every tiny fixture from MANIFEST.json (heap array of heap strings). */
 int fx_list(char ***out_names);
+/* Calls check on every tiny fixture's name; fails the test when there are fewer than 40. */
+void fx_for_each(void (*check)(const char *name));
 const fx_output_t *fx_output(const fx_reference_t *r, const char *name);
 /* Max |a-b| over an output, skipping padded tokens of per-token outputs. */
 double fx_max_abs_diff(const fx_reference_t *r, const fx_output_t *o, const float *got);
