@@ -4,9 +4,9 @@
 Every `#include "..."` in a folder's C sources is an arrow from that folder's
 layer to the layer of the included file (so is an `#include <...>` of a file in
 the tree), and every library a folder's CMakeLists.txt names in
-`target_link_libraries` is one too. An arrow is allowed
-when the table LAYERS says the source layer may use the target layer (a layer
-may always use itself); any other arrow goes up or sideways and is reported as
+`target_link_libraries` is one too. An arrow is allowed when the table LAYERS
+says the source layer may use the target layer (a layer may always use
+itself); any other arrow goes up or sideways and is reported as
 
     path:line: #include "x/y.h": <layer> may not use <layer>
 
@@ -16,9 +16,10 @@ layers, includes and links) as well.
 An include resolves as the compiler resolves it: next to the including file
 (quoted includes only), then at the repository root, then under include/ (the
 two include directories every target has); one that does not resolve counts by
-its first directory when that is a layer (a generated or missing header). The public headers in include/bertc may be included by any
-layer but kernels/, which may see bertc/abi.h only; they include nothing but
-each other. tests/, fuzz/ and bench/ may use anything.
+its first directory when that is a layer (a generated or missing header). The
+public headers in include/bertc may be included by any layer but kernels/,
+which may see bertc/abi.h only; they include nothing but each other. tests/,
+fuzz/ and bench/ may use anything.
 
 Standard library only; run from anywhere (`--root` checks another tree).
 """
@@ -142,21 +143,20 @@ def include_target(root: Path, src: Path, name: str, quoted: bool) -> Optional[P
     return Path(name) if first in LAYERS and first != "include" else None
 
 
-def sources(root: Path) -> Iterator[Path]:
-    """C sources of every layer folder, relative to root, in a stable order."""
-    for name in sorted(LAYERS):
-        folder = root / name
-        if not folder.is_dir():
-            continue
-        for p in sorted(folder.rglob("*")):
-            if p.is_file() and p.suffix in SOURCE_SUFFIXES:
-                yield p.relative_to(root)
+def layer_files(root: Path) -> Iterator[tuple[str, Path]]:
+    """(layer, path relative to root) of every file in the layer folders, in a
+    stable order."""
+    for layer in sorted(LAYERS):
+        if (root / layer).is_dir():
+            for p in sorted((root / layer).rglob("*")):
+                if p.is_file():
+                    yield layer, p.relative_to(root)
 
 
 def include_arrows(root: Path) -> Iterator[Arrow]:
-    for src in sources(root):
-        layer = layer_of(src)
-        assert layer is not None
+    for layer, src in layer_files(root):
+        if src.suffix not in SOURCE_SUFFIXES:
+            continue
         text = (root / src).read_text(encoding="utf-8", errors="replace")
         for number, line in enumerate(text.splitlines(), 1):
             m = INCLUDE_RE.match(line)
@@ -174,21 +174,17 @@ def include_arrows(root: Path) -> Iterator[Arrow]:
 
 
 def link_arrows(root: Path) -> Iterator[Arrow]:
-    for name in sorted(LAYERS):
-        folder = root / name
-        if not folder.is_dir():
+    for layer, rel in layer_files(root):
+        if rel.name != "CMakeLists.txt":
             continue
-        for cmake in sorted(folder.rglob("CMakeLists.txt")):
-            # Comments out, line numbers kept.
-            text = re.sub(r"#[^\n]*", "", cmake.read_text(encoding="utf-8", errors="replace"))
-            rel = cmake.relative_to(root)
-            for m in LINK_RE.finditer(text):
-                line = text.count("\n", 0, m.start()) + 1
-                items = m.group(1).split()
-                for item in items[1:]:  # items[0] is the target being linked
-                    target = LIBRARIES.get(item)
-                    if target is not None:
-                        yield Arrow(str(rel), line, name, target, f"links {item}", "link")
+        # Comments out, line numbers kept.
+        text = re.sub(r"#[^\n]*", "", (root / rel).read_text(encoding="utf-8", errors="replace"))
+        for m in LINK_RE.finditer(text):
+            line = text.count("\n", 0, m.start()) + 1
+            for item in m.group(1).split()[1:]:  # the first is the target being linked
+                target = LIBRARIES.get(item)
+                if target is not None:
+                    yield Arrow(str(rel), line, layer, target, f"links {item}", "link")
 
 
 def allowed(arrow: Arrow) -> bool:
@@ -215,8 +211,10 @@ def describe(a: Arrow) -> str:
     """The report line of an arrow against the order."""
     if a.target == "include" and LAYERS[a.source].public is not None:
         only = ", ".join(sorted(LAYERS[a.source].public or ()))
-        return f"{a.path}:{a.line}: {a.what}: {shown(a.source)} may use only {only} of include/bertc"
-    return f"{a.path}:{a.line}: {a.what}: {shown(a.source)} may not use {shown(a.target)}"
+        why = f"{shown(a.source)} may use only {only} of include/bertc"
+    else:
+        why = f"{shown(a.source)} may not use {shown(a.target)}"
+    return f"{a.path}:{a.line}: {a.what}: {why}"
 
 
 def table(arrows: Sequence[Arrow], bad: Sequence[Arrow]) -> str:
@@ -249,7 +247,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for a in bad:
         print(describe(a))
     if bad:
-        print(f"check-layers: {len(bad)} arrows against the layer order", file=sys.stderr)
+        print(f"check-layers: {len(bad)} of {len(arrows)} arrows go against the layer order",
+              file=sys.stderr)
         return 1
     if not args.list:
         print(f"check-layers: {len(arrows)} arrows, all downward")
