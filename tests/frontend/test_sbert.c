@@ -17,11 +17,11 @@
 #define NORMALIZE "{\"idx\": 2, \"name\": \"2\", \"path\": \"2_Normalize\", " \
                   "\"type\": \"sentence_transformers.models.Normalize\"}"
 
-/* A fresh test-scratch/st/<name>/ holding the given files (NULL content: skip). */
+/* A fresh test-scratch/sbert/<name>/ holding the given files (NULL content: skip). */
 static char *make_dir(const char *name, const char *modules, const char *pooling,
                       const char *sbert) {
   char rel[256];
-  snprintf(rel, sizeof rel, "st/%s/", name);
+  snprintf(rel, sizeof rel, "sbert/%s/", name);
   char *dir = tu_scratch_path(rel);
   const struct {
     const char *file, *text;
@@ -29,7 +29,7 @@ static char *make_dir(const char *name, const char *modules, const char *pooling
                {"1_Pooling/config.json", pooling},
                {"sentence_bert_config.json", sbert}};
   for (size_t i = 0; i < 3; i++) {
-    snprintf(rel, sizeof rel, "st/%s/%s", name, files[i].file);
+    snprintf(rel, sizeof rel, "sbert/%s/%s", name, files[i].file);
     char *path = tu_scratch_path(rel);
     if (files[i].text)
       tu_write_file(path, files[i].text, strlen(files[i].text));
@@ -42,26 +42,26 @@ static char *make_dir(const char *name, const char *modules, const char *pooling
 
 static void test_minilm(void **state) {
   (void)state;
-  fe_sbert_t st;
-  TU_ASSERT_OK(fe_sbert_load(tu_minilm_dir(), &st));
-  assert_true(st.present);
-  assert_int_equal(st.pooling, FE_POOL_MEAN);
-  assert_true(st.normalize);
-  assert_int_equal(st.max_seq_length, 256);
-  assert_false(st.do_lower_case);
+  fe_sbert_t sb;
+  TU_ASSERT_OK(fe_sbert_load(tu_minilm_dir(), &sb));
+  assert_true(sb.present);
+  assert_int_equal(sb.pooling, FE_POOL_MEAN);
+  assert_true(sb.normalize);
+  assert_int_equal(sb.max_seq_length, 256);
+  assert_false(sb.do_lower_case);
 }
 
 static void test_no_modules(void **state) {
   (void)state;
   char *dir = make_dir("plain", NULL, NULL, "{\"max_seq_length\": 128}");
-  fe_sbert_t st;
-  memset(&st, 0xab, sizeof st);
-  TU_ASSERT_OK(fe_sbert_load(dir, &st));
-  assert_false(st.present);
-  assert_int_equal(st.pooling, 0);
-  assert_false(st.normalize);
-  assert_int_equal(st.max_seq_length, 0);
-  assert_false(st.do_lower_case);
+  fe_sbert_t sb;
+  memset(&sb, 0xab, sizeof sb);
+  TU_ASSERT_OK(fe_sbert_load(dir, &sb));
+  assert_false(sb.present);
+  assert_int_equal(sb.pooling, 0);
+  assert_false(sb.normalize);
+  assert_int_equal(sb.max_seq_length, 0);
+  assert_false(sb.do_lower_case);
   free(dir);
 }
 
@@ -74,13 +74,13 @@ static void test_cls_without_normalize(void **state) {
                        " \"pooling_mode_weightedmean_tokens\": false,"
                        " \"pooling_mode_lasttoken\": false, \"include_prompt\": true}",
                        NULL);
-  fe_sbert_t st;
-  TU_ASSERT_OK(fe_sbert_load(dir, &st));
-  assert_true(st.present);
-  assert_int_equal(st.pooling, FE_POOL_CLS);
-  assert_false(st.normalize);
-  assert_int_equal(st.max_seq_length, 0);
-  assert_false(st.do_lower_case);
+  fe_sbert_t sb;
+  TU_ASSERT_OK(fe_sbert_load(dir, &sb));
+  assert_true(sb.present);
+  assert_int_equal(sb.pooling, FE_POOL_CLS);
+  assert_false(sb.normalize);
+  assert_int_equal(sb.max_seq_length, 0);
+  assert_false(sb.do_lower_case);
   free(dir);
 }
 
@@ -88,12 +88,12 @@ static void test_transformer_only(void **state) {
   (void)state;
   char *dir = make_dir("transformer-only", "[" TRANSFORMER "]", NULL,
                        "{\"max_seq_length\": null, \"do_lower_case\": true}");
-  fe_sbert_t st;
-  TU_ASSERT_OK(fe_sbert_load(dir, &st));
-  assert_true(st.present);
-  assert_int_equal(st.pooling, 0);
-  assert_int_equal(st.max_seq_length, 0);
-  assert_true(st.do_lower_case);
+  fe_sbert_t sb;
+  TU_ASSERT_OK(fe_sbert_load(dir, &sb));
+  assert_true(sb.present);
+  assert_int_equal(sb.pooling, 0);
+  assert_int_equal(sb.max_seq_length, 0);
+  assert_true(sb.do_lower_case);
   free(dir);
 }
 
@@ -104,12 +104,12 @@ static void test_several_modes(void **state) {
                        " \"pooling_mode_max_tokens\": true,"
                        " \"pooling_mode_mean_sqrt_len_tokens\": true}",
                        "{\"max_seq_length\": 512, \"do_lower_case\": true}");
-  fe_sbert_t st;
-  TU_ASSERT_OK(fe_sbert_load(dir, &st));
-  assert_int_equal(st.pooling, FE_POOL_CLS | FE_POOL_MAX | FE_POOL_MEAN | FE_POOL_MEAN_SQRT);
-  assert_true(st.normalize);
-  assert_int_equal(st.max_seq_length, 512);
-  assert_true(st.do_lower_case);
+  fe_sbert_t sb;
+  TU_ASSERT_OK(fe_sbert_load(dir, &sb));
+  assert_int_equal(sb.pooling, FE_POOL_CLS | FE_POOL_MAX | FE_POOL_MEAN | FE_POOL_MEAN_SQRT);
+  assert_true(sb.normalize);
+  assert_int_equal(sb.max_seq_length, 512);
+  assert_true(sb.do_lower_case);
   free(dir);
 }
 
@@ -128,9 +128,9 @@ static void test_pooling_mode_string(void **state) {
     snprintf(pooling, sizeof pooling,
              "{\"pooling_mode\": \"%s\", \"pooling_mode_lasttoken\": true}", cases[i].mode);
     char *dir = make_dir("mode-string", "[" TRANSFORMER ", " POOLING "]", pooling, NULL);
-    fe_sbert_t st;
-    TU_ASSERT_OK(fe_sbert_load(dir, &st));
-    assert_int_equal(st.pooling, cases[i].bits);
+    fe_sbert_t sb;
+    TU_ASSERT_OK(fe_sbert_load(dir, &sb));
+    assert_int_equal(sb.pooling, cases[i].bits);
     free(dir);
   }
 }
@@ -144,9 +144,9 @@ static void test_module_type_paths(void **state) {
                        "\"1\", \"path\": \"1_Pooling\", \"type\": "
                        "\"sentence_transformers.models.Pooling.Pooling\"}]",
                        "{\"pooling_mode_max_tokens\": true}", NULL);
-  fe_sbert_t st;
-  TU_ASSERT_OK(fe_sbert_load(dir, &st));
-  assert_int_equal(st.pooling, FE_POOL_MAX);
+  fe_sbert_t sb;
+  TU_ASSERT_OK(fe_sbert_load(dir, &sb));
+  assert_int_equal(sb.pooling, FE_POOL_MAX);
   free(dir);
 }
 
@@ -216,10 +216,10 @@ static void test_refusals(void **state) {
   (void)state;
   for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
     char *dir = make_dir("refused", refusals[i].modules, refusals[i].pooling, refusals[i].sbert);
-    fe_sbert_t st;
-    TU_ASSERT_ERROR(fe_sbert_load(dir, &st), refusals[i].message);
-    assert_false(st.present);
-    assert_int_equal(st.pooling, 0);
+    fe_sbert_t sb;
+    TU_ASSERT_ERROR(fe_sbert_load(dir, &sb), refusals[i].message);
+    assert_false(sb.present);
+    assert_int_equal(sb.pooling, 0);
     free(dir);
   }
 }
