@@ -25,8 +25,8 @@
  *
  * Conventions are bertc.h's: options structs have an _init with the
  * defaults, `out_` parameters are set on every path, fallible calls return a
- * bertc_status_t owned by the caller. Every function may be called from any
- * thread; a reference (and its engine) belongs to one caller at a time. */
+ * bertc_status_t owned by the caller. A reference (and its engine) belongs
+ * to one caller at a time. */
 #ifndef BERTC_COMPILER_H
 #define BERTC_COMPILER_H
 
