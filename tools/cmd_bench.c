@@ -72,11 +72,21 @@ int cmd_bench(int argc, char **argv) {
   bertc_threading_t threading = BERTC_THREADING_POOL;
   optind = 1;
   while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-    long *dst = c == 's' ? &seq : c == 'b' ? &batch : c == 't' ? &threads : c == 'n' ? &iters : c == 'w' ? &warmup : NULL;
+    long *dst = c == 's'   ? &seq
+                : c == 'b' ? &batch
+                : c == 't' ? &threads
+                : c == 'n' ? &iters
+                : c == 'w' ? &warmup
+                           : NULL;
     if (dst) {
       if (!parse_pos(optarg, 1 << 20, dst) && !(c == 'w' && !strcmp(optarg, "0")))
         return cli_usage_error("bench", "--%s wants a positive integer, got '%s'",
-                               c == 's' ? "seq" : c == 'b' ? "batch" : c == 't' ? "threads" : c == 'n' ? "iters" : "warmup", optarg);
+                               c == 's'   ? "seq"
+                               : c == 'b' ? "batch"
+                               : c == 't' ? "threads"
+                               : c == 'n' ? "iters"
+                                          : "warmup",
+                               optarg);
       if (c == 'w' && !strcmp(optarg, "0")) warmup = 0;
     } else if (c == 'm') {
       if (strcmp(optarg, "pool") && strcmp(optarg, "openmp"))
@@ -99,8 +109,9 @@ int cmd_bench(int argc, char **argv) {
   if (s) return cli_fail("bench", s);
   if (!seq) seq = bertc_model_max_seq(m) < 128 ? bertc_model_max_seq(m) : 128;
   if (seq > bertc_model_max_seq(m)) {
-    s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "%s: --seq %ld is longer than the largest bucket (%d)",
-                          path, seq, bertc_model_max_seq(m));
+    s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                          "%s: --seq %ld is longer than the largest bucket (%d)", path, seq,
+                          bertc_model_max_seq(m));
     bertc_model_release(m);
     return cli_fail("bench", s);
   }
@@ -115,7 +126,8 @@ int cmd_bench(int argc, char **argv) {
   const int32_t **rows = malloc((size_t)batch * sizeof(int32_t *));
   int32_t *lens = malloc((size_t)batch * sizeof(int32_t));
   double *times = malloc((size_t)iters * sizeof(double));
-  if (!s && (!ids || !rows || !lens || !times)) s = bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
+  if (!s && (!ids || !rows || !lens || !times))
+    s = bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
   uint64_t x = 88172645463325252ull;
   for (long i = 0; !s && i < batch * seq; i++) {
     x ^= x << 13, x ^= x >> 7, x ^= x << 17;
@@ -130,7 +142,8 @@ int cmd_bench(int argc, char **argv) {
   in.count = (int32_t)batch;
   in.lengths = lens;
   in.input_ids = rows;
-  for (long i = 0; !s && i < warmup; i++) s = bertc_context_run(ctx, &in);
+  for (long i = 0; !s && i < warmup; i++)
+    s = bertc_context_run(ctx, &in);
   for (long i = 0; !s && i < iters; i++) {
     double t = now_ms();
     s = bertc_context_run(ctx, &in);
@@ -140,11 +153,14 @@ int cmd_bench(int argc, char **argv) {
     bertc_run_info_t info;
     bertc_context_run_info(ctx, &info);
     qsort(times, (size_t)iters, sizeof(double), cmp_double);
-    double min = times[0], median = times[iters / 2], p90 = times[(iters * 9) / 10 < iters ? (iters * 9) / 10 : iters - 1];
-    double h = meta_int(m, "hidden_size"), inter = meta_int(m, "intermediate_size"), layers = meta_int(m, "num_layers");
+    double min = times[0], median = times[iters / 2],
+           p90 = times[(iters * 9) / 10 < iters ? (iters * 9) / 10 : iters - 1];
+    double h = meta_int(m, "hidden_size"), inter = meta_int(m, "intermediate_size"),
+           layers = meta_int(m, "num_layers");
     double S = (double)info.last_seq;
     const char *mode = threading == BERTC_THREADING_OPENMP ? "openmp" : "pool";
-    double gflop = layers * (8 * S * h * h + 4 * S * h * inter + 4 * S * S * h) * (double)batch / 1e9;
+    double gflop =
+        layers * (8 * S * h * h + 4 * S * h * inter + 4 * S * S * h) * (double)batch / 1e9;
     if (as_json)
       printf("{\"model\":\"%s\",\"batch\":%ld,\"seq\":%ld,\"bucket_seq\":%d,\"threads\":%d,"
              "\"threading\":\"%s\",\"iters\":%ld,"
@@ -152,9 +168,10 @@ int cmd_bench(int argc, char **argv) {
              path, batch, seq, info.last_seq, bertc_context_num_threads(ctx), mode, iters, min,
              median, p90, gflop, gflop / (median * 1e-3));
     else
-      printf("%s: batch %ld seq %ld (bucket %d) threads %d (%s): min %.3f ms  median %.3f ms  p90 %.3f ms  (%.1f GFLOP/s)\n",
-             path, batch, seq, info.last_seq, bertc_context_num_threads(ctx), mode, min, median, p90,
-             gflop / (median * 1e-3));
+      printf("%s: batch %ld seq %ld (bucket %d) threads %d (%s): min %.3f ms  median %.3f ms  p90 "
+             "%.3f ms  (%.1f GFLOP/s)\n",
+             path, batch, seq, info.last_seq, bertc_context_num_threads(ctx), mode, min, median,
+             p90, gflop / (median * 1e-3));
   }
   free(ids);
   free(rows);
