@@ -114,6 +114,7 @@ bertc_status_t cg_header_text(const cg_program_t *p, const cg_artifact_info_t *i
   PUT("NUM_BUCKETS", "%zu", p->num_buckets);
   PUT("NUM_INPUTS", "%zu", p->num_inputs);
   PUT("NUM_OUTPUTS", "%zu", p->num_outputs);
+  PUT("FLAGS", "0x%xu /* BERTC_ABI_FLAG_*: what the host must provide */", p->flags);
 #undef PUT
 
   fputs("\n/* Buckets: descriptor->buckets[i] runs batch B x sequence S. */\n", f);

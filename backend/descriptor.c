@@ -8,7 +8,7 @@
  * 64-byte-aligned constant byte array in .rodata, made directly from the
  * program's buffer (LLVM copies it once; no per-byte work). The descriptor
  * and everything it points to are internal: bertc_model_query, the only
- * exported symbol, returns it when the host accepts ABI version 1. */
+ * exported symbol, returns it when the host accepts BERTC_ABI_VERSION. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,10 +83,12 @@ static bertc_status_t check_layout(LLVMTargetDataRef td, LLVMTypeRef desc_ty,
       {0, 2, offsetof(bertc_model_descriptor_t, model_name)},
       {0, 9, offsetof(bertc_model_descriptor_t, weights_size)},
       {0, 14, offsetof(bertc_model_descriptor_t, num_buckets)},
+      {0, 17, offsetof(bertc_model_descriptor_t, flags)},
       {0, 18, offsetof(bertc_model_descriptor_t, buckets)},
       {0, 22, offsetof(bertc_model_descriptor_t, tokenizer_blob_size)},
       {1, 2, offsetof(bertc_abi_bucket_t, entry)},
       {1, 3, offsetof(bertc_abi_bucket_t, arena_bytes)},
+      {1, 6, offsetof(bertc_abi_bucket_t, kernel_calls)},
       {2, 3, offsetof(bertc_abi_tensor_t, dims)},
   };
   LLVMTypeRef types[] = {desc_ty, bucket_ty, tensor_ty};
@@ -120,13 +122,14 @@ bertc_status_t cg_emit_descriptor(LLVMModuleRef mod, const cg_program_t *p,
   LLVMTypeRef tensor_ty = LLVMStructCreateNamed(d.ctx, "bertc_abi_tensor");
   LLVMStructSetBody(tensor_ty, (LLVMTypeRef[]){ptr, i32, i32, LLVMArrayType2(i64, 4)}, 4, 0);
   LLVMTypeRef bucket_ty = LLVMStructCreateNamed(d.ctx, "bertc_abi_bucket");
-  LLVMStructSetBody(bucket_ty, (LLVMTypeRef[]){i32, i32, ptr, i64}, 4, 0);
+  /* batch, seq, entry, arena_bytes, peak_live_bytes, unplanned_bytes, kernel_calls */
+  LLVMStructSetBody(bucket_ty, (LLVMTypeRef[]){i32, i32, ptr, i64, i64, i64, i64}, 7, 0);
   LLVMTypeRef desc_fields[] = {
       i32, i32,                /* magic, abi_version */
       ptr, ptr, ptr, ptr, ptr, /* model_name .. bertc_version */
       ptr, ptr, i64, i64, i64, /* weights, weights_file, size, align, hash */
       i64, i64,                /* arena_size, arena_align */
-      i32, i32, i32, i32,      /* num_buckets, num_inputs, num_outputs, reserved */
+      i32, i32, i32, i32,      /* num_buckets, num_inputs, num_outputs, flags */
       ptr, ptr, ptr,           /* buckets, inputs, outputs */
       ptr, i64,                /* tokenizer_blob, tokenizer_blob_size */
   };
@@ -156,8 +159,12 @@ bertc_status_t cg_emit_descriptor(LLVMModuleRef mod, const cg_program_t *p,
   for (size_t i = 0; i < p->num_buckets; i++) {
     const cg_bucket_t *b = &p->buckets[i];
     LLVMValueRef fields[] = {i32c(&d, (uint32_t)b->batch), i32c(&d, (uint32_t)b->seq),
-                             entries[i], i64c(&d, b->arena_bytes)};
-    bucket_elems[i] = LLVMConstNamedStruct(bucket_ty, fields, 4);
+                             entries[i],
+                             i64c(&d, b->arena_bytes),
+                             i64c(&d, b->peak_live_bytes),
+                             i64c(&d, b->unplanned_bytes),
+                             i64c(&d, b->num_calls)};
+    bucket_elems[i] = LLVMConstNamedStruct(bucket_ty, fields, BASE_ARRAY_LEN(fields));
   }
   LLVMValueRef buckets_init = LLVMConstArray2(bucket_ty, bucket_elems, p->num_buckets);
   free(bucket_elems);
@@ -187,7 +194,7 @@ bertc_status_t cg_emit_descriptor(LLVMModuleRef mod, const cg_program_t *p,
       i32c(&d, (uint32_t)p->num_buckets),
       i32c(&d, (uint32_t)p->num_inputs),
       i32c(&d, (uint32_t)p->num_outputs),
-      i32c(&d, 0),
+      i32c(&d, p->flags),
       buckets,
       tensor_table(&d, tensor_ty, "inputs", p->inputs, p->num_inputs),
       tensor_table(&d, tensor_ty, "outputs", p->outputs, p->num_outputs),

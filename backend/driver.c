@@ -74,9 +74,9 @@ bertc_status_t driver_compile(const char *model_path, const driver_options_t *op
   if (!o.codegen.target_features) o.codegen.target_features = m->spec.target_features;
   o.codegen.weights_external = o.weights_external >= 0 ? o.weights_external : m->spec.weights_external;
   int gemm = o.gemm >= 0 ? o.gemm : (int)m->spec.gemm;
-  if (gemm == FE_GEMM_AMX) o.lower.use_amx = true;
-  if (gemm == FE_GEMM_BLAS) o.lower.use_blas = true;
-  if (!s && o.lower.use_amx) {
+  if (gemm == FE_GEMM_AMX) o.lower.gemm = LOWER_GEMM_AMX;
+  if (gemm == FE_GEMM_BLAS) o.lower.gemm = LOWER_GEMM_BLAS;
+  if (!s && o.lower.gemm == LOWER_GEMM_AMX) {
     char *cpu = NULL, *features = NULL;
     s = cg_resolve_target(o.codegen.target_cpu, o.codegen.target_features, &cpu, &features);
     if (!s && !cg_target_has_amx(cpu, features))
@@ -89,54 +89,53 @@ bertc_status_t driver_compile(const char *model_path, const driver_options_t *op
   }
 
   t = base_now_seconds();
-  /* The host BLAS takes row-major weights: keep pack-weights from packing
-   * them into the generated kernels' panels. */
-  char disabled[1024];
-  const char *off = o.disabled_passes;
-  if (!s && o.lower.use_blas) {
-    int w = snprintf(disabled, sizeof disabled, "%s%spack-weights", off ? off : "", off ? "," : "");
-    if (w < 0 || (size_t)w >= sizeof disabled)
-      s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "disabled passes: list too long");
-    off = disabled;
-  }
-  if (!s) s = pass_run_pipeline(m->graph, o.passes, off, &o.pass);
+  if (!s) s = pass_run_pipeline(m->graph, o.passes, o.disabled_passes, &o.pass);
   if (!s) report(&o, "passes", t);
 
   char *meta = NULL;
   uint8_t *blob = NULL;
   size_t blob_size = 0;
+  layout_t layout;
   lower_result_t lr;
+  memset(&layout, 0, sizeof(layout));
   memset(&lr, 0, sizeof(lr));
+  lower_buckets_t buckets = {batches, nbatch, seqs, nseq};
   t = base_now_seconds();
+  if (!s) s = layout_weights(m->graph, &o.lower, &buckets, &layout);
+  if (!s && o.pass.verify_each)
+    s = bertc_status_annotate(ir_verify(m->graph), "the weight layout left an invalid graph");
   if (!s) s = fe_model_metadata_json(m, &meta);
   if (!s) {
     bertc_status_t ts = tok_pack_dir(m->spec.tokenizer_dir, &blob, &blob_size);
     if (ts && bertc_status_code(ts) == BERTC_STATUS_NOT_FOUND) {
       if (!o.quiet)
-        fprintf(stderr, "bertc: note: %s; the .so takes token ids only\n", bertc_status_message(ts));
+        fprintf(stderr, "bertc: note: %s; the .so takes token ids only\n",
+                bertc_status_message(ts));
       bertc_status_free(ts);
     } else {
       s = ts;
     }
   }
-  if (!s) s = lower_program(m->graph, m->spec.name, meta, batches, nbatch, seqs, nseq, &o.lower, &lr);
+  if (!s) s = lower_program(m->graph, &layout, m->spec.name, &buckets, &o.lower, &lr);
   if (!s) {
+    lr.program.metadata_json = meta;
     lr.program.tokenizer_blob = blob;
     lr.program.tokenizer_blob_size = blob_size;
     report(&o, "lower", t);
     for (size_t b = 0; o.print_plan && b < lr.program.num_buckets; b++) {
       const cg_bucket_t *bk = &lr.program.buckets[b];
       fprintf(stderr,
-              "memory plan: batch %4d seq %4d  arena %10llu bytes  peak live %10llu  efficiency %.3f  "
-              "kernel calls %zu\n",
+              "memory plan: batch %4d seq %4d  arena %10llu bytes  peak live %10llu  "
+              "efficiency %.3f  kernel calls %zu\n",
               bk->batch, bk->seq, (unsigned long long)bk->arena_bytes,
-              (unsigned long long)lr.peak_live_bytes[b],
-              bk->arena_bytes ? (double)lr.peak_live_bytes[b] / (double)bk->arena_bytes : 1.0,
+              (unsigned long long)bk->peak_live_bytes,
+              bk->arena_bytes ? (double)bk->peak_live_bytes / (double)bk->arena_bytes : 1.0,
               bk->num_calls);
     }
   }
   if (!s) s = cg_compile(&lr.program, &o.codegen, out_path);
   lower_result_deinit(&lr);
+  layout_deinit(&layout);
   free(blob);
   free(meta);
   fe_model_destroy(m);

@@ -1,9 +1,10 @@
 /* The compile driver: model path -> .so, every phase in order
- * (frontend, passes, lowering, tokenizer packing, codegen). Used by
- * `bertc compile` and by tests. */
+ * (frontend, graph passes, the weights' layout for the gemm mode, lowering,
+ * tokenizer packing, codegen). Used by the compiler API and by tests. */
 #ifndef BERTC_BACKEND_DRIVER_H
 #define BERTC_BACKEND_DRIVER_H
 
+#include "backend/layout.h"
 #include "backend/lower.h"
 #include "backend/program.h"
 #include "frontend/frontend.h"
@@ -16,8 +17,8 @@ typedef struct driver_options {
   const int64_t *batch_sizes;  /* NULL: model.json's, else {1} */
   size_t num_batch_sizes;
   int weights_external;        /* -1: model.json's choice */
-  int gemm;                    /* -1: model.json's choice, else an fe_gemm_t; sets
-                                  lower.use_amx / lower.use_blas */
+  int gemm;                    /* -1: model.json's choice, else an fe_gemm_t; amx and
+                                  blas set lower.gemm */
   const char *passes;          /* NULL: default pipeline */
   const char *disabled_passes;
   pass_options_t pass;

@@ -1,20 +1,29 @@
 /* Lowering: graph -> kernel calls per bucket (see lower.h).
  *
- * Each op maps to one kernel of kernels/kernels.h (two for concat and
- * for attn_mask when it cannot work in place). Values become pointers: weights
- * at their blob offset, inputs and outputs by index, temporaries at their
- * memory-plan offset. The split of every loop into tasks is decided here, at
- * compile time, from the bucket's exact shape and the planned thread count. */
+ * Each op lowers through the rule its row of ir/ops.def names (lower_<kernel>
+ * below), to one kernel of kernels/kernels.h (two for concat, for attn_mask
+ * when it cannot work in place, and for a linear_add_ln whose LayerNorm runs
+ * apart). Values become pointers: weights at their blob offset, inputs and
+ * outputs by index, temporaries at their memory-plan offset. The split of
+ * every loop into tasks is decided here, at compile time, from the bucket's
+ * exact shape and the planned thread count. */
 #include "backend/lower.h"
 
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/layout.h"
+#include "base/base.h"
 #include "kernels/kernels.h"
 #include "passes/memory_plan.h"
-#include "base/base.h"
-#include "runtime/env.h"
+
+/* The kernels take the IR's activation values as their codes. */
+_Static_assert((int)IR_ACT_NONE == (int)BK_ACT_NONE && (int)IR_ACT_COUNT == (int)BK_ACT_COUNT,
+               "kernels/kernels.h's BK_ACT_ codes differ from ir/acts.def");
+#define IR_ACT(e, name, config_names, doc)                                                   \
+  _Static_assert((int)IR_ACT_##e == (int)BK_ACT_##e, "BK_ACT_" #e " differs from IR_ACT_" #e);
+#include "ir/acts.def"
+#undef IR_ACT
 
 void lower_options_init(lower_options_t *o) {
   memset(o, 0, sizeof(*o));
@@ -26,14 +35,12 @@ typedef struct emitter {
   const ir_graph_t *g;
   const mp_plan_t *plan;
   const uint64_t *weight_offset; /* per value */
+  const layout_t *layout;        /* AMX parts */
   int32_t input_index[3];        /* value of input k */
+  const lower_options_t *o;
   int threads;
-  bool use_blas;
-  bool calls_sgemm; /* some bucket calls bk_gemm_blas (env->sgemm) */
-  bool use_amx;
-  int64_t amx_calls; /* bk_gemm_amx calls over all buckets (metadata) */
-  bool *amx_used;        /* per value: weights bk_gemm_amx reads (split copy) */
-  uint64_t scratch_base; /* arena offset of the bucket's kernel scratch */
+  uint32_t flags;         /* BERTC_ABI_FLAG_* the calls need */
+  uint64_t scratch_base;  /* arena offset of the bucket's kernel scratch */
   uint64_t scratch_bytes; /* the most scratch one call of the bucket needs */
   int64_t batch, seq;
   cg_call_t *calls;
@@ -116,221 +123,276 @@ static int64_t last_dim(const emitter_t *e, int32_t v) {
   return ir_dim_bind(x->dims[x->rank - 1], e->batch, e->seq);
 }
 
-static int64_t act_of(ir_op_t op) {
-  switch (op) {
-  case IR_OP_GELU: return IR_ACT_GELU;
-  case IR_OP_GELU_TANH: return IR_ACT_GELU_TANH;
-  case IR_OP_GELU_FAST: return IR_ACT_GELU_FAST;
-  case IR_OP_QUICK_GELU: return IR_ACT_QUICK_GELU;
-  case IR_OP_RELU: return IR_ACT_RELU;
-  case IR_OP_SILU: return IR_ACT_SILU;
-  case IR_OP_TANH: return IR_ACT_TANH;
-  default: return IR_ACT_NONE;
+static const char *const kernel_names[] = {
+    [LOWER_KERNEL_GEMM] = "bk_gemm",
+    [LOWER_KERNEL_GEMM_AMX] = "bk_gemm_amx",
+    [LOWER_KERNEL_GEMM_BLAS] = "bk_gemm_blas",
+    [LOWER_KERNEL_ROWMAJOR] = "bk_linear_rowmajor",
+};
+
+void lower_plan_gemm(const ir_graph_t *g, const ir_node_t *n, int64_t batch, int64_t seq,
+                     const lower_options_t *o, lower_gemm_plan_t *out) {
+  const ir_value_t *w = &g->values[n->operands[1]];
+  int threads = o->threads > 0 ? o->threads : 1;
+  bool fused_ln = n->op == IR_OP_LINEAR_ADD_LN, packed = w->layout == IR_LAYOUT_PANEL;
+  memset(out, 0, sizeof(*out));
+  out->k = w->dims[1];
+  out->n = w->dims[0];
+  out->m = ir_value_numel(&g->values[n->operands[0]], batch, seq) / out->k;
+  if (!packed && o->gemm != LOWER_GEMM_BLAS) {
+    out->kernel = LOWER_KERNEL_ROWMAJOR;
+    return;
   }
+  /* bk_gemm_blas's residual may not alias its output, so its LayerNorm
+   * always stays in the epilogue. */
+  out->ln_apart = fused_ln && packed && !bk_gemm_fuse_ln(out->m, out->n, out->k, threads);
+  bk_gemm_plan(out->m, out->n, out->k, fused_ln && !out->ln_apart, threads, &out->m_block,
+               &out->n_block);
+  out->kernel = !packed ? LOWER_KERNEL_GEMM_BLAS
+                : o->gemm == LOWER_GEMM_AMX &&
+                        bk_gemm_use_amx(out->m, out->n, out->k, out->m_block, threads)
+                    ? LOWER_KERNEL_GEMM_AMX
+                    : LOWER_KERNEL_GEMM;
 }
 
-/* linear / linear_add_ln: the packed GEMM (or BLAS, or the row-major kernel). */
+/* ---- the lowering rules (the `kernel` column of ir/ops.def) ---- */
+
+typedef bertc_status_t (*lower_fn)(emitter_t *e, const ir_node_t *n);
+
+/* linear / linear_add_ln: a GEMM (lower_plan_gemm chooses which). */
 static bertc_status_t lower_linear(emitter_t *e, const ir_node_t *n) {
   int32_t x = n->operands[0], w = n->operands[1], b = n->operands[2], r = n->result;
   const ir_value_t *wv = &e->g->values[w];
-  int64_t k = wv->dims[1], nout = wv->dims[0], m = numel(e, x) / k;
+  lower_gemm_plan_t p;
+  lower_plan_gemm(e->g, n, e->batch, e->seq, e->o, &p);
   bool fused_ln = n->op == IR_OP_LINEAR_ADD_LN;
   int64_t act = n->op == IR_OP_LINEAR ? n->iattr[0] : IR_ACT_NONE;
   float eps = fused_ln ? n->fattr[0] : 0.0f;
   cg_arg_t res = fused_ln ? arg_v(e, n->operands[3], 0) : arg_null();
   cg_arg_t gamma = fused_ln ? arg_v(e, n->operands[4], 0) : arg_null();
   cg_arg_t beta = fused_ln ? arg_v(e, n->operands[5], 0) : arg_null();
-  bool packed = wv->layout == IR_LAYOUT_PANEL;
-  if (packed && wv->layout_param != BK_GEMM_NR)
-    return bertc_status_make(BERTC_STATUS_INTERNAL, "weights packed in panels of %d, kernels use %d",
-                             wv->layout_param, BK_GEMM_NR);
-  if (packed || e->use_blas) {
-    /* bk_gemm_blas's residual may not alias its output, so its LayerNorm
-     * always stays in the epilogue. */
-    bool ln_apart = fused_ln && packed && !bk_gemm_fuse_ln(m, nout, k, e->threads);
-    int64_t mb, nb;
-    bk_gemm_plan(m, nout, k, fused_ln && !ln_apart, e->threads, &mb, &nb);
-    int64_t ntasks = ceil_div(m, mb) * ceil_div(nout, nb);
-    bool amx = packed && e->use_amx && bk_gemm_use_amx(m, nout, k, mb, e->threads);
-    /* bk_gemm_amx reads the weights' AMX split, appended to the blob after
-     * lowering (lower_program patches the offset: index 1 marks it, i = value),
-     * and takes one more argument, its scratch after the planned arena */
-    cg_arg_t args[15] = {arg_v(e, x, 0), arg_v(e, w, 0), arg_v(e, b, 0), res,
-                         ln_apart ? arg_null() : gamma, ln_apart ? arg_null() : beta,
-                         arg_v(e, r, 0), arg_i(m), arg_i(nout), arg_i(k), arg_i(mb), arg_i(nb),
-                         arg_i(act), arg_f(eps),
-                         {CG_ARG_PTR, CG_REGION_ARENA, 0, (int64_t)e->scratch_base, 0}};
-    if (amx) {
-      args[1] = (cg_arg_t){CG_ARG_PTR, CG_REGION_WEIGHTS, 1, w, 0};
-      uint64_t need = (uint64_t)ntasks * (uint64_t)bk_gemm_amx_scratch_bytes(mb, k);
-      if (need > e->scratch_bytes) e->scratch_bytes = need;
-      e->amx_used[w] = true;
-      e->amx_calls++;
-    }
-    if (!packed) e->calls_sgemm = true;
-    BERTC_RETURN_IF_ERROR(emit(e, amx ? "bk_gemm_amx" : packed ? "bk_gemm" : "bk_gemm_blas", ntasks,
-                               amx ? 15 : 14, args));
-    if (!ln_apart) return BERTC_OK;
-    int64_t lrpt = rows_for(e, m, nout);
-    return EMIT(e, "bk_layer_norm", ceil_div(m, lrpt), arg_v(e, r, 0), gamma, beta,
-                arg_v(e, r, 0), arg_i(lrpt), arg_i(m), arg_i(nout), arg_f(eps));
+  if (wv->layout == IR_LAYOUT_PANEL && wv->layout_param != BK_GEMM_NR)
+    return bertc_status_make(BERTC_STATUS_INTERNAL,
+                             "weights packed in panels of %d, kernels use %d", wv->layout_param,
+                             BK_GEMM_NR);
+  if (p.kernel == LOWER_KERNEL_ROWMAJOR) {
+    int64_t rpt = rows_for(e, p.m, p.n * p.k / 64 + 1);
+    BERTC_RETURN_IF_ERROR(EMIT(e, "bk_linear_rowmajor", ceil_div(p.m, rpt), arg_v(e, x, 0),
+                               arg_v(e, w, 0), arg_v(e, b, 0), arg_v(e, r, 0), arg_i(p.m),
+                               arg_i(p.n), arg_i(p.k), arg_i(rpt), arg_i(act)));
+    if (!fused_ln) return BERTC_OK;
+    int64_t lrpt = rows_for(e, p.m, p.n);
+    return EMIT(e, "bk_add_ln", ceil_div(p.m, lrpt), arg_v(e, r, 0), res, gamma, beta,
+                arg_v(e, r, 0), arg_i(lrpt), arg_i(p.m), arg_i(p.n), arg_f(eps));
   }
-  int64_t rpt = rows_for(e, m, nout * k / 64 + 1);
-  BERTC_RETURN_IF_ERROR(EMIT(e, "bk_linear_rowmajor", ceil_div(m, rpt), arg_v(e, x, 0), arg_v(e, w, 0),
-                             arg_v(e, b, 0), arg_v(e, r, 0), arg_i(m), arg_i(nout), arg_i(k), arg_i(rpt),
-                             arg_i(act)));
-  if (!fused_ln) return BERTC_OK;
-  int64_t lrpt = rows_for(e, m, nout);
-  return EMIT(e, "bk_add_ln", ceil_div(m, lrpt), arg_v(e, r, 0), res, gamma, beta, arg_v(e, r, 0),
-              arg_i(lrpt), arg_i(m), arg_i(nout), arg_f(eps));
+  int64_t ntasks = ceil_div(p.m, p.m_block) * ceil_div(p.n, p.n_block);
+  bool amx = p.kernel == LOWER_KERNEL_GEMM_AMX;
+  /* bk_gemm_amx reads the weights' AMX parts, appended to the blob after
+   * lowering (lower_program patches the offset: index 1 marks it, i = value),
+   * and takes one more argument, its scratch after the planned arena */
+  cg_arg_t args[15] = {arg_v(e, x, 0), arg_v(e, w, 0), arg_v(e, b, 0), res,
+                       p.ln_apart ? arg_null() : gamma, p.ln_apart ? arg_null() : beta,
+                       arg_v(e, r, 0), arg_i(p.m), arg_i(p.n), arg_i(p.k), arg_i(p.m_block),
+                       arg_i(p.n_block), arg_i(act), arg_f(eps),
+                       {CG_ARG_PTR, CG_REGION_ARENA, 0, (int64_t)e->scratch_base, 0}};
+  if (amx) {
+    if (!e->layout || !e->layout->amx || (size_t)w >= e->layout->num_values ||
+        !e->layout->amx[w])
+      return bertc_status_make(BERTC_STATUS_INTERNAL,
+                               "weight %%%d runs on AMX tiles but has no AMX parts", (int)w);
+    args[1] = (cg_arg_t){CG_ARG_PTR, CG_REGION_WEIGHTS, 1, w, 0};
+    uint64_t need = (uint64_t)ntasks * (uint64_t)bk_gemm_amx_scratch_bytes(p.m_block, p.k);
+    if (need > e->scratch_bytes) e->scratch_bytes = need;
+  }
+  if (p.kernel == LOWER_KERNEL_GEMM_BLAS) e->flags |= BERTC_ABI_FLAG_NEEDS_SGEMM;
+  BERTC_RETURN_IF_ERROR(emit(e, kernel_names[p.kernel], ntasks, amx ? 15 : 14, args));
+  if (!p.ln_apart) return BERTC_OK;
+  int64_t lrpt = rows_for(e, p.m, p.n);
+  return EMIT(e, "bk_layer_norm", ceil_div(p.m, lrpt), arg_v(e, r, 0), gamma, beta,
+              arg_v(e, r, 0), arg_i(lrpt), arg_i(p.m), arg_i(p.n), arg_f(eps));
 }
 
-static bertc_status_t lower_node(emitter_t *e, const ir_node_t *n) {
+static bertc_status_t lower_linear_add_ln(emitter_t *e, const ir_node_t *n) {
+  return lower_linear(e, n);
+}
+
+static bertc_status_t lower_gather(emitter_t *e, const ir_node_t *n) {
+  const int32_t *op = n->operands;
+  const ir_value_t *t = &e->g->values[op[0]];
+  return EMIT(e, "bk_gather", e->batch, arg_v(e, op[0], 0), arg_v(e, op[1], 0),
+              arg_v(e, n->result, 0), arg_i(e->seq), arg_i(t->dims[1]), arg_i(t->dims[0]));
+}
+
+static bertc_status_t lower_position_ids(emitter_t *e, const ir_node_t *n) {
+  return EMIT(e, "bk_position_ids", e->batch, arg_v(e, n->operands[0], 0),
+              arg_v(e, n->result, 0), arg_i(e->seq), arg_i(n->iattr[0]));
+}
+
+static bertc_status_t lower_embed_ln(emitter_t *e, const ir_node_t *n) {
+  const int32_t *op = n->operands;
+  const ir_value_t *w = &e->g->values[op[0]], *p = &e->g->values[op[2]];
+  bool types = n->num_operands == 7;
+  return EMIT(e, "bk_embed_ln", e->batch, arg_v(e, op[1], 0),
+              types ? arg_v(e, op[6], 0) : arg_null(), arg_v(e, op[0], 0), arg_v(e, op[2], 0),
+              types ? arg_v(e, op[5], 0) : arg_null(), arg_v(e, op[3], 0), arg_v(e, op[4], 0),
+              arg_v(e, n->result, 0), arg_i(e->seq), arg_i(w->dims[1]), arg_i(w->dims[0]),
+              arg_i(p->dims[0]), arg_i(types ? e->g->values[op[5]].dims[0] : 0),
+              arg_i(n->iattr[0]), arg_f(n->fattr[0]));
+}
+
+static bertc_status_t lower_add(emitter_t *e, const ir_node_t *n) {
+  const int32_t *op = n->operands;
+  int64_t total = numel(e, op[0]), chunk = chunk_for(e, total);
+  return EMIT(e, "bk_add", ceil_div(total, chunk), arg_v(e, op[0], 0), arg_v(e, op[1], 0),
+              arg_v(e, n->result, 0), arg_i(chunk), arg_i(total), arg_i(numel(e, op[1])));
+}
+
+static bertc_status_t lower_scale(emitter_t *e, const ir_node_t *n) {
+  int64_t total = numel(e, n->operands[0]), chunk = chunk_for(e, total);
+  return EMIT(e, "bk_scale", ceil_div(total, chunk), arg_v(e, n->operands[0], 0),
+              arg_v(e, n->result, 0), arg_i(chunk), arg_i(total), arg_f(n->fattr[0]));
+}
+
+/* The activation ops (ir/acts.def): bk_unary with the op's activation. */
+static bertc_status_t lower_unary(emitter_t *e, const ir_node_t *n) {
+  int64_t total = numel(e, n->operands[0]), chunk = chunk_for(e, total);
+  return EMIT(e, "bk_unary", ceil_div(total, chunk), arg_v(e, n->operands[0], 0),
+              arg_v(e, n->result, 0), arg_i(chunk), arg_i(total), arg_i(ir_op_act(n->op)));
+}
+
+static bertc_status_t lower_layer_norm(emitter_t *e, const ir_node_t *n) {
+  const int32_t *op = n->operands;
+  int64_t h = last_dim(e, op[0]), rows = numel(e, op[0]) / h, rpt = rows_for(e, rows, h);
+  return EMIT(e, "bk_layer_norm", ceil_div(rows, rpt), arg_v(e, op[0], 0), arg_v(e, op[1], 0),
+              arg_v(e, op[2], 0), arg_v(e, n->result, 0), arg_i(rpt), arg_i(rows), arg_i(h),
+              arg_f(n->fattr[0]));
+}
+
+static bertc_status_t lower_add_ln(emitter_t *e, const ir_node_t *n) {
+  const int32_t *op = n->operands;
+  int64_t h = last_dim(e, op[0]), rows = numel(e, op[0]) / h, rpt = rows_for(e, rows, h);
+  return EMIT(e, "bk_add_ln", ceil_div(rows, rpt), arg_v(e, op[0], 0), arg_v(e, op[1], 0),
+              arg_v(e, op[2], 0), arg_v(e, op[3], 0), arg_v(e, n->result, 0), arg_i(rpt),
+              arg_i(rows), arg_i(h), arg_f(n->fattr[0]));
+}
+
+static bertc_status_t lower_attn_scores(emitter_t *e, const ir_node_t *n) {
+  const int32_t *op = n->operands;
+  int64_t h = last_dim(e, op[0]), a = n->iattr[0];
+  return EMIT(e, "bk_attn_scores", e->batch * a, arg_v(e, op[0], 0), arg_v(e, op[1], 0),
+              arg_v(e, n->result, 0), arg_i(e->seq), arg_i(a), arg_i(h / a), arg_i(h),
+              arg_f(n->fattr[0]));
+}
+
+/* bk_attn_mask works in place: a copy first where the memory plan could not
+ * put the result over the scores. */
+static bertc_status_t lower_attn_mask(emitter_t *e, const ir_node_t *n) {
   const int32_t *op = n->operands;
   int32_t r = n->result;
-  int64_t B = e->batch, S = e->seq;
-  switch (n->op) {
-  case IR_OP_GATHER: {
-    const ir_value_t *t = &e->g->values[op[0]];
-    return EMIT(e, "bk_gather", B, arg_v(e, op[0], 0), arg_v(e, op[1], 0), arg_v(e, r, 0), arg_i(S),
-                arg_i(t->dims[1]), arg_i(t->dims[0]));
+  int64_t S = e->seq, a = e->g->values[op[0]].dims[1];
+  if (e->plan->in_place_of[r] != op[0]) {
+    int64_t rows = e->batch * a * S, rpt = rows_for(e, rows, S);
+    BERTC_RETURN_IF_ERROR(EMIT(e, "bk_copy_cols", ceil_div(rows, rpt), arg_v(e, op[0], 0),
+                               arg_v(e, r, 0), arg_i(rpt), arg_i(rows), arg_i(S), arg_i(S),
+                               arg_i(S)));
   }
-  case IR_OP_POSITION_IDS:
-    return EMIT(e, "bk_position_ids", B, arg_v(e, op[0], 0), arg_v(e, r, 0), arg_i(S), arg_i(n->iattr[0]));
-  case IR_OP_EMBED_LN: {
-    const ir_value_t *w = &e->g->values[op[0]], *p = &e->g->values[op[2]];
-    bool types = n->num_operands == 7;
-    return EMIT(e, "bk_embed_ln", B, arg_v(e, op[1], 0), types ? arg_v(e, op[6], 0) : arg_null(),
-                arg_v(e, op[0], 0), arg_v(e, op[2], 0), types ? arg_v(e, op[5], 0) : arg_null(),
-                arg_v(e, op[3], 0), arg_v(e, op[4], 0), arg_v(e, r, 0), arg_i(S), arg_i(w->dims[1]),
-                arg_i(w->dims[0]), arg_i(p->dims[0]), arg_i(types ? e->g->values[op[5]].dims[0] : 0),
-                arg_i(n->iattr[0]), arg_f(n->fattr[0]));
-  }
-  case IR_OP_ADD: {
-    int64_t total = numel(e, op[0]), chunk = chunk_for(e, total);
-    return EMIT(e, "bk_add", ceil_div(total, chunk), arg_v(e, op[0], 0), arg_v(e, op[1], 0),
-                arg_v(e, r, 0), arg_i(chunk), arg_i(total), arg_i(numel(e, op[1])));
-  }
-  case IR_OP_SCALE: {
-    int64_t total = numel(e, op[0]), chunk = chunk_for(e, total);
-    return EMIT(e, "bk_scale", ceil_div(total, chunk), arg_v(e, op[0], 0), arg_v(e, r, 0),
-                arg_i(chunk), arg_i(total), arg_f(n->fattr[0]));
-  }
-  case IR_OP_GELU:
-  case IR_OP_GELU_TANH:
-  case IR_OP_GELU_FAST:
-  case IR_OP_QUICK_GELU:
-  case IR_OP_RELU:
-  case IR_OP_SILU:
-  case IR_OP_TANH: {
-    int64_t total = numel(e, op[0]), chunk = chunk_for(e, total);
-    return EMIT(e, "bk_unary", ceil_div(total, chunk), arg_v(e, op[0], 0), arg_v(e, r, 0),
-                arg_i(chunk), arg_i(total), arg_i(act_of(n->op)));
-  }
-  case IR_OP_LAYER_NORM: {
-    int64_t h = last_dim(e, op[0]), rows = numel(e, op[0]) / h, rpt = rows_for(e, rows, h);
-    return EMIT(e, "bk_layer_norm", ceil_div(rows, rpt), arg_v(e, op[0], 0), arg_v(e, op[1], 0),
-                arg_v(e, op[2], 0), arg_v(e, r, 0), arg_i(rpt), arg_i(rows), arg_i(h), arg_f(n->fattr[0]));
-  }
-  case IR_OP_ADD_LN: {
-    int64_t h = last_dim(e, op[0]), rows = numel(e, op[0]) / h, rpt = rows_for(e, rows, h);
-    return EMIT(e, "bk_add_ln", ceil_div(rows, rpt), arg_v(e, op[0], 0), arg_v(e, op[1], 0),
-                arg_v(e, op[2], 0), arg_v(e, op[3], 0), arg_v(e, r, 0), arg_i(rpt), arg_i(rows),
-                arg_i(h), arg_f(n->fattr[0]));
-  }
-  case IR_OP_LINEAR:
-  case IR_OP_LINEAR_ADD_LN: return lower_linear(e, n);
-  case IR_OP_ATTN_SCORES: {
-    int64_t h = last_dim(e, op[0]), a = n->iattr[0];
-    return EMIT(e, "bk_attn_scores", B * a, arg_v(e, op[0], 0), arg_v(e, op[1], 0), arg_v(e, r, 0),
-                arg_i(S), arg_i(a), arg_i(h / a), arg_i(h), arg_f(n->fattr[0]));
-  }
-  case IR_OP_ATTN_MASK: {
-    int64_t a = e->g->values[op[0]].dims[1];
-    if (e->plan->in_place_of[r] != op[0]) { /* copy, then mask the copy in place */
-      int64_t rows = B * a * S, rpt = rows_for(e, rows, S);
-      BERTC_RETURN_IF_ERROR(EMIT(e, "bk_copy_cols", ceil_div(rows, rpt), arg_v(e, op[0], 0),
-                                 arg_v(e, r, 0), arg_i(rpt), arg_i(rows), arg_i(S), arg_i(S), arg_i(S)));
-    }
-    return EMIT(e, "bk_attn_mask", B, arg_v(e, r, 0), arg_v(e, op[1], 0), arg_i(S), arg_i(a));
-  }
-  case IR_OP_SOFTMAX: {
-    int64_t h = last_dim(e, op[0]), rows = numel(e, op[0]) / h, rpt = rows_for(e, rows, h);
-    return EMIT(e, "bk_softmax", ceil_div(rows, rpt), arg_v(e, op[0], 0), arg_v(e, r, 0), arg_i(rpt),
-                arg_i(rows), arg_i(h));
-  }
-  case IR_OP_ATTN_CONTEXT: {
-    int64_t h = last_dim(e, op[1]), a = n->iattr[0];
-    return EMIT(e, "bk_attn_context", B * a, arg_v(e, op[0], 0), arg_v(e, op[1], 0), arg_v(e, r, 0),
-                arg_i(S), arg_i(a), arg_i(h / a), arg_i(h));
-  }
-  case IR_OP_ATTENTION: {
-    int64_t h = last_dim(e, r), a = n->iattr[0];
-    int64_t rpt = bk_attention_rows_per_task(S, B, a, h / a, e->threads);
-    int64_t ntasks = B * a * ceil_div(S, rpt);
-    if (n->num_operands == 2)
-      return EMIT(e, "bk_attention", ntasks, arg_v(e, op[0], 0), arg_v(e, op[0], h * 4),
-                  arg_v(e, op[0], 2 * h * 4), arg_v(e, op[1], 0), arg_v(e, r, 0), arg_i(S), arg_i(a),
-                  arg_i(h / a), arg_i(3 * h), arg_i(rpt), arg_f(n->fattr[0]));
-    return EMIT(e, "bk_attention", ntasks, arg_v(e, op[0], 0), arg_v(e, op[1], 0), arg_v(e, op[2], 0),
-                n->num_operands == 4 ? arg_v(e, op[3], 0) : arg_null(), arg_v(e, r, 0), arg_i(S),
-                arg_i(a), arg_i(h / a), arg_i(h), arg_i(rpt), arg_f(n->fattr[0]));
-  }
-  case IR_OP_SELECT_TOKEN: {
-    int64_t h = last_dim(e, op[0]);
-    if (n->iattr[0] >= S)
-      return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
-                               "select_token index %lld does not exist at seq %lld",
-                               (long long)n->iattr[0], (long long)S);
-    return EMIT(e, "bk_select_token", B, arg_v(e, op[0], 0), arg_v(e, r, 0), arg_i(S), arg_i(h),
-                arg_i(n->iattr[0]));
-  }
-  case IR_OP_POOL_MEAN:
-  case IR_OP_POOL_MAX:
-  case IR_OP_POOL_MEAN_SQRT: {
-    int64_t mode = n->op == IR_OP_POOL_MEAN ? 0 : n->op == IR_OP_POOL_MAX ? 1 : 2;
-    return EMIT(e, "bk_pool", B, arg_v(e, op[0], 0), arg_v(e, op[1], 0), arg_v(e, r, 0), arg_i(S),
-                arg_i(last_dim(e, op[0])), arg_i(mode));
-  }
-  case IR_OP_CONCAT: {
-    int64_t width = last_dim(e, r), rows = numel(e, r) / width, col = 0;
-    for (int i = 0; i < n->num_operands; i++) {
-      int64_t w = last_dim(e, op[i]), rpt = rows_for(e, rows, w);
-      BERTC_RETURN_IF_ERROR(EMIT(e, "bk_copy_cols", ceil_div(rows, rpt), arg_v(e, op[i], 0),
-                                 arg_v(e, r, col * 4), arg_i(rpt), arg_i(rows), arg_i(w), arg_i(width),
-                                 arg_i(w)));
-      col += w;
-    }
-    return BERTC_OK;
-  }
-  case IR_OP_L2_NORMALIZE: {
-    int64_t h = last_dim(e, op[0]), rows = numel(e, op[0]) / h, rpt = rows_for(e, rows, h);
-    return EMIT(e, "bk_l2_normalize", ceil_div(rows, rpt), arg_v(e, op[0], 0), arg_v(e, r, 0),
-                arg_i(rpt), arg_i(rows), arg_i(h));
-  }
-  case IR_OP_SLICE_LAST: {
-    int64_t w = last_dim(e, op[0]), rows = numel(e, op[0]) / w, size = n->iattr[1];
-    int64_t rpt = rows_for(e, rows, size);
-    return EMIT(e, "bk_copy_cols", ceil_div(rows, rpt), arg_v(e, op[0], n->iattr[0] * 4),
-                arg_v(e, r, 0), arg_i(rpt), arg_i(rows), arg_i(w), arg_i(size), arg_i(size));
-  }
-  case IR_OP_COUNT: break;
-  }
-  return bertc_status_make(BERTC_STATUS_INTERNAL, "no lowering for op %s", ir_op_info(n->op)->name);
+  return EMIT(e, "bk_attn_mask", e->batch, arg_v(e, r, 0), arg_v(e, op[1], 0), arg_i(S),
+              arg_i(a));
 }
+
+static bertc_status_t lower_softmax(emitter_t *e, const ir_node_t *n) {
+  const int32_t *op = n->operands;
+  int64_t h = last_dim(e, op[0]), rows = numel(e, op[0]) / h, rpt = rows_for(e, rows, h);
+  return EMIT(e, "bk_softmax", ceil_div(rows, rpt), arg_v(e, op[0], 0), arg_v(e, n->result, 0),
+              arg_i(rpt), arg_i(rows), arg_i(h));
+}
+
+static bertc_status_t lower_attn_context(emitter_t *e, const ir_node_t *n) {
+  const int32_t *op = n->operands;
+  int64_t h = last_dim(e, op[1]), a = n->iattr[0];
+  return EMIT(e, "bk_attn_context", e->batch * a, arg_v(e, op[0], 0), arg_v(e, op[1], 0),
+              arg_v(e, n->result, 0), arg_i(e->seq), arg_i(a), arg_i(h / a), arg_i(h));
+}
+
+static bertc_status_t lower_attention(emitter_t *e, const ir_node_t *n) {
+  const int32_t *op = n->operands;
+  int32_t r = n->result;
+  int64_t S = e->seq, h = last_dim(e, r), a = n->iattr[0];
+  int64_t rpt = bk_attention_rows_per_task(S, e->batch, a, h / a, e->threads);
+  int64_t ntasks = e->batch * a * ceil_div(S, rpt);
+  if (n->num_operands == 2)
+    return EMIT(e, "bk_attention", ntasks, arg_v(e, op[0], 0), arg_v(e, op[0], h * 4),
+                arg_v(e, op[0], 2 * h * 4), arg_v(e, op[1], 0), arg_v(e, r, 0), arg_i(S),
+                arg_i(a), arg_i(h / a), arg_i(3 * h), arg_i(rpt), arg_f(n->fattr[0]));
+  return EMIT(e, "bk_attention", ntasks, arg_v(e, op[0], 0), arg_v(e, op[1], 0),
+              arg_v(e, op[2], 0), n->num_operands == 4 ? arg_v(e, op[3], 0) : arg_null(),
+              arg_v(e, r, 0), arg_i(S), arg_i(a), arg_i(h / a), arg_i(h), arg_i(rpt),
+              arg_f(n->fattr[0]));
+}
+
+static bertc_status_t lower_select_token(emitter_t *e, const ir_node_t *n) {
+  int64_t h = last_dim(e, n->operands[0]);
+  if (n->iattr[0] >= e->seq)
+    return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                             "select_token index %lld does not exist at seq %lld",
+                             (long long)n->iattr[0], (long long)e->seq);
+  return EMIT(e, "bk_select_token", e->batch, arg_v(e, n->operands[0], 0),
+              arg_v(e, n->result, 0), arg_i(e->seq), arg_i(h), arg_i(n->iattr[0]));
+}
+
+static bertc_status_t lower_pool(emitter_t *e, const ir_node_t *n) {
+  int64_t mode = n->op == IR_OP_POOL_MEAN ? 0 : n->op == IR_OP_POOL_MAX ? 1 : 2;
+  return EMIT(e, "bk_pool", e->batch, arg_v(e, n->operands[0], 0), arg_v(e, n->operands[1], 0),
+              arg_v(e, n->result, 0), arg_i(e->seq), arg_i(last_dim(e, n->operands[0])),
+              arg_i(mode));
+}
+
+static bertc_status_t lower_concat(emitter_t *e, const ir_node_t *n) {
+  int32_t r = n->result;
+  int64_t width = last_dim(e, r), rows = numel(e, r) / width, col = 0;
+  for (int i = 0; i < n->num_operands; i++) {
+    int64_t w = last_dim(e, n->operands[i]), rpt = rows_for(e, rows, w);
+    BERTC_RETURN_IF_ERROR(EMIT(e, "bk_copy_cols", ceil_div(rows, rpt),
+                               arg_v(e, n->operands[i], 0), arg_v(e, r, col * 4), arg_i(rpt),
+                               arg_i(rows), arg_i(w), arg_i(width), arg_i(w)));
+    col += w;
+  }
+  return BERTC_OK;
+}
+
+static bertc_status_t lower_l2_normalize(emitter_t *e, const ir_node_t *n) {
+  const int32_t *op = n->operands;
+  int64_t h = last_dim(e, op[0]), rows = numel(e, op[0]) / h, rpt = rows_for(e, rows, h);
+  return EMIT(e, "bk_l2_normalize", ceil_div(rows, rpt), arg_v(e, op[0], 0),
+              arg_v(e, n->result, 0), arg_i(rpt), arg_i(rows), arg_i(h));
+}
+
+static bertc_status_t lower_slice_last(emitter_t *e, const ir_node_t *n) {
+  int32_t x = n->operands[0];
+  int64_t w = last_dim(e, x), rows = numel(e, x) / w, size = n->iattr[1];
+  int64_t rpt = rows_for(e, rows, size);
+  return EMIT(e, "bk_copy_cols", ceil_div(rows, rpt), arg_v(e, x, n->iattr[0] * 4),
+              arg_v(e, n->result, 0), arg_i(rpt), arg_i(rows), arg_i(w), arg_i(size),
+              arg_i(size));
+}
+
+static const lower_fn op_lowerings[IR_OP_COUNT] = {
+#define IR_OP(e, name, mn, mx, ia, fa, shape, kernel, in_place, doc) lower_##kernel,
+#include "ir/ops.def"
+#undef IR_OP
+};
 
 void lower_result_deinit(lower_result_t *r) {
   for (size_t b = 0; b < r->program.num_buckets; b++) free(r->program.buckets[b].calls);
   free(r->program.buckets);
   free(r->weights);
   free(r->outputs);
-  free(r->metadata_json);
-  free(r->peak_live_bytes);
   memset(r, 0, sizeof(*r));
 }
 
 /* Lays out every constant a node reads; each distinct buffer once. */
-static bertc_status_t layout_weights(const ir_graph_t *g, lower_result_t *out, uint64_t *offsets) {
+static bertc_status_t place_constants(const ir_graph_t *g, lower_result_t *out,
+                                      uint64_t *offsets) {
   uint64_t size = 0;
   for (size_t v = 0; v < g->num_values; v++) {
     offsets[v] = UINT64_MAX;
@@ -355,16 +417,16 @@ static bertc_status_t layout_weights(const ir_graph_t *g, lower_result_t *out, u
   return BERTC_OK;
 }
 
-/* Appends the AMX split (bk_pack_weights_amx) of every weight a
- * bk_gemm_amx call reads to the blob, and points those calls at it. */
-static bertc_status_t append_amx_weights(const ir_graph_t *g, const bool *used,
-                                         lower_result_t *out) {
+/* Appends the AMX parts the weight layout made to the blob, and points the
+ * bk_gemm_amx calls at them. */
+static bertc_status_t append_amx_parts(const ir_graph_t *g, const layout_t *layout,
+                                       lower_result_t *out) {
   uint64_t size = out->program.weights_size;
   uint64_t *at = calloc(g->num_values ? g->num_values : 1, sizeof(uint64_t));
   if (!at) return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
   bertc_status_t s = BERTC_OK;
   for (size_t v = 0; !s && v < g->num_values; v++) {
-    if (!used[v]) continue;
+    if (!layout->amx[v]) continue;
     const ir_value_t *w = &g->values[v];
     at[v] = base_align_up(size, 64);
     if (!base_add_u64(at[v], (uint64_t)bk_packed_amx_bytes(w->dims[0], w->dims[1]), &size))
@@ -382,9 +444,9 @@ static bertc_status_t append_amx_weights(const ir_graph_t *g, const bool *used,
     out->program.weights = blob;
     out->program.weights_size = size;
     for (size_t v = 0; v < g->num_values; v++)
-      if (used[v])
-        bk_pack_weights_amx(g->values[v].data, g->values[v].dims[0], g->values[v].dims[1],
-                            (uint16_t *)(void *)(blob + at[v]));
+      if (layout->amx[v])
+        memcpy(blob + at[v], layout->amx[v],
+               (size_t)bk_packed_amx_bytes(g->values[v].dims[0], g->values[v].dims[1]));
   }
   for (size_t b = 0; !s && b < out->program.num_buckets; b++)
     for (size_t c = 0; c < out->program.buckets[b].num_calls; c++) {
@@ -411,9 +473,41 @@ static void abi_tensor(const ir_value_t *v, const char *name, bertc_abi_tensor_t
                                             : v->dims[i];
 }
 
-bertc_status_t lower_program(const ir_graph_t *g, const char *model_name,
-                             const char *metadata_json, const int64_t *batches, size_t nbatches,
-                             const int64_t *seqs, size_t nseqs, const lower_options_t *o,
+/* One bucket's kernel calls, after its memory plan. */
+static bertc_status_t lower_bucket(emitter_t *e, int64_t batch, int64_t seq, cg_bucket_t *bk) {
+  const ir_graph_t *g = e->g;
+  mp_plan_t plan;
+  BERTC_RETURN_IF_ERROR(mp_plan_memory(g, batch, seq, &plan));
+  e->plan = &plan;
+  e->scratch_base = base_align_up(plan.arena_bytes, 64);
+  e->scratch_bytes = 0;
+  e->batch = batch;
+  e->seq = seq;
+  e->calls = NULL;
+  e->num_calls = e->cap_calls = 0;
+  bertc_status_t s = BERTC_OK;
+  for (size_t n = 0; !s && n < g->num_nodes; n++)
+    s = bertc_status_annotate(op_lowerings[g->nodes[n].op](e, &g->nodes[n]),
+                              "lowering node %zu (%s) for batch %lld seq %lld", n,
+                              ir_op_info(g->nodes[n].op)->name, (long long)batch,
+                              (long long)seq);
+  bk->batch = (int32_t)batch;
+  bk->seq = (int32_t)seq;
+  bk->arena_bytes = plan.arena_bytes;
+  bk->peak_live_bytes = plan.peak_live_bytes;
+  bk->unplanned_bytes = plan.total_temp_bytes;
+  bk->calls = e->calls;
+  bk->num_calls = e->num_calls;
+  if (!s && e->scratch_bytes && !base_add_u64(e->scratch_base, e->scratch_bytes, &bk->arena_bytes))
+    s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "batch %lld seq %lld: arena too large",
+                          (long long)batch, (long long)seq);
+  mp_plan_deinit(&plan);
+  e->plan = NULL;
+  return s;
+}
+
+bertc_status_t lower_program(const ir_graph_t *g, const layout_t *layout, const char *model_name,
+                             const lower_buckets_t *buckets, const lower_options_t *o,
                              lower_result_t *out) {
   memset(out, 0, sizeof(*out));
   lower_options_t defaults;
@@ -425,16 +519,15 @@ bertc_status_t lower_program(const ir_graph_t *g, const char *model_name,
   p->model_name = model_name;
   uint64_t *woff = malloc((g->num_values ? g->num_values : 1) * sizeof(uint64_t));
   if (!woff) return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
-  bertc_status_t s = layout_weights(g, out, woff);
-  /* Inputs in canonical order: input_ids, token_type_ids (if used), mask. */
+  bertc_status_t s = place_constants(g, out, woff);
   emitter_t e;
   memset(&e, 0, sizeof(e));
   e.g = g;
   e.weight_offset = woff;
+  e.layout = layout;
+  e.o = o;
   e.threads = o->threads > 0 ? o->threads : 1;
-  e.use_blas = o->use_blas;
-  e.use_amx = o->use_amx && !o->use_blas;
-  if (!s) s = base_calloc(g->num_values ? g->num_values : 1, sizeof(bool), (void **)&e.amx_used);
+  /* Inputs in canonical order: input_ids, token_type_ids (if used), mask. */
   int32_t roles[3] = {g->input_ids, g->token_type_ids, g->attention_mask};
   const char *role_names[3] = {"input_ids", "token_type_ids", "attention_mask"};
   for (int k = 0; k < 3; k++) e.input_index[k] = IR_NONE;
@@ -452,70 +545,14 @@ bertc_status_t lower_program(const ir_graph_t *g, const char *model_name,
     abi_tensor(&g->values[g->outputs[k].value], g->outputs[k].name, &out->outputs[k]);
   p->outputs = out->outputs;
   p->num_outputs = g->num_outputs;
-  size_t nb = nbatches * nseqs;
-  if (!s) s = base_calloc(nb, sizeof(cg_bucket_t), (void **)&p->buckets);
-  if (!s) s = base_calloc(nb, sizeof(uint64_t), (void **)&out->peak_live_bytes);
-  json_t *meta = NULL, *plans = json_array();
-  if (!s) {
-    meta = json_loads(metadata_json ? metadata_json : "{}", 0, NULL);
-    if (!meta || !plans) s = bertc_status_make(BERTC_STATUS_INTERNAL, "bad metadata JSON");
-  }
-  for (size_t bi = 0; !s && bi < nbatches; bi++)
-    for (size_t si = 0; !s && si < nseqs; si++) {
-      cg_bucket_t *bk = &p->buckets[p->num_buckets];
-      mp_plan_t plan;
-      s = mp_plan_memory(g, batches[bi], seqs[si], &plan);
-      if (s) break;
-      e.plan = &plan;
-      e.scratch_base = base_align_up(plan.arena_bytes, 64);
-      e.scratch_bytes = 0;
-      e.batch = batches[bi];
-      e.seq = seqs[si];
-      e.calls = NULL;
-      e.num_calls = e.cap_calls = 0;
-      for (size_t n = 0; !s && n < g->num_nodes; n++)
-        s = bertc_status_annotate(lower_node(&e, &g->nodes[n]), "lowering node %zu (%s) for batch %lld seq %lld",
-                                  n, ir_op_info(g->nodes[n].op)->name, (long long)e.batch, (long long)e.seq);
-      bk->batch = (int32_t)batches[bi];
-      bk->seq = (int32_t)seqs[si];
-      bk->arena_bytes = plan.arena_bytes;
-      if (!s && e.scratch_bytes && !base_add_u64(e.scratch_base, e.scratch_bytes, &bk->arena_bytes))
-        s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "batch %lld seq %lld: arena too large",
-                              (long long)e.batch, (long long)e.seq);
-      bk->calls = e.calls;
-      bk->num_calls = e.num_calls;
-      out->peak_live_bytes[p->num_buckets] = plan.peak_live_bytes;
-      p->num_buckets++;
-      json_t *pj = json_object();
-      json_object_set_new(pj, "batch", json_integer(bk->batch));
-      json_object_set_new(pj, "seq", json_integer(bk->seq));
-      json_object_set_new(pj, "arena_bytes", json_integer((json_int_t)bk->arena_bytes));
-      json_object_set_new(pj, "peak_live_bytes", json_integer((json_int_t)plan.peak_live_bytes));
-      json_object_set_new(pj, "unplanned_bytes", json_integer((json_int_t)plan.total_temp_bytes));
-      json_object_set_new(pj, "efficiency", json_real((double)(int)(mp_plan_efficiency(&plan) * 1000) / 1000));
-      json_object_set_new(pj, "kernel_calls", json_integer((json_int_t)e.num_calls));
-      json_array_append_new(plans, pj);
-      mp_plan_deinit(&plan);
-    }
-  if (!s && e.use_amx) s = append_amx_weights(g, e.amx_used, out);
-  if (!s) {
-    json_object_set_new(meta, "memory_plan", plans);
-    plans = NULL;
-    /* the runtime loads a BLAS library only for models that call it */
-    json_object_set_new(meta, "uses_blas", json_boolean(e.calls_sgemm));
-    json_object_set_new(meta, "amx_gemm_calls", json_integer((json_int_t)e.amx_calls));
-    char *text = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!text) s = bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
-    else {
-      s = base_strdup(text, &out->metadata_json);
-      free(text);
-    }
-    p->metadata_json = out->metadata_json;
-  }
-  json_decref(plans);
-  json_decref(meta);
+  size_t nb = buckets->num_batches * buckets->num_seqs;
+  if (!s) s = base_calloc(nb ? nb : 1, sizeof(cg_bucket_t), (void **)&p->buckets);
+  for (size_t bi = 0; !s && bi < buckets->num_batches; bi++)
+    for (size_t si = 0; !s && si < buckets->num_seqs; si++)
+      s = lower_bucket(&e, buckets->batches[bi], buckets->seqs[si], &p->buckets[p->num_buckets++]);
+  if (!s && layout && layout->amx) s = append_amx_parts(g, layout, out);
+  p->flags = e.flags;
   free(woff);
-  free(e.amx_used);
   if (s) lower_result_deinit(out);
   return s;
 }

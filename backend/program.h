@@ -55,11 +55,14 @@ typedef struct cg_bucket {
   uint64_t arena_bytes;
   size_t num_calls;
   cg_call_t *calls;
+  uint64_t peak_live_bytes; /* the memory plan's figures (bertc_abi_bucket_t) */
+  uint64_t unplanned_bytes;
 } cg_bucket_t;
 
 typedef struct cg_program {
   const char *model_name;    /* [A-Za-z0-9_]+; generated symbols carry it */
   const char *metadata_json; /* embedded verbatim */
+  uint32_t flags;            /* BERTC_ABI_FLAG_*: what the code needs from the host */
   const uint8_t *weights;    /* weights_size bytes, 64-byte aligned offsets inside */
   uint64_t weights_size;
   const uint8_t *tokenizer_blob; /* may be NULL */

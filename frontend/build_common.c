@@ -184,17 +184,11 @@ bertc_status_t fe_layer_norm(fe_builder_t *b, fe_scope_t scope, const char *pref
 }
 
 bertc_status_t fe_unary(fe_builder_t *b, ir_act_t act, int32_t x, int32_t *out) {
-  static const ir_op_t ops[] = {
-      [IR_ACT_GELU] = IR_OP_GELU,       [IR_ACT_GELU_TANH] = IR_OP_GELU_TANH,
-      [IR_ACT_GELU_FAST] = IR_OP_GELU_FAST, [IR_ACT_QUICK_GELU] = IR_OP_QUICK_GELU,
-      [IR_ACT_RELU] = IR_OP_RELU,       [IR_ACT_SILU] = IR_OP_SILU,
-      [IR_ACT_TANH] = IR_OP_TANH,
-  };
   if (act == IR_ACT_NONE) {
     *out = x;
     return BERTC_OK;
   }
-  return node(b, ops[act], 1, &x, 0, 0, out);
+  return node(b, ir_act_info(act)->op, 1, &x, 0, 0, out);
 }
 
 bertc_status_t fe_add(fe_builder_t *b, int32_t x, int32_t y, int32_t *out) {

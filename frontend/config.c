@@ -72,26 +72,6 @@ static const arch_desc_t arch_table[] = {
      128, "gelu", false, true, true, false},
 };
 
-/* hidden_act strings (transformers activations.py ACT2CLS) bertc implements.
- * gelu_python is the erf form and gelu_accurate the tanh form, computed in
- * Python; the math is the same as gelu / gelu_new. */
-static const struct {
-  const char *name;
-  ir_act_t act;
-} act_table[] = {
-    {"gelu", IR_ACT_GELU},
-    {"gelu_python", IR_ACT_GELU},
-    {"gelu_new", IR_ACT_GELU_TANH},
-    {"gelu_pytorch_tanh", IR_ACT_GELU_TANH},
-    {"gelu_accurate", IR_ACT_GELU_TANH},
-    {"gelu_fast", IR_ACT_GELU_FAST},
-    {"quick_gelu", IR_ACT_QUICK_GELU},
-    {"relu", IR_ACT_RELU},
-    {"silu", IR_ACT_SILU},
-    {"swish", IR_ACT_SILU},
-    {"tanh", IR_ACT_TANH},
-};
-
 static const char *const problem_types[] = {
     "regression", "single_label_classification", "multi_label_classification"};
 
@@ -208,17 +188,14 @@ static bertc_status_t read_activation(const cfg_reader_t *r, const arch_desc_t *
                                       fe_config_t *c) {
   BERTC_RETURN_IF_ERROR(
       cfg_string(r, a->k_act, a->act, c->hidden_act_name, sizeof c->hidden_act_name));
-  for (size_t i = 0; i < BASE_ARRAY_LEN(act_table); i++) {
-    if (!strcmp(act_table[i].name, c->hidden_act_name)) {
-      c->hidden_act = act_table[i].act;
-      return BERTC_OK;
-    }
-  }
+  /* The hidden_act spellings are the activation table's (ir/acts.def). */
+  c->hidden_act = ir_act_from_name(c->hidden_act_name, true);
+  if (c->hidden_act != IR_ACT_COUNT) return BERTC_OK;
+  char names[256];
+  ir_act_list_names(true, names, sizeof names);
   return fe_file_error(r->path, BERTC_STATUS_UNSUPPORTED,
-                       "%s '%s' is not supported (supported: gelu, gelu_python, gelu_new, "
-                       "gelu_pytorch_tanh, gelu_accurate, gelu_fast, quick_gelu, relu, silu, "
-                       "swish, tanh)",
-                       a->k_act, c->hidden_act_name);
+                       "%s '%s' is not supported (supported: %s)", a->k_act,
+                       c->hidden_act_name, names);
 }
 
 static bertc_status_t read_sizes(const cfg_reader_t *r, const arch_desc_t *a,

@@ -8,6 +8,8 @@
  * ir_infer, so one function decides what a well-typed node is. */
 #include "ir/ir.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,21 +17,35 @@
 
 typedef bertc_status_t (*shape_fn)(const ir_graph_t *g, const ir_node_t *n, ir_value_t *out);
 
-#define IR_OP(e, name, mn, mx, ia, fa, shape, ref, doc)                                  \
+#define IR_OP(e, name, mn, mx, ia, fa, shape, kernel, in_place, doc)                    \
   static bertc_status_t shape_##shape(const ir_graph_t *g, const ir_node_t *n, ir_value_t *out);
 #include "ir/ops.def"
 #undef IR_OP
 
 static const ir_op_info_t op_infos[IR_OP_COUNT] = {
-#define IR_OP(e, name, mn, mx, ia, fa, shape, ref, doc) {name, mn, mx, ia, fa, doc},
+#define IR_OP(e, name, mn, mx, ia, fa, shape, kernel, in_place, doc)                    \
+  {name, mn, mx, ia, fa, in_place, doc},
 #include "ir/ops.def"
 #undef IR_OP
 };
 
 static const shape_fn op_shapes[IR_OP_COUNT] = {
-#define IR_OP(e, name, mn, mx, ia, fa, shape, ref, doc) shape_##shape,
+#define IR_OP(e, name, mn, mx, ia, fa, shape, kernel, in_place, doc) shape_##shape,
 #include "ir/ops.def"
 #undef IR_OP
+};
+
+static const ir_act_info_t act_infos[IR_ACT_COUNT] = {
+    [IR_ACT_NONE] = {"none", "", IR_OP_COUNT},
+#define IR_ACT(e, name, config_names, doc) [IR_ACT_##e] = {name, config_names, IR_OP_##e},
+#include "ir/acts.def"
+#undef IR_ACT
+};
+
+static const ir_act_t op_acts[IR_OP_COUNT] = {
+#define IR_ACT(e, name, config_names, doc) [IR_OP_##e] = IR_ACT_##e,
+#include "ir/acts.def"
+#undef IR_ACT
 };
 
 const ir_op_info_t *ir_op_info(ir_op_t op) {
@@ -69,18 +85,45 @@ bool ir_op_fattr_name(ir_op_t op, int i, char *buf, size_t size) {
   return nth_name(op_infos[op].fattrs, i, buf, size);
 }
 
+const ir_act_info_t *ir_act_info(ir_act_t act) {
+  return (unsigned)act < IR_ACT_COUNT ? &act_infos[act] : NULL;
+}
+
 const char *ir_act_name(ir_act_t act) {
-  switch (act) {
-  case IR_ACT_NONE: return "none";
-  case IR_ACT_GELU: return "gelu";
-  case IR_ACT_GELU_TANH: return "gelu_tanh";
-  case IR_ACT_GELU_FAST: return "gelu_fast";
-  case IR_ACT_QUICK_GELU: return "quick_gelu";
-  case IR_ACT_RELU: return "relu";
-  case IR_ACT_SILU: return "silu";
-  case IR_ACT_TANH: return "tanh";
+  return (unsigned)act < IR_ACT_COUNT ? act_infos[act].name : "?";
+}
+
+ir_act_t ir_op_act(ir_op_t op) { return (unsigned)op < IR_OP_COUNT ? op_acts[op] : IR_ACT_NONE; }
+
+/* Whether `name` is one of the comma-separated names in `list`. */
+static bool in_list(const char *list, const char *name) {
+  size_t len = strlen(name);
+  for (const char *p = list; *p;) {
+    size_t n = strcspn(p, ",");
+    if (n == len && !strncmp(p, name, len)) return true;
+    p += n + (p[n] == ',');
   }
-  return "?";
+  return false;
+}
+
+ir_act_t ir_act_from_name(const char *name, bool config) {
+  for (int a = config ? IR_ACT_NONE + 1 : IR_ACT_NONE; a < IR_ACT_COUNT; a++)
+    if (config ? in_list(act_infos[a].config_names, name) : !strcmp(act_infos[a].name, name))
+      return (ir_act_t)a;
+  return IR_ACT_COUNT;
+}
+
+void ir_act_list_names(bool config, char *buf, size_t size) {
+  size_t used = 0;
+  if (size) buf[0] = '\0';
+  for (int a = config ? IR_ACT_NONE + 1 : IR_ACT_NONE; a < IR_ACT_COUNT; a++) {
+    const char *p = config ? act_infos[a].config_names : act_infos[a].name;
+    for (size_t n; *p && used < size; p += n + (p[n] == ',')) {
+      n = strcspn(p, ",");
+      int k = snprintf(buf + used, size - used, "%s%.*s", used ? ", " : "", (int)n, p);
+      used += k > 0 ? (size_t)k : 0;
+    }
+  }
 }
 
 const char *ir_dtype_name(ir_dtype_t dtype) { return dtype == IR_I32 ? "i32" : "f32"; }
@@ -198,6 +241,105 @@ bertc_status_t ir_add_const_alias(ir_graph_t *g, const char *name, int32_t of, i
   *v = g->values[of];
   v->name = keep;
   return BERTC_OK;
+}
+
+/* Frees the buffer behind removed constant c unless a kept constant's data
+ * lies in it; the buffer leaves g->buffers. */
+static void release_data(ir_graph_t *g, const ir_value_t *c, const bool *remove_value) {
+  const char *base = c->data;
+  if (!base) return;
+  for (size_t v = 0; v < g->num_values; v++) {
+    const ir_value_t *x = &g->values[v];
+    if (remove_value[v] || x->kind != IR_VALUE_CONST || !x->data) continue;
+    const char *p = x->data;
+    if (p >= base && p < base + (c->data_bytes ? c->data_bytes : 1)) return;
+  }
+  for (size_t i = 0; i < g->num_buffers; i++)
+    if (g->buffers[i] == c->data) {
+      free(g->buffers[i]);
+      memmove(&g->buffers[i], &g->buffers[i + 1], (g->num_buffers - i - 1) * sizeof(void *));
+      g->num_buffers--;
+      return;
+    }
+}
+
+static bertc_status_t check_removal(const ir_graph_t *g, const bool *remove_node,
+                                    const bool *remove_value) {
+  for (size_t i = 0; i < g->num_nodes; i++) {
+    if (remove_node[i]) continue;
+    const ir_node_t *n = &g->nodes[i];
+    for (int k = 0; k < n->num_operands; k++)
+      if (remove_value[n->operands[k]])
+        return bertc_status_make(BERTC_STATUS_INTERNAL,
+                                 "removing %%%d, which node %zu (%s) still reads",
+                                 (int)n->operands[k], i, ir_op_info(n->op)->name);
+    if (remove_value[n->result])
+      return bertc_status_make(BERTC_STATUS_INTERNAL,
+                               "removing %%%d, the result of node %zu (%s), which stays",
+                               (int)n->result, i, ir_op_info(n->op)->name);
+  }
+  for (size_t v = 0; v < g->num_values; v++) {
+    int32_t p = g->values[v].producer;
+    if (!remove_value[v] && g->values[v].kind == IR_VALUE_TEMP && p >= 0 &&
+        (size_t)p < g->num_nodes && remove_node[p])
+      return bertc_status_make(BERTC_STATUS_INTERNAL,
+                               "removing node %d, whose result %%%zu stays", (int)p, v);
+  }
+  for (size_t i = 0; i < g->num_outputs; i++)
+    if (remove_value[g->outputs[i].value])
+      return bertc_status_make(BERTC_STATUS_INTERNAL, "removing %%%d, which output '%s' names",
+                               (int)g->outputs[i].value, g->outputs[i].name);
+  return BERTC_OK;
+}
+
+bertc_status_t ir_graph_remove(ir_graph_t *g, const bool *remove_node, const bool *remove_value) {
+  size_t nv = g->num_values, nn = g->num_nodes;
+  bool *no_node = NULL, *no_value = NULL;
+  int32_t *vmap = NULL, *nmap = NULL;
+  bertc_status_t s = BERTC_OK;
+  if (!remove_node) s = base_calloc(nn ? nn : 1, sizeof(bool), (void **)&no_node);
+  if (!s && !remove_value) s = base_calloc(nv ? nv : 1, sizeof(bool), (void **)&no_value);
+  if (!s) s = base_alloc((nv ? nv : 1) * sizeof(int32_t), (void **)&vmap);
+  if (!s) s = base_alloc((nn ? nn : 1) * sizeof(int32_t), (void **)&nmap);
+  const bool *drop_node = remove_node ? remove_node : no_node;
+  const bool *drop_value = remove_value ? remove_value : no_value;
+  if (!s) s = check_removal(g, drop_node, drop_value);
+  if (s) goto done;
+
+  int32_t kept_nodes = 0, kept_values = 0;
+  for (size_t i = 0; i < nn; i++) nmap[i] = drop_node[i] ? IR_NONE : kept_nodes++;
+  for (size_t v = 0; v < nv; v++) vmap[v] = drop_value[v] ? IR_NONE : kept_values++;
+  for (size_t v = 0; v < nv; v++)
+    if (drop_value[v] && g->values[v].kind == IR_VALUE_CONST)
+      release_data(g, &g->values[v], drop_value);
+  for (size_t v = 0; v < nv; v++) {
+    if (drop_value[v]) {
+      free(g->values[v].name);
+      continue;
+    }
+    ir_value_t x = g->values[v];
+    if (x.kind == IR_VALUE_TEMP && x.producer >= 0) x.producer = nmap[x.producer];
+    g->values[vmap[v]] = x;
+  }
+  g->num_values = (size_t)kept_values;
+  for (size_t i = 0; i < nn; i++) {
+    if (drop_node[i]) continue;
+    ir_node_t n = g->nodes[i];
+    for (int k = 0; k < n.num_operands; k++) n.operands[k] = vmap[n.operands[k]];
+    n.result = vmap[n.result];
+    g->nodes[nmap[i]] = n;
+  }
+  g->num_nodes = (size_t)kept_nodes;
+  for (size_t i = 0; i < g->num_outputs; i++) g->outputs[i].value = vmap[g->outputs[i].value];
+  int32_t *roles[] = {&g->input_ids, &g->token_type_ids, &g->attention_mask};
+  for (size_t r = 0; r < BASE_ARRAY_LEN(roles); r++)
+    if (*roles[r] != IR_NONE) *roles[r] = vmap[*roles[r]];
+done:
+  free(no_node);
+  free(no_value);
+  free(vmap);
+  free(nmap);
+  return s;
 }
 
 bertc_status_t ir_infer(const ir_graph_t *g, const ir_node_t *n, ir_value_t *out) {
@@ -387,6 +529,68 @@ uint64_t ir_graph_const_bytes(const ir_graph_t *g) {
   return total;
 }
 
+/* --- value types --- */
+
+void ir_format_type(const ir_value_t *v, char *buf, size_t size) {
+  size_t used = 0;
+#define APPEND(...)                                                                      \
+  do {                                                                                   \
+    if (used < size) {                                                                   \
+      int k_ = snprintf(buf + used, size - used, __VA_ARGS__);                           \
+      used += k_ > 0 ? (size_t)k_ : 0;                                                   \
+    }                                                                                    \
+  } while (0)
+  if (v->dtype == IR_F32 || v->dtype == IR_I32)
+    APPEND("%s[", ir_dtype_name(v->dtype));
+  else
+    APPEND("dtype%d[", (int)v->dtype);
+  int rank = v->rank < 0 ? 0 : v->rank > IR_MAX_RANK ? IR_MAX_RANK : v->rank;
+  for (int i = 0; i < rank; i++) {
+    int64_t d = v->dims[i];
+    const char *sep = i ? "," : "";
+    if (d == IR_DIM_BATCH)
+      APPEND("%sB", sep);
+    else if (d == IR_DIM_SEQ)
+      APPEND("%sS", sep);
+    else
+      APPEND("%s%" PRId64, sep, d);
+  }
+  APPEND("]");
+  if (v->layout == IR_LAYOUT_PANEL)
+    APPEND(" panel(%" PRId32 ")", v->layout_param);
+  else if (v->layout != IR_LAYOUT_ROW_MAJOR)
+    APPEND(" layout%d(%" PRId32 ")", (int)v->layout, v->layout_param);
+  else if (v->layout_param != 0)
+    APPEND(" row_major(%" PRId32 ")", v->layout_param);
+#undef APPEND
+}
+
+bool ir_same_type(const ir_value_t *a, const ir_value_t *b) {
+  if (a->dtype != b->dtype || a->rank != b->rank || a->layout != b->layout ||
+      a->layout_param != b->layout_param)
+    return false;
+  for (int i = 0; i < a->rank && i < IR_MAX_RANK; i++)
+    if (a->dims[i] != b->dims[i]) return false;
+  return true;
+}
+
+bool ir_const_bytes(const ir_value_t *v, uint64_t *out) {
+  uint64_t n = 4; /* f32 and i32 */
+  if (v->layout == IR_LAYOUT_PANEL) {
+    if (v->rank != 2 || v->layout_param <= 0 || v->dims[0] <= 0 || v->dims[1] <= 0)
+      return false;
+    uint64_t p = (uint64_t)v->layout_param, rows = (uint64_t)v->dims[0];
+    uint64_t panels = rows / p + (rows % p != 0);
+    return base_mul_u64(n, panels, &n) && base_mul_u64(n, p, &n) &&
+           base_mul_u64(n, (uint64_t)v->dims[1], out);
+  }
+  for (int i = 0; i < v->rank && i < IR_MAX_RANK; i++) {
+    if (v->dims[i] <= 0 || !base_mul_u64(n, (uint64_t)v->dims[i], &n)) return false;
+  }
+  *out = n;
+  return true;
+}
+
 /* --- shape rules --- */
 
 #define SHAPE_ERR(...)                                                                   \
@@ -396,33 +600,19 @@ static const ir_value_t *opnd(const ir_graph_t *g, const ir_node_t *n, int i) {
   return &g->values[n->operands[i]];
 }
 
-static void format_type(const ir_value_t *v, char *buf, size_t size) {
-  size_t used = (size_t)snprintf(buf, size, "%s[", ir_dtype_name(v->dtype));
-  for (int i = 0; i < v->rank && used < size; i++) {
-    int64_t d = v->dims[i];
-    if (d == IR_DIM_BATCH)
-      used += (size_t)snprintf(buf + used, size - used, "%sB", i ? "," : "");
-    else if (d == IR_DIM_SEQ)
-      used += (size_t)snprintf(buf + used, size - used, "%sS", i ? "," : "");
-    else
-      used += (size_t)snprintf(buf + used, size - used, "%s%lld", i ? "," : "", (long long)d);
-  }
-  if (used < size) snprintf(buf + used, size - used, "]");
-}
-
 static bertc_status_t expect(const ir_node_t *n, int i, const ir_value_t *v, ir_dtype_t dtype,
                              int rank) {
   if (v->dtype == dtype && (rank < 0 || v->rank == rank)) return BERTC_OK;
-  char t[96];
-  format_type(v, t, sizeof t);
+  char t[IR_TYPE_BUF];
+  ir_format_type(v, t, sizeof t);
   return SHAPE_ERR("%s: operand %d has type %s, expected %s of rank %d",
                    ir_op_info(n->op)->name, i, t, ir_dtype_name(dtype), rank);
 }
 
 static bertc_status_t expect_vec(const ir_node_t *n, int i, const ir_value_t *v, int64_t len) {
   if (v->dtype == IR_F32 && v->rank == 1 && v->dims[0] == len) return BERTC_OK;
-  char t[96];
-  format_type(v, t, sizeof t);
+  char t[IR_TYPE_BUF];
+  ir_format_type(v, t, sizeof t);
   return SHAPE_ERR("%s: operand %d has type %s, expected f32[%lld]", ir_op_info(n->op)->name, i,
                    t, (long long)len);
 }
@@ -437,9 +627,9 @@ static bool same_shape(const ir_value_t *a, const ir_value_t *b) {
 static bertc_status_t expect_same(const ir_node_t *n, int i, const ir_value_t *v,
                                   const ir_value_t *like) {
   if (v->dtype == like->dtype && same_shape(v, like)) return BERTC_OK;
-  char t[96], u[96];
-  format_type(v, t, sizeof t);
-  format_type(like, u, sizeof u);
+  char t[IR_TYPE_BUF], u[IR_TYPE_BUF];
+  ir_format_type(v, t, sizeof t);
+  ir_format_type(like, u, sizeof u);
   return SHAPE_ERR("%s: operand %d has type %s, expected %s", ir_op_info(n->op)->name, i, t, u);
 }
 
@@ -453,8 +643,8 @@ static bertc_status_t expect_ids(const ir_node_t *n, int i, const ir_value_t *v)
   if (v->dtype == IR_I32 && v->rank == 2 && v->dims[0] == IR_DIM_BATCH &&
       v->dims[1] == IR_DIM_SEQ)
     return BERTC_OK;
-  char t[96];
-  format_type(v, t, sizeof t);
+  char t[IR_TYPE_BUF];
+  ir_format_type(v, t, sizeof t);
   return SHAPE_ERR("%s: operand %d has type %s, expected i32[B,S]", ir_op_info(n->op)->name, i,
                    t);
 }
@@ -514,9 +704,9 @@ static bertc_status_t shape_add(const ir_graph_t *g, const ir_node_t *n, ir_valu
   BERTC_RETURN_IF_ERROR(expect_f32_any(n, 0, a));
   if (!(b->dtype == IR_F32 && (same_shape(a, b) ||
                                (b->rank == 1 && b->dims[0] == a->dims[a->rank - 1])))) {
-    char t[96], u[96];
-    format_type(a, t, sizeof t);
-    format_type(b, u, sizeof u);
+    char t[IR_TYPE_BUF], u[IR_TYPE_BUF];
+    ir_format_type(a, t, sizeof t);
+    ir_format_type(b, u, sizeof u);
     return SHAPE_ERR("add: cannot add %s to %s", u, t);
   }
   copy_type(out, a);
@@ -546,9 +736,9 @@ static bertc_status_t linear_type(const ir_graph_t *g, const ir_node_t *n, ir_va
   BERTC_RETURN_IF_ERROR(expect_f32_any(n, 0, x));
   BERTC_RETURN_IF_ERROR(expect(n, 1, w, IR_F32, 2));
   if (w->dims[1] != x->dims[x->rank - 1]) {
-    char t[96], u[96];
-    format_type(x, t, sizeof t);
-    format_type(w, u, sizeof u);
+    char t[IR_TYPE_BUF], u[IR_TYPE_BUF];
+    ir_format_type(x, t, sizeof t);
+    ir_format_type(w, u, sizeof u);
     return SHAPE_ERR("%s: input %s does not match weight %s (weights are [out,in])",
                      ir_op_info(n->op)->name, t, u);
   }
@@ -559,7 +749,7 @@ static bertc_status_t linear_type(const ir_graph_t *g, const ir_node_t *n, ir_va
 }
 
 static bertc_status_t shape_linear(const ir_graph_t *g, const ir_node_t *n, ir_value_t *out) {
-  if (n->iattr[0] < IR_ACT_NONE || n->iattr[0] > IR_ACT_TANH)
+  if (n->iattr[0] < IR_ACT_NONE || n->iattr[0] >= IR_ACT_COUNT)
     return SHAPE_ERR("linear: unknown activation %lld", (long long)n->iattr[0]);
   return linear_type(g, n, out);
 }
@@ -591,8 +781,8 @@ static bool is_bsh(const ir_value_t *v) {
 
 static bertc_status_t expect_bsh(const ir_node_t *n, int i, const ir_value_t *v) {
   if (is_bsh(v)) return BERTC_OK;
-  char t[96];
-  format_type(v, t, sizeof t);
+  char t[IR_TYPE_BUF];
+  ir_format_type(v, t, sizeof t);
   return SHAPE_ERR("%s: operand %d has type %s, expected f32[B,S,H]", ir_op_info(n->op)->name,
                    i, t);
 }

@@ -24,13 +24,13 @@ typedef struct view {
 
 typedef bertc_status_t (*ref_fn)(const ir_node_t *n, const view_t *in, view_t *out);
 
-#define IR_OP(e, name, mn, mx, ia, fa, shape, ref, doc)                                  \
-  static bertc_status_t ref_##ref(const ir_node_t *n, const view_t *in, view_t *out);
+#define IR_OP(e, name, mn, mx, ia, fa, shape, kernel, in_place, doc)                    \
+  static bertc_status_t ref_##kernel(const ir_node_t *n, const view_t *in, view_t *out);
 #include "ir/ops.def"
 #undef IR_OP
 
 static const ref_fn op_refs[IR_OP_COUNT] = {
-#define IR_OP(e, name, mn, mx, ia, fa, shape, ref, doc) ref_##ref,
+#define IR_OP(e, name, mn, mx, ia, fa, shape, kernel, in_place, doc) ref_##kernel,
 #include "ir/ops.def"
 #undef IR_OP
 };
@@ -45,6 +45,7 @@ static const float *F(const view_t *v) { return v->data; }
 static const int32_t *I(const view_t *v) { return v->data; }
 static float *FO(view_t *v) { return v->data; }
 
+/* The activations of ir/acts.def, as PyTorch computes them. */
 static double act_apply(int64_t act, double x) {
   switch (act) {
   case IR_ACT_NONE: return x;
@@ -58,19 +59,6 @@ static double act_apply(int64_t act, double x) {
   case IR_ACT_TANH: return tanh(x);
   }
   return x;
-}
-
-static int64_t op_act(ir_op_t op) {
-  switch (op) {
-  case IR_OP_GELU: return IR_ACT_GELU;
-  case IR_OP_GELU_TANH: return IR_ACT_GELU_TANH;
-  case IR_OP_GELU_FAST: return IR_ACT_GELU_FAST;
-  case IR_OP_QUICK_GELU: return IR_ACT_QUICK_GELU;
-  case IR_OP_RELU: return IR_ACT_RELU;
-  case IR_OP_SILU: return IR_ACT_SILU;
-  case IR_OP_TANH: return IR_ACT_TANH;
-  default: return IR_ACT_NONE;
-  }
 }
 
 static bertc_status_t check_id(int64_t id, int64_t rows, const char *what) {
@@ -168,7 +156,7 @@ static bertc_status_t ref_scale(const ir_node_t *n, const view_t *in, view_t *ou
 }
 
 static bertc_status_t ref_unary(const ir_node_t *n, const view_t *in, view_t *out) {
-  int64_t act = op_act(n->op);
+  ir_act_t act = ir_op_act(n->op);
   for (int64_t i = 0; i < numel(&in[0]); i++) FO(out)[i] = (float)act_apply(act, F(&in[0])[i]);
   return BERTC_OK;
 }

@@ -30,7 +30,7 @@
 #define IR_NONE (-1)
 
 typedef enum ir_op_e {
-#define IR_OP(e, name, mn, mx, ia, fa, shape, ref, doc) IR_OP_##e,
+#define IR_OP(e, name, mn, mx, ia, fa, shape, kernel, in_place, doc) IR_OP_##e,
 #include "ir/ops.def"
 #undef IR_OP
   IR_OP_COUNT
@@ -49,17 +49,14 @@ typedef enum ir_value_kind_e {
  * Element (n, k) lives at ((n / P) * K + k) * P + n % P. */
 typedef enum ir_layout_e { IR_LAYOUT_ROW_MAJOR = 0, IR_LAYOUT_PANEL = 1 } ir_layout_t;
 
-/* Activation functions fused into linear (iattr "act"). Values match the
- * unary op they replace. */
+/* Activation functions (ir/acts.def): the "act" attribute of linear, whose
+ * values are also the kernels' activation codes. */
 typedef enum ir_act_e {
   IR_ACT_NONE = 0,
-  IR_ACT_GELU = 1,
-  IR_ACT_GELU_TANH = 2,
-  IR_ACT_GELU_FAST = 3,
-  IR_ACT_QUICK_GELU = 4,
-  IR_ACT_RELU = 5,
-  IR_ACT_SILU = 6,
-  IR_ACT_TANH = 7,
+#define IR_ACT(e, name, config_names, doc) IR_ACT_##e,
+#include "ir/acts.def"
+#undef IR_ACT
+  IR_ACT_COUNT
 } ir_act_t;
 
 typedef struct ir_value {
@@ -106,12 +103,13 @@ typedef struct ir_graph {
   size_t num_buffers, cap_buffers;
 } ir_graph_t;
 
-/* --- The op table --- */
+/* --- The op table (ir/ops.def) and the activation table (ir/acts.def) --- */
 typedef struct ir_op_info {
   const char *name;
   int min_operands, max_operands;
   const char *iattrs; /* comma-separated names */
   const char *fattrs;
+  bool in_place; /* may write its result over its first operand */
   const char *doc;
 } ir_op_info_t;
 const ir_op_info_t *ir_op_info(ir_op_t op);
@@ -123,7 +121,22 @@ int ir_op_num_fattrs(ir_op_t op);
 /* Copies attribute i's name into buf; returns false if i is out of range. */
 bool ir_op_iattr_name(ir_op_t op, int i, char *buf, size_t size);
 bool ir_op_fattr_name(ir_op_t op, int i, char *buf, size_t size);
+
+typedef struct ir_act_info {
+  const char *name;         /* the text form's spelling; "none" for IR_ACT_NONE */
+  const char *config_names; /* config.json hidden_act values, comma-separated */
+  ir_op_t op;               /* the unary op computing it; IR_OP_COUNT for none */
+} ir_act_info_t;
+/* NULL when act is not an ir_act_t. */
+const ir_act_info_t *ir_act_info(ir_act_t act);
 const char *ir_act_name(ir_act_t act);
+/* The activation a unary op computes; IR_ACT_NONE for every other op. */
+ir_act_t ir_op_act(ir_op_t op);
+/* Looks an activation up by its name ("none" included) or, with config, by
+ * a config.json hidden_act value; IR_ACT_COUNT when unknown. */
+ir_act_t ir_act_from_name(const char *name, bool config);
+/* The names ir_act_from_name accepts, ", "-separated, into buf (truncated). */
+void ir_act_list_names(bool config, char *buf, size_t size);
 const char *ir_dtype_name(ir_dtype_t dtype);
 
 /* --- Building graphs --- */
@@ -151,6 +164,15 @@ bertc_status_t ir_add_output(ir_graph_t *g, const char *name, int32_t value) BER
 /* Takes ownership of a buffer (for constants whose data points into it). */
 bertc_status_t ir_graph_own(ir_graph_t *g, void *buffer) BERTC_MUST_USE;
 
+/* Removes the nodes i with remove_node[i] and the values v with
+ * remove_value[v] (either array may be NULL: none), keeping the order of the
+ * rest and renumbering operands, results, producers, outputs and input
+ * roles. A removed constant's data is freed unless a kept constant points
+ * into it. Fails with INTERNAL, changing nothing, when something kept refers
+ * to something removed. */
+bertc_status_t ir_graph_remove(ir_graph_t *g, const bool *remove_node,
+                               const bool *remove_value) BERTC_MUST_USE;
+
 /* Infers a node's result type into *out (name/kind/producer untouched). */
 bertc_status_t ir_infer(const ir_graph_t *g, const ir_node_t *n, ir_value_t *out) BERTC_MUST_USE;
 
@@ -174,6 +196,18 @@ void ir_count_ops(const ir_graph_t *g, size_t *counts);
 float ir_weight_at(const ir_value_t *w, int64_t n, int64_t k);
 /* Bytes of constant data reachable from nodes (each buffer counted once). */
 uint64_t ir_graph_const_bytes(const ir_graph_t *g);
+
+/* A value's type as the text form spells it, "f32[B,S,384]", with
+ * " panel(32)" for a non-default layout; truncated to size (IR_TYPE_BUF
+ * always holds it). */
+#define IR_TYPE_BUF 192
+void ir_format_type(const ir_value_t *v, char *buf, size_t size);
+/* Same dtype, rank, dims and layout. */
+bool ir_same_type(const ir_value_t *a, const ir_value_t *b);
+/* Bytes of data a constant's type and layout need: numel * 4 row-major,
+ * ceil(N/P) * P * K * 4 for panels. False when a dim is not a positive size
+ * or the size overflows. */
+bool ir_const_bytes(const ir_value_t *v, uint64_t *out);
 
 /* --- Text form (ir/text.c) ---
  * ir_print writes the whole graph; constants with data print it as hex

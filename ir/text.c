@@ -55,58 +55,9 @@
 
 #include "base/base.h"
 
-#define TYPE_BUF 192 /* "f32[" + 4 dims of up to 20 chars + a layout suffix */
 #define WORD_BUF 64
 
 /* ---- shared by the printer and the parser ------------------------------- */
-
-static void format_dim(int64_t d, char *buf, size_t size) {
-  if (d == IR_DIM_BATCH)
-    snprintf(buf, size, "B");
-  else if (d == IR_DIM_SEQ)
-    snprintf(buf, size, "S");
-  else
-    snprintf(buf, size, "%" PRId64, d);
-}
-
-/* "f32[B,S,384]", plus " panel(16)" for a non-default layout. */
-static void format_type(const ir_value_t *v, char *buf, size_t size) {
-  size_t used = 0;
-#define APPEND(...)                                                                      \
-  do {                                                                                   \
-    if (used < size) {                                                                   \
-      int k_ = snprintf(buf + used, size - used, __VA_ARGS__);                           \
-      used += k_ > 0 ? (size_t)k_ : 0;                                                   \
-    }                                                                                    \
-  } while (0)
-  if (v->dtype == IR_F32 || v->dtype == IR_I32)
-    APPEND("%s[", ir_dtype_name(v->dtype));
-  else
-    APPEND("dtype%d[", (int)v->dtype);
-  int rank = v->rank < 0 ? 0 : v->rank > IR_MAX_RANK ? IR_MAX_RANK : v->rank;
-  for (int i = 0; i < rank; i++) {
-    char d[24];
-    format_dim(v->dims[i], d, sizeof d);
-    APPEND("%s%s", i ? "," : "", d);
-  }
-  APPEND("]");
-  if (v->layout == IR_LAYOUT_PANEL)
-    APPEND(" panel(%" PRId32 ")", v->layout_param);
-  else if (v->layout != IR_LAYOUT_ROW_MAJOR)
-    APPEND(" layout%d(%" PRId32 ")", (int)v->layout, v->layout_param);
-  else if (v->layout_param != 0)
-    APPEND(" row_major(%" PRId32 ")", v->layout_param);
-#undef APPEND
-}
-
-static bool same_type(const ir_value_t *a, const ir_value_t *b) {
-  if (a->dtype != b->dtype || a->rank != b->rank || a->layout != b->layout ||
-      a->layout_param != b->layout_param)
-    return false;
-  for (int i = 0; i < a->rank && i < IR_MAX_RANK; i++)
-    if (a->dims[i] != b->dims[i]) return false;
-  return true;
-}
 
 /* The shortest "%.Ng" that reads back as the same f32 (N <= 9 always does). */
 static void format_float(float x, char *buf, size_t size) {
@@ -122,26 +73,6 @@ static void format_float(float x, char *buf, size_t size) {
 }
 
 static bool is_act_attr(const char *name) { return !strcmp(name, "act"); }
-
-/* Bytes of data a constant's type and layout need: numel * 4 row-major,
- * ceil(N/P) * P * K * 4 for panels. False when a dim is not a positive size
- * or the size overflows. */
-static bool const_bytes_needed(const ir_value_t *v, uint64_t *out) {
-  uint64_t n = 4; /* f32 and i32 */
-  if (v->layout == IR_LAYOUT_PANEL) {
-    if (v->rank != 2 || v->layout_param <= 0 || v->dims[0] <= 0 || v->dims[1] <= 0)
-      return false;
-    uint64_t p = (uint64_t)v->layout_param, rows = (uint64_t)v->dims[0];
-    uint64_t panels = rows / p + (rows % p != 0);
-    return base_mul_u64(n, panels, &n) && base_mul_u64(n, p, &n) &&
-           base_mul_u64(n, (uint64_t)v->dims[1], out);
-  }
-  for (int i = 0; i < v->rank && i < IR_MAX_RANK; i++) {
-    if (v->dims[i] <= 0 || !base_mul_u64(n, (uint64_t)v->dims[i], &n)) return false;
-  }
-  *out = n;
-  return true;
-}
 
 /* ---- printer ------------------------------------------------------------ */
 
@@ -161,8 +92,8 @@ static void print_string(FILE *f, const char *s) {
 }
 
 static void print_type(FILE *f, const ir_value_t *v) {
-  char t[TYPE_BUF];
-  format_type(v, t, sizeof t);
+  char t[IR_TYPE_BUF];
+  ir_format_type(v, t, sizeof t);
   fputs(t, f);
 }
 
@@ -226,7 +157,7 @@ static void print_attrs(FILE *f, const ir_node_t *n) {
     if (!ir_op_iattr_name(n->op, i, name, sizeof name)) continue;
     fprintf(f, "%s%s = ", i ? ", " : "", name);
     int64_t x = n->iattr[i];
-    if (is_act_attr(name) && x >= IR_ACT_NONE && x <= IR_ACT_TANH)
+    if (is_act_attr(name) && x >= IR_ACT_NONE && x < IR_ACT_COUNT)
       fputs(ir_act_name((ir_act_t)x), f);
     else
       fprintf(f, "%" PRId64, x);
@@ -707,9 +638,9 @@ static bertc_status_t check_const_type(parser_t *p, const ir_value_t *t, size_t 
   for (int i = 0; i < t->rank; i++)
     if (t->dims[i] < 0)
       return fail(p, at, "a constant's dims must be sizes, not B or S");
-  if (!const_bytes_needed(t, out_bytes)) {
-    char ty[TYPE_BUF];
-    format_type(t, ty, sizeof ty);
+  if (!ir_const_bytes(t, out_bytes)) {
+    char ty[IR_TYPE_BUF];
+    ir_format_type(t, ty, sizeof ty);
     return fail(p, at, "constant type %s is too large", ty);
   }
   return BERTC_OK;
@@ -757,9 +688,9 @@ static bertc_status_t parse_input(parser_t *p, int32_t *out) {
     s = ir_add_input(p->g, name, out);
     if (s) s = at_pos(p, nat, s);
   }
-  if (!s && !same_type(&t, &p->g->values[*out])) {
-    char ty[TYPE_BUF];
-    format_type(&t, ty, sizeof ty);
+  if (!s && !ir_same_type(&t, &p->g->values[*out])) {
+    char ty[IR_TYPE_BUF];
+    ir_format_type(&t, ty, sizeof ty);
     s = fail(p, tat, "input '%s' has type %s; graph inputs are i32[B,S]", name, ty);
   }
   free(name);
@@ -770,14 +701,14 @@ static bertc_status_t parse_const_data(parser_t *p, const char *name, int32_t *o
   size_t tat, dat;
   ir_value_t t;
   uint64_t need = 0;
-  char word[WORD_BUF], ty[TYPE_BUF];
+  char word[WORD_BUF], ty[IR_TYPE_BUF];
   BERTC_RETURN_IF_ERROR(expect_char(p, ':', "':' and the constant's type"));
   BERTC_RETURN_IF_ERROR(read_type(p, &t, &tat));
   BERTC_RETURN_IF_ERROR(check_const_type(p, &t, tat, &need));
   BERTC_RETURN_IF_ERROR(expect_char(p, '=', "'=' and the constant's data"));
   BERTC_RETURN_IF_ERROR(
       read_ident(p, "the constant's data (hex\"...\" or alias %N)", word, sizeof word, &dat));
-  format_type(&t, ty, sizeof ty);
+  ir_format_type(&t, ty, sizeof ty);
   if (!strcmp(word, "hex")) {
     void *data = NULL;
     uint64_t bytes = 0;
@@ -859,16 +790,13 @@ static bertc_status_t parse_attrs(parser_t *p, ir_op_t op, int64_t *iattr, float
       int64_t x = 0;
       bool ok = parse_i64(value, &x);
       if (!ok && is_act_attr(name)) {
-        for (int a = IR_ACT_NONE; a <= IR_ACT_TANH && !ok; a++)
-          if (!strcmp(value, ir_act_name((ir_act_t)a))) {
-            x = a;
-            ok = true;
-          }
-        if (!ok)
-          return fail(p, vat,
-                      "expected an activation for 'act' (none, gelu, gelu_tanh, gelu_fast, "
-                      "quick_gelu, relu, silu, tanh), found '%s'",
-                      value);
+        x = ir_act_from_name(value, false);
+        ok = x != IR_ACT_COUNT;
+        if (!ok) {
+          char names[256];
+          ir_act_list_names(false, names, sizeof names);
+          return fail(p, vat, "expected an activation for 'act' (%s), found '%s'", names, value);
+        }
       }
       if (!ok) return fail(p, vat, "expected an integer for '%s', found '%s'", name, value);
       iattr[slot] = x;
@@ -920,10 +848,10 @@ static bertc_status_t parse_node(parser_t *p, const char *opname, size_t at, int
   }
   ir_value_t *r = &p->g->values[*out];
   r->name = name;
-  if (!same_type(&t, r)) {
-    char want[TYPE_BUF], got[TYPE_BUF];
-    format_type(&t, want, sizeof want);
-    format_type(r, got, sizeof got);
+  if (!ir_same_type(&t, r)) {
+    char want[IR_TYPE_BUF], got[IR_TYPE_BUF];
+    ir_format_type(&t, want, sizeof want);
+    ir_format_type(r, got, sizeof got);
     return fail(p, tat, "result type %s does not match %s, which %s computes from its operands",
                 want, got, info->name);
   }

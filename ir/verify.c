@@ -31,8 +31,6 @@
 
 #include "base/base.h"
 
-#define TYPE_BUF 192
-
 typedef struct verifier {
   const ir_graph_t *g;
   bool *defined;     /* value defined at this point of execution */
@@ -46,24 +44,6 @@ static bertc_status_t fail(const verifier_t *vf, const char *fmt, ...) {
   bertc_status_t s = bertc_status_makev(BERTC_STATUS_INTERNAL, fmt, ap);
   va_end(ap);
   return bertc_status_annotate(s, "ir_verify: graph '%s'", vf->g->name ? vf->g->name : "?");
-}
-
-static void format_type(const ir_value_t *v, char *buf, size_t size) {
-  size_t used = (size_t)snprintf(buf, size, "%s[", v->dtype == IR_I32 ? "i32" : "f32");
-  for (int i = 0; i < v->rank && i < IR_MAX_RANK && used < size; i++) {
-    int64_t d = v->dims[i];
-    const char *sep = i ? "," : "";
-    if (d == IR_DIM_BATCH)
-      used += (size_t)snprintf(buf + used, size - used, "%sB", sep);
-    else if (d == IR_DIM_SEQ)
-      used += (size_t)snprintf(buf + used, size - used, "%sS", sep);
-    else
-      used += (size_t)snprintf(buf + used, size - used, "%s%" PRId64, sep, d);
-  }
-  if (used < size) used += (size_t)snprintf(buf + used, size - used, "]");
-  if (used < size && (v->layout != IR_LAYOUT_ROW_MAJOR || v->layout_param))
-    snprintf(buf + used, size - used, " %s(%" PRId32 ")",
-             v->layout == IR_LAYOUT_PANEL ? "panel" : "row_major", v->layout_param);
 }
 
 /* "%7 'encoder.layer.0.attention.self.query.weight'" */
@@ -80,22 +60,6 @@ static const char *op_name(ir_op_t op) {
   return info ? info->name : "?";
 }
 
-/* Bytes a constant's layout needs; false when a dim is not a positive size
- * or the size overflows. Panels: ceil(N/P) panels of [K][P] floats. */
-static bool const_bytes_needed(const ir_value_t *v, uint64_t *out) {
-  uint64_t n = 4; /* f32 and i32 */
-  if (v->layout == IR_LAYOUT_PANEL) {
-    uint64_t p = (uint64_t)v->layout_param, rows = (uint64_t)v->dims[0];
-    uint64_t panels = rows / p + (rows % p != 0);
-    return base_mul_u64(n, panels, &n) && base_mul_u64(n, p, &n) &&
-           base_mul_u64(n, (uint64_t)v->dims[1], out);
-  }
-  for (int i = 0; i < v->rank; i++)
-    if (v->dims[i] <= 0 || !base_mul_u64(n, (uint64_t)v->dims[i], &n)) return false;
-  *out = n;
-  return true;
-}
-
 static int32_t *role_slot(const ir_graph_t *g, const char *name) {
   ir_graph_t *m = (ir_graph_t *)g;
   if (!name) return NULL;
@@ -108,7 +72,7 @@ static int32_t *role_slot(const ir_graph_t *g, const char *name) {
 static bertc_status_t check_value(const verifier_t *vf, size_t i) {
   const ir_graph_t *g = vf->g;
   const ir_value_t *v = &g->values[i];
-  char who[160], ty[TYPE_BUF];
+  char who[160], ty[IR_TYPE_BUF];
   value_label(g, i, who, sizeof who);
   if (v->kind != IR_VALUE_INPUT && v->kind != IR_VALUE_CONST && v->kind != IR_VALUE_TEMP)
     return fail(vf, "value %s has unknown kind %d", who, (int)v->kind);
@@ -120,7 +84,7 @@ static bertc_status_t check_value(const verifier_t *vf, size_t i) {
     if (v->dims[d] <= 0 && v->dims[d] != IR_DIM_BATCH && v->dims[d] != IR_DIM_SEQ)
       return fail(vf, "value %s: dim %d is %" PRId64 "; dims are positive sizes, B or S", who, d,
                   v->dims[d]);
-  format_type(v, ty, sizeof ty);
+  ir_format_type(v, ty, sizeof ty);
   if (v->layout == IR_LAYOUT_ROW_MAJOR) {
     if (v->layout_param != 0)
       return fail(vf, "value %s is row-major with layout parameter %" PRId32 " (expected 0)",
@@ -159,7 +123,7 @@ static bertc_status_t check_value(const verifier_t *vf, size_t i) {
       if (v->dims[d] < 0) return fail(vf, "constant %s has symbolic dims: %s", who, ty);
     if (!v->data) return fail(vf, "constant %s has no data", who);
     uint64_t need = 0;
-    if (!const_bytes_needed(v, &need))
+    if (!ir_const_bytes(v, &need))
       return fail(vf, "constant %s: the size of %s overflows", who, ty);
     if (v->data_bytes < need)
       return fail(vf, "constant %s of type %s has %" PRIu64 " bytes of data, needs %" PRIu64,
@@ -186,15 +150,6 @@ static bertc_status_t check_roles(const verifier_t *vf) {
                   names[r], v, names[r]);
   }
   return BERTC_OK;
-}
-
-static bool same_type(const ir_value_t *a, const ir_value_t *b) {
-  if (a->dtype != b->dtype || a->rank != b->rank || a->layout != b->layout ||
-      a->layout_param != b->layout_param)
-    return false;
-  for (int i = 0; i < a->rank; i++)
-    if (a->dims[i] != b->dims[i]) return false;
-  return true;
 }
 
 static bertc_status_t check_operand(const verifier_t *vf, size_t i, int k) {
@@ -267,10 +222,10 @@ static bertc_status_t check_node(verifier_t *vf, size_t i) {
     bertc_status_free(s);
     return e;
   }
-  if (!same_type(rv, &want)) {
-    char have[TYPE_BUF], expect[TYPE_BUF];
-    format_type(rv, have, sizeof have);
-    format_type(&want, expect, sizeof expect);
+  if (!ir_same_type(rv, &want)) {
+    char have[IR_TYPE_BUF], expect[IR_TYPE_BUF];
+    ir_format_type(rv, have, sizeof have);
+    ir_format_type(&want, expect, sizeof expect);
     return fail(vf, "node %zu (%s): result %%%" PRId32 " has type %s, but its operands give %s",
                 i, op, r, have, expect);
   }

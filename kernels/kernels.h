@@ -23,6 +23,22 @@
 /* Panel width of packed linear weights (IR_LAYOUT_PANEL, layout_param). */
 #define BK_GEMM_NR 32
 
+/* Activation codes: the `act` argument of bk_unary, bk_linear_rowmajor and
+ * the GEMMs' epilogues. One per row of the IR's activation table
+ * (ir/acts.def), with the same values as ir_act_t; the kernels include no IR
+ * header, so backend/lower.c asserts at compile time that the two agree. */
+enum {
+  BK_ACT_NONE = 0,
+  BK_ACT_GELU = 1,
+  BK_ACT_GELU_TANH = 2,
+  BK_ACT_GELU_FAST = 3,
+  BK_ACT_QUICK_GELU = 4,
+  BK_ACT_RELU = 5,
+  BK_ACT_SILU = 6,
+  BK_ACT_TANH = 7,
+  BK_ACT_COUNT
+};
+
 /* --- Embeddings --- */
 /* task = sequence b. Position ids: s when padding_idx < 0; RoBERTa's
  * cumsum(ids != pad) * (ids != pad) + pad otherwise. type_ids/type_table may
@@ -45,8 +61,7 @@ void bk_add(const bertc_env_t *env, int64_t task, const float *a, const float *b
             int64_t chunk, int64_t total, int64_t b_period);
 void bk_scale(const bertc_env_t *env, int64_t task, const float *x, float *out, int64_t chunk,
               int64_t total, float alpha);
-/* act: ir_act_t values (1 gelu erf, 2 gelu tanh, 3 gelu_fast, 4 quick_gelu,
- * 5 relu, 6 silu, 7 tanh; 0 copies). */
+/* act: a BK_ACT_ code (BK_ACT_NONE copies). */
 void bk_unary(const bertc_env_t *env, int64_t task, const float *x, float *out, int64_t chunk,
               int64_t total, int64_t act);
 

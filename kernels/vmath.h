@@ -22,19 +22,8 @@
 #ifndef BERTC_KERNELS_VMATH_H
 #define BERTC_KERNELS_VMATH_H
 
+#include "kernels/kernels.h"
 #include "kernels/simd.h"
-
-/* ir_act_t values (ir/ir.h), repeated so the kernels depend on no IR header. */
-enum {
-  BK_ACT_NONE = 0,
-  BK_ACT_GELU = 1,
-  BK_ACT_GELU_TANH = 2,
-  BK_ACT_GELU_FAST = 3,
-  BK_ACT_QUICK_GELU = 4,
-  BK_ACT_RELU = 5,
-  BK_ACT_SILU = 6,
-  BK_ACT_TANH = 7,
-};
 
 BK_INLINE v16f v_exp(v16f x) {
   const float lo = -87.33654f; /* ln(2^-126): smallest normal result */

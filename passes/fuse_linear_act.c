@@ -3,32 +3,19 @@
  *
  *   y = linear(x, W, b){act = none};  z = gelu(y)   ->   z = linear(x, W, b){act = gelu}
  *
- * for every unary activation op (gelu, gelu_tanh, gelu_fast, quick_gelu,
- * relu, silu, tanh), when y is read only by the activation. linear{act}
- * rounds x W^T + b to f32 and then applies the activation to that f32, as
- * the two ops did, so the result is bit for bit the same; the [.., N] matrix
- * is written once instead of written, read and written again. */
+ * for every unary activation op (one per row of ir/acts.def), when y is read
+ * only by the activation. linear{act} rounds x W^T + b to f32 and then
+ * applies the activation to that f32, as the two ops did, so the result is
+ * bit for bit the same; the [.., N] matrix is written once instead of
+ * written, read and written again. */
 #include "passes/rewrite.h"
-
-static ir_act_t act_of(ir_op_t op) {
-  switch (op) {
-  case IR_OP_GELU: return IR_ACT_GELU;
-  case IR_OP_GELU_TANH: return IR_ACT_GELU_TANH;
-  case IR_OP_GELU_FAST: return IR_ACT_GELU_FAST;
-  case IR_OP_QUICK_GELU: return IR_ACT_QUICK_GELU;
-  case IR_OP_RELU: return IR_ACT_RELU;
-  case IR_OP_SILU: return IR_ACT_SILU;
-  case IR_OP_TANH: return IR_ACT_TANH;
-  default: return IR_ACT_NONE;
-  }
-}
 
 bertc_status_t pass_fuse_linear_act(ir_graph_t *g, const pass_options_t *o) {
   (void)o;
   rw_t rw;
   BERTC_RETURN_IF_ERROR(rw_begin(&rw, g));
   for (int32_t i = 0; (size_t)i < rw.num_nodes; i++) {
-    int64_t act = rw.dead[i] ? IR_ACT_NONE : act_of(g->nodes[i].op);
+    int64_t act = rw.dead[i] ? IR_ACT_NONE : ir_op_act(g->nodes[i].op);
     if (act == IR_ACT_NONE) continue;
     int32_t y = g->nodes[i].operands[0];
     int32_t lin = rw_def(&rw, y, IR_OP_LINEAR);

@@ -105,22 +105,6 @@ bertc_status_t mp_check(const mp_interval_t *items, size_t count) {
   return BERTC_OK;
 }
 
-bool mp_op_in_place(ir_op_t op) {
-  switch (op) {
-  case IR_OP_ADD:
-  case IR_OP_SCALE:
-  case IR_OP_GELU:
-  case IR_OP_GELU_TANH:
-  case IR_OP_GELU_FAST:
-  case IR_OP_QUICK_GELU:
-  case IR_OP_RELU:
-  case IR_OP_SILU:
-  case IR_OP_TANH:
-  case IR_OP_ATTN_MASK: return true;
-  default: return false;
-  }
-}
-
 void mp_plan_deinit(mp_plan_t *p) {
   free(p->offsets);
   free(p->in_place_of);
@@ -166,9 +150,9 @@ bertc_status_t mp_plan_memory(const ir_graph_t *g, int64_t batch, int64_t seq, m
       break;
     }
     int32_t a = node->num_operands ? node->operands[0] : IR_NONE;
-    /* In place: elementwise op, first operand a temporary in the arena that
-     * dies here, same size, not an operand twice. */
-    bool in_place = mp_op_in_place(node->op) && a != IR_NONE &&
+    /* In place: an op the table marks in_place, first operand a temporary in
+     * the arena that dies here, same size, not an operand twice. */
+    bool in_place = ir_op_info(node->op)->in_place && a != IR_NONE &&
                     g->values[a].kind == IR_VALUE_TEMP && item_of[owner[a]] != IR_NONE &&
                     last_use[a] == (int64_t)n &&
                     (uint64_t)ir_value_numel(&g->values[a], batch, seq) * 4u == bytes;

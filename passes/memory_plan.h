@@ -6,8 +6,9 @@
  * placed largest first, each at the best-fitting gap (the smallest free range
  * that holds it) among the tensors already placed whose lifetimes overlap its
  * own, or past the end; sizes are rounded up to 64 bytes and offsets are
- * multiples of 64. An elementwise node whose first operand dies at that node
- * writes its result in place (the two share one buffer and one lifetime).
+ * multiples of 64. A node whose op may work in place (ir/ops.def) and whose
+ * first operand dies at that node writes its result over it (the two share
+ * one buffer and one lifetime).
  * Graph outputs are not in the arena: the runtime hands the entry its output
  * buffers. */
 #ifndef BERTC_PASSES_MEMORY_PLAN_H
@@ -45,9 +46,6 @@ typedef struct mp_plan {
   int32_t *in_place_of;      /* per value: operand it overwrites, or IR_NONE */
   size_t num_values;
 } mp_plan_t;
-
-/* Whether `op` may write its result over its first operand. */
-bool mp_op_in_place(ir_op_t op);
 
 bertc_status_t mp_plan_memory(const ir_graph_t *g, int64_t batch, int64_t seq,
                               mp_plan_t *out) BERTC_MUST_USE;

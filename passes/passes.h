@@ -6,11 +6,12 @@
  * deterministic. The default pipeline is
  *
  *   dce, fold-constants, canonicalize, fuse-embeddings, fuse-attention,
- *   merge-qkv, fuse-linear-act, fuse-linear-add-ln, pack-weights, dce
+ *   merge-qkv, fuse-linear-act, fuse-linear-add-ln, dce
  *
  * docs/passes.md says what each pass matches and why it is legal. The memory
  * plan (passes/memory_plan.h) is not a graph rewrite and is not in the table:
- * lowering runs it per bucket. */
+ * lowering runs it per bucket. Neither is the weights' layout for the GEMM
+ * kernels, which the backend chooses after the passes (backend/layout.h). */
 #ifndef BERTC_PASSES_H
 #define BERTC_PASSES_H
 

@@ -40,12 +40,11 @@ static const pass_info_t pass_table[] = {
     {"fuse-linear-act", pass_fuse_linear_act, "linear + activation op -> linear{act}"},
     {"fuse-linear-add-ln", pass_fuse_linear_add_ln,
      "linear + residual add + layer_norm -> linear_add_ln (add + layer_norm -> add_ln)"},
-    {"pack-weights", pass_pack_weights, "linear weights -> GEMM panel layout (BK_GEMM_NR wide)"},
 };
 
 static const char *const default_pipeline[] = {
-    "dce",          "fold-constants",  "canonicalize",       "fuse-embeddings", "fuse-attention",
-    "merge-qkv",    "fuse-linear-act", "fuse-linear-add-ln", "pack-weights",    "dce",
+    "dce",       "fold-constants",  "canonicalize",       "fuse-embeddings", "fuse-attention",
+    "merge-qkv", "fuse-linear-act", "fuse-linear-add-ln", "dce",
 };
 
 size_t pass_count(void) { return BASE_ARRAY_LEN(pass_table); }

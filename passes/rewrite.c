@@ -1,13 +1,12 @@
 /* Graph-rewriting helpers shared by the passes (see rewrite.h).
  *
- * Compaction (rw_end) is one linear sweep: number the surviving nodes, then
- * the surviving values: inputs always; temporaries whose producer survives;
- * constants that a surviving node still reads, and (for every pass but dce)
- * the constants nothing read before the pass either, since removing those
- * is dce's job. Then check that nothing surviving refers to something
- * removed, free the data of removed constants that no surviving constant
- * points into, and move everything down in order, renumbering operands,
- * results, producers, outputs and the input roles. */
+ * Compaction (rw_end) decides what survives in one linear sweep: inputs
+ * always; temporaries whose producer survives; constants that a surviving
+ * node still reads, and (for every pass but dce) the constants nothing read
+ * before the pass either, since removing those is dce's job. ir_graph_remove
+ * then checks that nothing surviving refers to something removed, frees the
+ * data of removed constants that no surviving constant points into, and
+ * moves everything down in order, renumbering. */
 #include "passes/rewrite.h"
 
 #include <stdlib.h>
@@ -62,13 +61,6 @@ bool rw_is_const(const rw_t *rw, int32_t v) {
   return x->kind == IR_VALUE_CONST && x->data != NULL;
 }
 
-static bool same_type(const ir_value_t *a, const ir_value_t *b) {
-  if (a->dtype != b->dtype || a->rank != b->rank) return false;
-  for (int i = 0; i < a->rank; i++)
-    if (a->dims[i] != b->dims[i]) return false;
-  return true;
-}
-
 /* Builds the node and infers its type; false when it does not type-check. */
 static bool build(const rw_t *rw, int32_t node, ir_op_t op, int num_operands,
                   const int32_t *operands, const int64_t *iattr, const float *fattr,
@@ -94,7 +86,7 @@ bool rw_replace(rw_t *rw, int32_t node, ir_op_t op, int num_operands, const int3
   ir_node_t n;
   ir_value_t type;
   if (!build(rw, node, op, num_operands, operands, iattr, fattr, &n, &type)) return false;
-  if (!same_type(&type, &rw->g->values[n.result])) return false;
+  if (!ir_same_type(&type, &rw->g->values[n.result])) return false;
   rw->g->nodes[node] = n;
   return true;
 }
@@ -105,7 +97,7 @@ bool rw_replace_retype(rw_t *rw, int32_t node, ir_op_t op, int num_operands,
   ir_value_t type;
   if (!build(rw, node, op, num_operands, operands, iattr, fattr, &n, &type)) return false;
   ir_value_t *r = &rw->g->values[n.result];
-  if (!same_type(&type, r)) {
+  if (!ir_same_type(&type, r)) {
     r->dtype = type.dtype;
     r->rank = type.rank;
     memcpy(r->dims, type.dims, sizeof(r->dims));
@@ -189,102 +181,34 @@ const char *rw_derived_name(const rw_t *rw, char *buf, size_t size, const char *
 
 /* --- compaction --- */
 
-/* Frees the buffer behind removed constant c unless a kept constant's data
- * lies in it; the buffer leaves g->buffers. */
-static void release_data(ir_graph_t *g, const ir_value_t *c, const bool *keep) {
-  const char *base = c->data;
-  if (!base) return;
-  for (size_t v = 0; v < g->num_values; v++) {
-    const ir_value_t *x = &g->values[v];
-    if (!keep[v] || x->kind != IR_VALUE_CONST || !x->data) continue;
-    const char *p = x->data;
-    if (p >= base && p < base + (c->data_bytes ? c->data_bytes : 1)) return;
-  }
-  for (size_t i = 0; i < g->num_buffers; i++)
-    if (g->buffers[i] == c->data) {
-      free(g->buffers[i]);
-      memmove(&g->buffers[i], &g->buffers[i + 1], (g->num_buffers - i - 1) * sizeof(void *));
-      g->num_buffers--;
-      return;
-    }
-}
-
 static bertc_status_t compact(rw_t *rw) {
   ir_graph_t *g = rw->g;
   size_t nv = g->num_values, nn = g->num_nodes;
-  bool *read = calloc(nv ? nv : 1, sizeof(bool)), *keep = calloc(nv ? nv : 1, sizeof(bool));
-  int32_t *vmap = malloc((nv ? nv : 1) * sizeof(int32_t));
-  int32_t *nmap = malloc((nn ? nn : 1) * sizeof(int32_t));
+  bool *read = calloc(nv ? nv : 1, sizeof(bool)), *drop = calloc(nv ? nv : 1, sizeof(bool));
   bertc_status_t s = BERTC_OK;
-  if (!read || !keep || !vmap || !nmap) {
+  if (!read || !drop) {
     s = bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory compacting the graph");
-    goto done;
-  }
-  int32_t kept_nodes = 0;
-  for (size_t i = 0; i < nn; i++) {
-    nmap[i] = rw->dead[i] ? IR_NONE : kept_nodes++;
-    if (rw->dead[i]) continue;
-    for (int k = 0; k < g->nodes[i].num_operands; k++) read[g->nodes[i].operands[k]] = true;
-  }
-  for (size_t i = 0; i < g->num_outputs; i++) read[g->outputs[i].value] = true;
-  int32_t kept_values = 0;
-  for (size_t v = 0; v < nv; v++) {
-    const ir_value_t *x = &g->values[v];
-    if (x->kind == IR_VALUE_INPUT) {
-      keep[v] = true;
-    } else if (x->kind == IR_VALUE_TEMP) {
-      int32_t p = x->producer;
-      keep[v] = p >= 0 && (size_t)p < nn && !rw->dead[p] && g->nodes[p].result == (int32_t)v;
-    } else {
-      /* Constants the pass made (and then stopped reading) count as read. */
-      bool was_read = v >= rw->num_start_values || rw->was_read[v];
-      keep[v] = read[v] || !(rw->drop_unread_constants || was_read);
+  } else {
+    for (size_t i = 0; i < nn; i++) {
+      if (rw->dead[i]) continue;
+      for (int k = 0; k < g->nodes[i].num_operands; k++) read[g->nodes[i].operands[k]] = true;
     }
-    vmap[v] = keep[v] ? kept_values++ : IR_NONE;
-  }
-  for (size_t i = 0; i < nn && !s; i++) {
-    if (rw->dead[i]) continue;
-    for (int k = 0; k < g->nodes[i].num_operands; k++)
-      if (!keep[g->nodes[i].operands[k]])
-        s = bertc_status_make(BERTC_STATUS_INTERNAL,
-                              "a pass removed %%%d, which node %zu (%s) still reads",
-                              (int)g->nodes[i].operands[k], i, ir_op_info(g->nodes[i].op)->name);
-  }
-  for (size_t i = 0; i < g->num_outputs && !s; i++)
-    if (!keep[g->outputs[i].value])
-      s = bertc_status_make(BERTC_STATUS_INTERNAL, "a pass removed %%%d, which output '%s' names",
-                            (int)g->outputs[i].value, g->outputs[i].name);
-  if (s) goto done;
-
-  for (size_t v = 0; v < nv; v++)
-    if (!keep[v] && g->values[v].kind == IR_VALUE_CONST) release_data(g, &g->values[v], keep);
-  for (size_t v = 0; v < nv; v++) {
-    if (!keep[v]) {
-      free(g->values[v].name);
-      continue;
+    for (size_t i = 0; i < g->num_outputs; i++) read[g->outputs[i].value] = true;
+    for (size_t v = 0; v < nv; v++) {
+      const ir_value_t *x = &g->values[v];
+      if (x->kind == IR_VALUE_TEMP) {
+        int32_t p = x->producer;
+        drop[v] = !(p >= 0 && (size_t)p < nn && !rw->dead[p] && g->nodes[p].result == (int32_t)v);
+      } else if (x->kind == IR_VALUE_CONST) {
+        /* Constants the pass made (and then stopped reading) count as read. */
+        bool was_read = v >= rw->num_start_values || rw->was_read[v];
+        drop[v] = !read[v] && (rw->drop_unread_constants || was_read);
+      }
     }
-    ir_value_t x = g->values[v];
-    if (x.kind == IR_VALUE_TEMP) x.producer = nmap[x.producer];
-    g->values[vmap[v]] = x;
+    s = ir_graph_remove(g, rw->dead, drop);
   }
-  g->num_values = (size_t)kept_values;
-  for (size_t i = 0; i < nn; i++) {
-    if (rw->dead[i]) continue;
-    ir_node_t n = g->nodes[i];
-    for (int k = 0; k < n.num_operands; k++) n.operands[k] = vmap[n.operands[k]];
-    n.result = vmap[n.result];
-    g->nodes[nmap[i]] = n;
-  }
-  g->num_nodes = (size_t)kept_nodes;
-  for (size_t i = 0; i < g->num_outputs; i++) g->outputs[i].value = vmap[g->outputs[i].value];
-  if (g->input_ids != IR_NONE) g->input_ids = vmap[g->input_ids];
-  if (g->token_type_ids != IR_NONE) g->token_type_ids = vmap[g->token_type_ids];
-  if (g->attention_mask != IR_NONE) g->attention_mask = vmap[g->attention_mask];
-done:
   free(read);
-  free(keep);
-  free(vmap);
-  free(nmap);
+  free(drop);
   return s;
 }
 

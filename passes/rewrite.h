@@ -13,7 +13,7 @@
  * points at it); values and nodes are renumbered, keeping their order.
  *
  * Passes never add nodes, only constants (rw_add_const), and key the
- * constants they derive from weights (scaled, concatenated, packed) by the
+ * constants they derive from weights (scaled, concatenated) by the
  * source data in a memo, so weights shared between layers (ALBERT, tied
  * embeddings) are transformed once. */
 #ifndef BERTC_PASSES_REWRITE_H
@@ -35,7 +35,6 @@ bertc_status_t pass_fuse_attention(ir_graph_t *g, const pass_options_t *o) BERTC
 bertc_status_t pass_merge_qkv(ir_graph_t *g, const pass_options_t *o) BERTC_MUST_USE;
 bertc_status_t pass_fuse_linear_act(ir_graph_t *g, const pass_options_t *o) BERTC_MUST_USE;
 bertc_status_t pass_fuse_linear_add_ln(ir_graph_t *g, const pass_options_t *o) BERTC_MUST_USE;
-bertc_status_t pass_pack_weights(ir_graph_t *g, const pass_options_t *o) BERTC_MUST_USE;
 
 /* --- Rewriting --- */
 

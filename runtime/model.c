@@ -3,15 +3,17 @@
  * The steps, each of which fails with a message that starts with the .so path:
  *   1. dlopen(RTLD_NOW | RTLD_LOCAL) and look up the one exported symbol,
  *      bertc_model_query; call it with the runtime's ABI version.
- *   2. Check the descriptor's magic and ABI version, then its tables: buckets
- *      (positive sizes, an entry each, sorted), inputs (input_ids and optional
- *      token_type_ids / attention_mask, all I32 [batch, seq]) and outputs
- *      (batch first, at most one seq dim) — so that the run path can trust
- *      them without further checks.
+ *   2. Check the descriptor's magic, ABI version (this runtime's only: a
+ *      model of another version is refused, naming both) and flags, then its
+ *      tables: buckets (positive sizes, an entry each, sorted), inputs
+ *      (input_ids and optional token_type_ids / attention_mask, all I32
+ *      [batch, seq]) and outputs (batch first, at most one seq dim) — so
+ *      that the run path can trust them without further checks.
  *   3. Check that the host has every CPU feature the code was compiled for
  *      (runtime/cpu_features.c).
  *   4. Parse the metadata JSON (jansson) and read vocab_size and
- *      type_vocab_size, which bound the ids a run accepts.
+ *      type_vocab_size, which bound the ids a run accepts; load the CBLAS
+ *      library when the flags say the code calls env->sgemm.
  *   5. Resolve the weights: embedded in the .so, or a side file (next to the
  *      .so unless the caller names one) mapped read-only, its size and
  *      base_hash64 compared with the descriptor.
@@ -369,6 +371,11 @@ static bertc_status_t load_descriptor(bertc_model_t *m) {
                              "model uses bertc ABI version %u, this runtime supports version "
                              "%u; compile it with a matching bertc",
                              d->abi_version, BERTC_ABI_VERSION);
+  if (d->flags & ~BERTC_ABI_KNOWN_FLAGS)
+    return bertc_status_make(BERTC_STATUS_INCOMPATIBLE,
+                             "descriptor flags 0x%x have bits this runtime does not know (it "
+                             "knows 0x%x); compile it with a matching bertc",
+                             d->flags, BERTC_ABI_KNOWN_FLAGS);
   m->desc = d;
   return BERTC_OK;
 }
@@ -381,9 +388,7 @@ static bertc_status_t load(bertc_model_t *m, const bertc_model_load_options_t *o
   if (!o->inspect_only)
     BERTC_RETURN_IF_ERROR(rt_cpu_check_features(m->desc->target_cpu, m->desc->target_features));
   BERTC_RETURN_IF_ERROR(read_metadata(m));
-  /* Metadata without "uses_blas" does not rule sgemm out: load the library. */
-  const json_t *blas = json_object_get(m->metadata, "uses_blas");
-  if (!o->inspect_only && (!json_is_boolean(blas) || json_is_true(blas)))
+  if (!o->inspect_only && (m->desc->flags & BERTC_ABI_FLAG_NEEDS_SGEMM))
     BERTC_RETURN_IF_ERROR(rt_env_load_blas());
   if (!o->inspect_only) BERTC_RETURN_IF_ERROR(resolve_weights(m, o));
   return BERTC_OK;

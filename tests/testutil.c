@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/fixture.h"
+
 static char *join(const char *a, const char *b) {
   size_t n = strlen(a) + strlen(b) + 2;
   char *s = malloc(n);
@@ -95,4 +97,26 @@ int tu_run(const char *cmd, char **out_stdout, char **out_stderr) {
   free(e);
   if (rc == -1) return -1;
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
+}
+
+void tu_minilm_batch(const struct fx_minilm *ref, const int *items, int count, int64_t *out_seq,
+                     int32_t **out_ids, int32_t **out_types, int32_t **out_mask) {
+  int64_t seq = 0;
+  for (int i = 0; i < count; i++)
+    if (ref->items[items[i]].len > seq) seq = ref->items[items[i]].len;
+  int32_t *ids = calloc((size_t)(count * seq), 4), *types = calloc((size_t)(count * seq), 4),
+          *mask = calloc((size_t)(count * seq), 4);
+  assert_true(ids && types && mask);
+  for (int i = 0; i < count; i++) {
+    const fx_minilm_item_t *it = &ref->items[items[i]];
+    for (int64_t t = 0; t < it->len; t++) {
+      ids[i * seq + t] = it->input_ids[t];
+      types[i * seq + t] = it->token_type_ids[t];
+      mask[i * seq + t] = it->attention_mask[t];
+    }
+  }
+  *out_seq = seq;
+  *out_ids = ids;
+  *out_types = types;
+  *out_mask = mask;
 }

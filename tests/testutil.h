@@ -23,6 +23,13 @@ void tu_write_file(const char *path, const void *data, size_t size);
  * be NULL) into heap strings. */
 int tu_run(const char *cmd, char **out_stdout, char **out_stderr);
 
+struct fx_minilm;
+/* Items items[0..count) of the MiniLM reference (tests/fixture.h) as one
+ * batch padded with zeros to the longest: [count, *out_seq] token ids, token
+ * types and attention mask, in heap arrays the caller frees. */
+void tu_minilm_batch(const struct fx_minilm *ref, const int *items, int count, int64_t *out_seq,
+                     int32_t **out_ids, int32_t **out_types, int32_t **out_mask);
+
 /* Fails the test with the status message when `s` is not OK. */
 #define TU_ASSERT_OK(expr)                                                     \
   do {                                                                         \

@@ -11,7 +11,9 @@
  * descriptor: metadata, target, memory sizes, buckets, tensors, weights.
  *
  * The .so links only libc and libm. Threads and the BLAS fallback are imported
- * at run time through the bertc_env_t the runtime passes to each entry call.
+ * at run time through the bertc_env_t the runtime passes to each entry call;
+ * the descriptor's flags say which of them the model needs. A runtime loads
+ * only models of its own ABI version.
  *
  * Users who link a model statically (bertc compile --emit obj) can read this
  * header as the ABI's documentation; `bertc compile --emit header` writes a
@@ -25,9 +27,14 @@
 extern "C" {
 #endif
 
-#define BERTC_ABI_VERSION 1u
+#define BERTC_ABI_VERSION 2u
 #define BERTC_ABI_MAGIC 0x43545242u /* "BRTC" little-endian */
 #define BERTC_ABI_QUERY_SYMBOL "bertc_model_query"
+
+/* bertc_model_descriptor_t.flags: what the model needs from its host. A
+ * runtime refuses a model with a flag it does not know. */
+#define BERTC_ABI_FLAG_NEEDS_SGEMM 0x1u /* calls env->sgemm (compiled with --gemm blas) */
+#define BERTC_ABI_KNOWN_FLAGS BERTC_ABI_FLAG_NEEDS_SGEMM
 
 /* Dimension markers inside bertc_abi_tensor_t.dims: the bucket's batch size
  * and sequence length. Other dims are literal sizes. */
@@ -73,6 +80,12 @@ typedef struct bertc_abi_bucket {
   int32_t seq;
   bertc_abi_entry_fn entry;
   uint64_t arena_bytes; /* what this bucket uses of the arena */
+  /* What the compiler planned, for tools (the runtime does not read them):
+   * the most bytes of temporaries live at once, what one buffer per
+   * temporary would take, and the kernel calls the entry makes. */
+  uint64_t peak_live_bytes;
+  uint64_t unplanned_bytes;
+  uint64_t kernel_calls;
 } bertc_abi_bucket_t;
 
 typedef struct bertc_abi_tensor {
@@ -105,7 +118,7 @@ typedef struct bertc_model_descriptor {
   uint32_t num_buckets;
   uint32_t num_inputs;
   uint32_t num_outputs;
-  uint32_t reserved;
+  uint32_t flags;           /* BERTC_ABI_FLAG_* */
   const bertc_abi_bucket_t *buckets; /* sorted by (batch, seq) */
   const bertc_abi_tensor_t *inputs;  /* input_ids, token_type_ids, attention_mask (I32) */
   const bertc_abi_tensor_t *outputs;

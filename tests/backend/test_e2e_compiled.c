@@ -37,10 +37,9 @@ static const int64_t kBatches[] = {1, 3};
 typedef struct {
   const char *name;
   const char *target_cpu; /* NULL: native */
-  bool use_blas;
-  int plan_threads; /* 0: the default */
-  bool use_amx;     /* --gemm amx */
-  int64_t big_batch; /* 0, or one more batch bucket (checked at seq 16 only) */
+  int gemm;               /* -1: the model's (bertc), else an fe_gemm_t */
+  int plan_threads;       /* 0: the default */
+  int64_t big_batch;      /* 0, or one more batch bucket (checked at seq 16 only) */
 } variant_t;
 
 static void compile_variant(const char *model, const char *out, const char *passes,
@@ -50,8 +49,7 @@ static void compile_variant(const char *model, const char *out, const char *pass
   d.passes = passes;
   if (v) {
     d.codegen.target_cpu = v->target_cpu;
-    d.lower.use_blas = v->use_blas;
-    if (v->use_amx) d.gemm = FE_GEMM_AMX;
+    d.gemm = v->gemm;
     if (v->plan_threads) d.lower.threads = d.pass.threads = v->plan_threads;
   }
   int64_t batches[3] = {kBatches[0], kBatches[1], v ? v->big_batch : 0};
@@ -154,6 +152,32 @@ static void check_hf(const char *name, const fx_reference_t *r, bertc_model_t *m
   }
 }
 
+/* bk_gemm_amx calls in the program fixture `dir` lowers to through variant v
+ * (with --gemm amx), over all its buckets. */
+static size_t count_amx_calls(const char *dir, const variant_t *v) {
+  fe_model_t *m;
+  TU_ASSERT_OK(fe_model_load(dir, NULL, &m));
+  TU_ASSERT_OK(pass_run_pipeline(m->graph, NULL, NULL, NULL));
+  lower_options_t o;
+  lower_options_init(&o);
+  o.gemm = LOWER_GEMM_AMX;
+  if (v->plan_threads) o.threads = v->plan_threads;
+  int64_t batches[3] = {kBatches[0], kBatches[1], v->big_batch};
+  lower_buckets_t b = {batches, v->big_batch ? 3 : 2, kSeqs, 3};
+  layout_t layout;
+  lower_result_t r;
+  TU_ASSERT_OK(layout_weights(m->graph, &o, &b, &layout));
+  TU_ASSERT_OK(lower_program(m->graph, &layout, "m", &b, &o, &r));
+  size_t n = 0;
+  for (size_t i = 0; i < r.program.num_buckets; i++)
+    for (size_t c = 0; c < r.program.buckets[i].num_calls; c++)
+      n += !strcmp(r.program.buckets[i].calls[c].kernel, "bk_gemm_amx");
+  lower_result_deinit(&r);
+  layout_deinit(&layout);
+  fe_model_destroy(m);
+  return n;
+}
+
 /* Compiles fixture `name` (through `v`, or the default path when NULL) and
  * checks it against the interpreter at every bucket and against HF. */
 static void check_fixture(const char *name, int index, const variant_t *v) {
@@ -172,11 +196,9 @@ static void check_fixture(const char *name, int index, const variant_t *v) {
   for (size_t b = 0; b < 2; b++)
     for (size_t s = 0; s < 3; s++) check_bucket(name, m, ctx, kBatches[b], kSeqs[s], &seed);
   if (v && v->big_batch) check_bucket(name, m, ctx, v->big_batch, 16, &seed);
-  if (v && v->use_amx) { /* the bucket of big_batch x 16 rows must have run on AMX */
-    const char *meta = bertc_model_metadata_json(model);
-    if (!strstr(meta, "\"amx_gemm_calls\":") || strstr(meta, "\"amx_gemm_calls\":0"))
-      fail_msg("%s: compiled with gemm amx, but no layer runs on AMX: %.300s", name, meta);
-  }
+  /* The bucket of big_batch x 16 rows must have run on AMX. */
+  if (v && v->gemm == FE_GEMM_AMX && count_amx_calls(dir, v) == 0)
+    fail_msg("%s: compiled with gemm amx, but no layer runs on AMX", name);
   fx_reference_t r;
   fx_load(name, &r);
   check_hf(name, &r, model, ctx, m->config.pad_token_id);
@@ -199,14 +221,12 @@ static void test_blas_loaded_on_demand(void **state) {
   char *dir = fx_dir("bert_qa");
   char *so = tu_scratch_path("compiled/bert_qa-ondemand.so");
   char *so_blas = tu_scratch_path("compiled/bert_qa-ondemand-blas.so");
-  static const variant_t blas = {"blas", NULL, true, 0, false, 0};
+  static const variant_t blas = {"blas", NULL, FE_GEMM_BLAS, 0, 0};
   compile_variant(dir, so, NULL, NULL);
   compile_variant(dir, so_blas, NULL, &blas);
   bertc_model_t *model;
   TU_ASSERT_OK(bertc_model_load(so, NULL, &model));
-  const char *meta = bertc_model_metadata_json(model);
-  if (!strstr(meta, "\"uses_blas\":false"))
-    fail_msg("metadata without uses_blas false: %.200s", meta);
+  assert_int_equal(bertc_model_descriptor(model)->flags & BERTC_ABI_FLAG_NEEDS_SGEMM, 0);
   if (dlopen("libopenblas.so.0", RTLD_NOW | RTLD_NOLOAD))
     fail_msg("loading a model without BLAS calls loaded OpenBLAS");
   bertc_model_release(model);
@@ -220,6 +240,7 @@ static void test_blas_loaded_on_demand(void **state) {
   bertc_status_free(s);
 
   TU_ASSERT_OK(bertc_model_load(so_blas, NULL, &model));
+  assert_int_equal(bertc_model_descriptor(model)->flags, BERTC_ABI_FLAG_NEEDS_SGEMM);
   bertc_model_release(model);
   unlink(so);
   unlink(so_blas);
@@ -228,29 +249,33 @@ static void test_blas_loaded_on_demand(void **state) {
   free(dir);
 }
 
+/* The fixtures the kernel paths other than the default run on. */
+static const char *const kPathFixtures[] = {"bert_qa",       "roberta_mlm",  "distilbert_seqcls",
+                                            "albert_groups", "electra_disc", "st_mean"};
+
 static void test_kernel_paths(void **state) {
   (void)state;
   static const variant_t variants[] = {
-      {"avx2", "haswell", false, 0, false, 0},
-      {"blas", NULL, true, 0, false, 0},
-      {"plan1", NULL, false, 1, false, 0},
-      {"plan4", NULL, false, 4, false, 0},
+      {"avx2", "haswell", -1, 0, 0},
+      {"blas", NULL, FE_GEMM_BLAS, 0, 0},
+      {"plan1", NULL, -1, 1, 0},
+      {"plan4", NULL, -1, 4, 0},
   };
-  static const char *fixtures[] = {"bert_qa", "roberta_mlm", "distilbert_seqcls",
-                                   "albert_groups", "electra_disc", "st_mean"};
   for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++)
-    for (size_t f = 0; f < sizeof fixtures / sizeof fixtures[0]; f++)
-      check_fixture(fixtures[f], (int)f, &variants[v]);
-  /* Linear layers on AMX tiles: a bucket of 16 x 16 = 256 rows planned for
-   * one thread (bk_gemm_use_amx wants >= 128 rows per thread). */
-  static const variant_t amx = {"amx", NULL, false, 1, true, 16};
-  if (rt_cpu_has_feature("amx-tile") == 1 && rt_cpu_has_feature("amx-bf16") == 1 &&
-      rt_cpu_has_feature("avx512bf16") == 1) {
-    for (size_t f = 0; f < sizeof fixtures / sizeof fixtures[0]; f++)
-      check_fixture(fixtures[f], (int)f, &amx);
-  } else {
-    print_message("NOT TESTED: --gemm amx (this CPU lacks AMX-BF16)\n");
-  }
+    for (size_t f = 0; f < sizeof kPathFixtures / sizeof kPathFixtures[0]; f++)
+      check_fixture(kPathFixtures[f], (int)f, &variants[v]);
+}
+
+/* Linear layers on AMX tiles: a bucket of 16 x 16 = 256 rows planned for one
+ * thread (bk_gemm_use_amx wants >= 128 rows per thread). */
+static void test_kernel_path_amx(void **state) {
+  (void)state;
+  if (rt_cpu_has_feature("amx-tile") != 1 || rt_cpu_has_feature("amx-bf16") != 1 ||
+      rt_cpu_has_feature("avx512bf16") != 1)
+    skip(); /* this CPU lacks AMX-BF16 */
+  static const variant_t amx = {"amx", NULL, FE_GEMM_AMX, 1, 16};
+  for (size_t f = 0; f < sizeof kPathFixtures / sizeof kPathFixtures[0]; f++)
+    check_fixture(kPathFixtures[f], (int)f, &amx);
 }
 
 static void test_every_fixture(void **state) {
@@ -357,6 +382,7 @@ int main(void) {
       cmocka_unit_test(test_every_fixture),
       cmocka_unit_test(test_blas_loaded_on_demand),
       cmocka_unit_test(test_kernel_paths),
+      cmocka_unit_test(test_kernel_path_amx),
       cmocka_unit_test(test_deterministic),
       cmocka_unit_test(test_minilm),
   };

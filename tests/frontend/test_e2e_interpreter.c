@@ -68,17 +68,9 @@ static void test_minilm(void **state) {
   double worst = 0;
   for (int first = 0; first < batch_total; first += 6) {
     int batch = batch_total - first < 6 ? batch_total - first : 6;
-    int64_t seq = ref.items[order[first + batch - 1]].len;
-    int32_t *ids = calloc((size_t)(batch * seq), 4), *types = calloc((size_t)(batch * seq), 4),
-            *mask = calloc((size_t)(batch * seq), 4);
-    for (int i = 0; i < batch; i++) {
-      const fx_minilm_item_t *it = &ref.items[order[first + i]];
-      for (int64_t t = 0; t < it->len; t++) {
-        ids[i * seq + t] = it->input_ids[t];
-        types[i * seq + t] = it->token_type_ids[t];
-        mask[i * seq + t] = it->attention_mask[t];
-      }
-    }
+    int64_t seq;
+    int32_t *ids, *types, *mask;
+    tu_minilm_batch(&ref, order + first, batch, &seq, &ids, &types, &mask);
     ir_tensor_t out;
     TU_ASSERT_OK(ir_interpret(m->graph, batch, seq, ids, types, mask, &out));
     assert_int_equal(out.dims[1], 384);

@@ -189,18 +189,38 @@ static void assert_graphs_equal(const ir_graph_t *a, const ir_graph_t *b) {
   assert_int_equal(a->attention_mask, b->attention_mask);
 }
 
+/* The text form of g (heap). */
+static char *print_text(const ir_graph_t *g, unsigned flags) {
+  char *text;
+  TU_ASSERT_OK(ir_print_to_string(g, flags, &text));
+  return text;
+}
+
+/* A graph named `name` with its input_ids. */
+static ir_graph_t *new_graph(const char *name, int32_t *ids) {
+  ir_graph_t *g;
+  TU_ASSERT_OK(ir_graph_create(name, &g));
+  TU_ASSERT_OK(ir_add_input(g, "input_ids", ids));
+  return g;
+}
+
+/* g and h print the same text. */
+static void assert_same_text(const ir_graph_t *g, const ir_graph_t *h) {
+  char *a = print_text(g, 0), *b = print_text(h, 0);
+  assert_string_equal(a, b);
+  free(a);
+  free(b);
+}
+
 /* print -> parse -> print: same text, same arrays, and the parse verifies. */
 static void assert_round_trip(const ir_graph_t *g) {
-  char *first, *second;
   ir_graph_t *back;
-  TU_ASSERT_OK(ir_print_to_string(g, 0, &first));
-  TU_ASSERT_OK(ir_parse(first, strlen(first), "round-trip.ir", &back));
+  char *text = print_text(g, 0);
+  TU_ASSERT_OK(ir_parse(text, strlen(text), "round-trip.ir", &back));
+  free(text);
   TU_ASSERT_OK(ir_verify(back));
-  TU_ASSERT_OK(ir_print_to_string(back, 0, &second));
-  assert_string_equal(first, second);
+  assert_same_text(g, back);
   assert_graphs_equal(g, back);
-  free(first);
-  free(second);
   ir_graph_destroy(back);
 }
 
@@ -209,10 +229,8 @@ static void assert_round_trip(const ir_graph_t *g) {
 /* Builds a small graph whose value indices interleave kinds (as graphs that
  * passes have edited do) and checks the exact text. */
 static void test_golden_text(void **state) {
-  ir_graph_t *g;
-  TU_ASSERT_OK(ir_graph_create("tiny", &g));
   int32_t ids, mask;
-  TU_ASSERT_OK(ir_add_input(g, "input_ids", &ids));
+  ir_graph_t *g = new_graph("tiny", &ids);
   const float table[6] = {1, 2, 3, 4, 5, 6}, ln[2] = {1, 0.5f}, bias[3] = {0, -1, 2};
   float *t = malloc(sizeof table), *gm = malloc(sizeof ln), *bt = malloc(sizeof ln),
         *bs = malloc(sizeof bias);
@@ -254,8 +272,7 @@ static void test_golden_text(void **state) {
       "  output \"logits\" = %9\n"
       "  output \"pooled\" = %10\n"
       "}\n";
-  char *text;
-  TU_ASSERT_OK(ir_print_to_string(g, 0, &text));
+  char *text = print_text(g, 0);
   assert_string_equal(text, golden);
   ir_graph_t *back;
   TU_ASSERT_OK(ir_parse(golden, strlen(golden), "golden.ir", &back));
@@ -275,8 +292,7 @@ static void test_round_trip_all_ops(void **state) {
   }
   assert_round_trip(g);
 
-  char *text;
-  TU_ASSERT_OK(ir_print_to_string(g, 0, &text));
+  char *text = print_text(g, 0);
   assert_non_null(strstr(text, " : f32[5,8] panel(4) = hex\""));
   assert_non_null(strstr(text, "\"cls.predictions.decoder.weight\" : f32[10,8] = alias %3\n"));
   assert_non_null(strstr(text, "named \"context \\\"h\\\"\\\\\\x0a\\x01 caf\xc3\xa9\"\n"));
@@ -297,27 +313,20 @@ static void test_round_trip_all_ops(void **state) {
 
   /* A clone prints the same text. */
   ir_graph_t *c;
-  char *a, *b;
   TU_ASSERT_OK(ir_graph_clone(g, &c));
-  TU_ASSERT_OK(ir_print_to_string(g, 0, &a));
-  TU_ASSERT_OK(ir_print_to_string(c, 0, &b));
-  assert_string_equal(a, b);
-  free(a);
-  free(b);
+  assert_same_text(g, c);
   ir_graph_destroy(c);
   ir_graph_destroy(g);
 }
 
 static void test_round_trip_attributes(void **state) {
-  ir_graph_t *g;
-  TU_ASSERT_OK(ir_graph_create("attrs", &g));
   int32_t ids, mask;
-  TU_ASSERT_OK(ir_add_input(g, "input_ids", &ids));
+  ir_graph_t *g = new_graph("attrs", &ids);
   TU_ASSERT_OK(ir_add_input(g, "attention_mask", &mask));
   int32_t word = CONST(g, "w", 10, 8), b = CONST(g, "b", 10), gam = CONST(g, "g", 8);
   int32_t x = NODE(g, IR_OP_GATHER, NULL, NULL, word, ids);
   /* Every activation by name. */
-  for (int act = IR_ACT_NONE; act <= IR_ACT_TANH; act++)
+  for (int act = IR_ACT_NONE; act < IR_ACT_COUNT; act++)
     NODE(g, IR_OP_LINEAR, IA(act), NULL, x, word, b);
   /* Floats that need all 9 digits, extremes, subnormals, -0, inf, NaN. */
   const float floats[] = {1e-12f,  0.1f,     1.0f / 3.0f, -0.0f,    0.0f,     FLT_MAX,
@@ -340,8 +349,7 @@ static void test_round_trip_attributes(void **state) {
   TU_ASSERT_OK(ir_verify(g));
   assert_round_trip(g);
 
-  char *text;
-  TU_ASSERT_OK(ir_print_to_string(g, 0, &text));
+  char *text = print_text(g, 0);
   const char *want[] = {"{act = none}",      "{act = gelu}",       "{act = gelu_tanh}",
                         "{act = gelu_fast}", "{act = quick_gelu}", "{act = relu}",
                         "{act = silu}",      "{act = tanh}",       "{alpha = 1e-12}",
@@ -384,8 +392,7 @@ static void test_round_trip_reordered(void **state) {
   TU_ASSERT_OK(ir_verify(g));
   assert_round_trip(g);
 
-  char *text;
-  TU_ASSERT_OK(ir_print_to_string(g, 0, &text));
+  char *text = print_text(g, 0);
   const char *order = strstr(text, "  %5 = relu(%2)");
   assert_non_null(order);
   assert_non_null(strstr(order, "  %4 = linear(%2, %0, %3)"));
@@ -400,8 +407,7 @@ static void test_round_trip_empty_and_minimal(void **state) {
   ir_graph_t *g;
   TU_ASSERT_OK(ir_graph_create("empty", &g));
   assert_round_trip(g);
-  char *text;
-  TU_ASSERT_OK(ir_print_to_string(g, 0, &text));
+  char *text = print_text(g, 0);
   assert_string_equal(text, "graph \"empty\" {\n}\n");
   free(text);
   int32_t ids;
@@ -413,8 +419,7 @@ static void test_round_trip_empty_and_minimal(void **state) {
 
 static void test_print_to_file_matches_string(void **state) {
   ir_graph_t *g = build_all_ops();
-  char *text;
-  TU_ASSERT_OK(ir_print_to_string(g, 0, &text));
+  char *text = print_text(g, 0);
   FILE *f = tmpfile();
   assert_non_null(f);
   TU_ASSERT_OK(ir_print(g, f, 0));
@@ -433,9 +438,7 @@ static void test_print_to_file_matches_string(void **state) {
 
 static void test_elided_data(void **state) {
   ir_graph_t *g = build_all_ops();
-  char *full, *elided;
-  TU_ASSERT_OK(ir_print_to_string(g, 0, &full));
-  TU_ASSERT_OK(ir_print_to_string(g, IR_PRINT_ELIDE_DATA, &elided));
+  char *full = print_text(g, 0), *elided = print_text(g, IR_PRINT_ELIDE_DATA);
   assert_null(strstr(elided, "hex\""));
   assert_non_null(strstr(elided, "\"dense.bias\" : f32[8] = elided(hash=0x"));
   assert_non_null(strstr(elided, ", bytes=32)\n"));
@@ -444,8 +447,7 @@ static void test_elided_data(void **state) {
   assert_non_null(strstr(elided, " = alias %3\n")); /* aliases still show what they share */
   assert_true(strlen(elided) < strlen(full));
   /* Deterministic: printing twice gives the same text. */
-  char *again;
-  TU_ASSERT_OK(ir_print_to_string(g, IR_PRINT_ELIDE_DATA, &again));
+  char *again = print_text(g, IR_PRINT_ELIDE_DATA);
   assert_string_equal(elided, again);
   ir_graph_t *back = NULL;
   TU_ASSERT_ERROR(ir_parse(elided, strlen(elided), "elided.ir", &back),
@@ -460,14 +462,11 @@ static void test_elided_data(void **state) {
 /* A dangling temporary (what a sloppy pass leaves) still prints, and the
  * parser refuses it. */
 static void test_print_dangling(void **state) {
-  ir_graph_t *g;
-  TU_ASSERT_OK(ir_graph_create("broken", &g));
   int32_t ids;
-  TU_ASSERT_OK(ir_add_input(g, "input_ids", &ids));
+  ir_graph_t *g = new_graph("broken", &ids);
   NODE(g, IR_OP_POSITION_IDS, IA(-1), NULL, ids);
   g->num_nodes = 0;
-  char *text;
-  TU_ASSERT_OK(ir_print_to_string(g, 0, &text));
+  char *text = print_text(g, 0);
   assert_string_equal(text, "graph \"broken\" {\n"
                             "  %0 = input \"input_ids\" : i32[B,S]\n"
                             "  %1 = dangling : i32[B,S]\n"
@@ -482,38 +481,30 @@ static void test_print_dangling(void **state) {
 /* Hand-written text: comments, blank lines, CRLF, attributes in any order or
  * left out (0), extra spaces, escapes. */
 static void test_parse_hand_written(void **state) {
-  const char *text =
-      "# a hand-written graph\r\n"
-      "\r\n"
-      "graph \"hand\\x41\" {   # trailing comment\r\n"
-      "  %1 = const \"w\\tx\" : f32[ 2 , 2 ] = hex\"0000803F000000400000404000008040\"\r\n"
-      "\n"
-      "  %0 = input \"input_ids\" : i32[B,S]\n"
-      "  %3 = attention(%2,%2,%2) {scale = 0.5, heads = 1} : f32[B,S,2]\n"
-      "  %2=gather( %1 ,%0 ):f32[B,S,2]\n"
-      "  %4 = position_ids(%0) {} : i32[B,S]\n"
-      "  %5 = const : f32[2,2] panel(2) = alias %1\n"
-      "  output \"out\" = %3\n"
-      "}\n"
-      "# done\n";
+#define HAND_HEAD                                                                        \
+  "# a hand-written graph\r\n"                                                            \
+  "\r\n"                                                                                  \
+  "graph \"hand\\x41\" {   # trailing comment\r\n"                                         \
+  "  %1 = const \"w\\tx\" : f32[ 2 , 2 ] = hex\"0000803F000000400000404000008040\"\r\n"     \
+  "\n"                                                                                    \
+  "  %0 = input \"input_ids\" : i32[B,S]\n"
+#define HAND_TAIL                                                                        \
+  "  %4 = position_ids(%0) {} : i32[B,S]\n"                                               \
+  "  %5 = const : f32[2,2] panel(2) = alias %1\n"                                         \
+  "  output \"out\" = %3\n"                                                               \
+  "}\n"                                                                                   \
+  "# done\n"
+  const char *text = HAND_HEAD "  %3 = attention(%2,%2,%2) {scale = 0.5, heads = 1} : f32[B,S,2]\n"
+                               "  %2=gather( %1 ,%0 ):f32[B,S,2]\n" HAND_TAIL;
   /* %3 uses %2 before its line: rejected. Fix the order and parse again. */
   ir_graph_t *g = NULL;
   TU_ASSERT_ERROR(ir_parse(text, strlen(text), "hand.ir", &g),
                   "hand.ir:7:18: %2 is used before its definition on line 8");
-  const char *fixed =
-      "# a hand-written graph\r\n"
-      "\r\n"
-      "graph \"hand\\x41\" {   # trailing comment\r\n"
-      "  %1 = const \"w\\tx\" : f32[ 2 , 2 ] = hex\"0000803F000000400000404000008040\"\r\n"
-      "\n"
-      "  %0 = input \"input_ids\" : i32[B,S]\n"
-      "  %2=gather( %1 ,%0 ):f32[B,S,2]\n"
-      "  %3 = attention(%2,%2,%2) {scale = 0.5, heads = 1} : f32[B,S,2]\n"
-      "  %4 = position_ids(%0) {} : i32[B,S]\n"
-      "  %5 = const : f32[2,2] panel(2) = alias %1\n"
-      "  output \"out\" = %3\n"
-      "}\n"
-      "# done\n";
+  const char *fixed = HAND_HEAD "  %2=gather( %1 ,%0 ):f32[B,S,2]\n"
+                                "  %3 = attention(%2,%2,%2) {scale = 0.5, heads = 1} : f32[B,S,2]\n"
+                                HAND_TAIL;
+#undef HAND_HEAD
+#undef HAND_TAIL
   TU_ASSERT_OK(ir_parse(fixed, strlen(fixed), "hand.ir", &g));
   assert_string_equal(g->name, "handA");
   assert_int_equal(g->num_values, 6);
@@ -679,8 +670,7 @@ static void test_parse_errors(void **state) {
  * parser never reads past `len`. */
 static void test_parse_truncated(void **state) {
   ir_graph_t *g = build_all_ops();
-  char *text;
-  TU_ASSERT_OK(ir_print_to_string(g, 0, &text));
+  char *text = print_text(g, 0);
   size_t len = strlen(text);
   size_t step = len / 1500 + 1;
   for (size_t n = 0; n + 2 < len; n += step) {

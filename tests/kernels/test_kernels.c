@@ -130,7 +130,7 @@ static void test_activations(void **state) {
   x[204] = 200.0f;
   float *out = new_floats(total, 0.0f);
   double *ref = new_doubles(total), *tol = new_doubles(total);
-  for (int64_t act = 0; act <= 7; act++) {
+  for (int64_t act = BK_ACT_NONE; act < BK_ACT_COUNT; act++) {
     RUN_TASKS(CEIL_DIV(total, chunk), bk_unary(&env, task, x, out, chunk, total, act));
     for (int64_t i = 0; i < total; i++) {
       ref[i] = ref_act(x[i], act);
@@ -280,11 +280,16 @@ typedef struct gemm_case {
 } gemm_case_t;
 
 /* Whether this CPU runs bk_gemm_amx (AMX-BF16 with the OS's tile state);
- * main says which, so a host without AMX does not skip it silently. */
+ * the AMX tests skip() where it does not. */
 static bool have_amx;
 
-static void run_gemm_case(int64_t m, int64_t n, int64_t k, int64_t m_block, int64_t n_block,
-                          int use_bias, int use_res, int use_ln, int64_t act) {
+/* The GEMM kernels a case runs: bk_gemm, bk_gemm_blas and bk_linear_rowmajor,
+ * which every x86-64 host runs, or bk_gemm_amx. */
+typedef enum { GEMM_PORTABLE, GEMM_AMX } gemm_kernels_t;
+
+static void run_gemm_case(gemm_kernels_t which, int64_t m, int64_t n, int64_t k,
+                          int64_t m_block, int64_t n_block, int use_bias, int use_res,
+                          int use_ln, int64_t act) {
   float *x = rand_floats(m * k, -1, 1), *w = rand_floats(n * k, -1, 1);
   float *bias = use_bias ? rand_floats(n, -1, 1) : NULL;
   float *res = use_res ? rand_floats(m * n, -1, 1) : NULL;
@@ -301,21 +306,21 @@ static void run_gemm_case(int64_t m, int64_t n, int64_t k, int64_t m_block, int6
            "gemm m=%lld n=%lld k=%lld blocks %lldx%lld bias=%d res=%d ln=%d act=%lld",
            (long long)m, (long long)n, (long long)k, (long long)m_block, (long long)n_block,
            use_bias, use_res, use_ln, (long long)act);
-  RUN_TASKS(ntasks, bk_gemm(&env, task, x, wp, bias, res, gamma, beta, out, m, n, k, m_block,
-                            n_block, act, 1e-12f));
-  check_close(what, out, ref, tol, m * n);
-  for (int64_t i = 0; i < m * n; i++) out[i] = NAN;
-  strcat(what, " (blas)");
-  RUN_TASKS(ntasks, bk_gemm_blas(&env, task, x, w, bias, res, gamma, beta, out, m, n, k, m_block,
-                                 n_block, act, 1e-12f));
-  check_close(what, out, ref, tol, m * n);
-  if (have_amx) {
+  if (which == GEMM_PORTABLE) {
+    RUN_TASKS(ntasks, bk_gemm(&env, task, x, wp, bias, res, gamma, beta, out, m, n, k, m_block,
+                              n_block, act, 1e-12f));
+    check_close(what, out, ref, tol, m * n);
     for (int64_t i = 0; i < m * n; i++) out[i] = NAN;
+    strcat(what, " (blas)");
+    RUN_TASKS(ntasks, bk_gemm_blas(&env, task, x, w, bias, res, gamma, beta, out, m, n, k,
+                                   m_block, n_block, act, 1e-12f));
+    check_close(what, out, ref, tol, m * n);
+  } else {
     size_t bytes = (size_t)(ntasks * bk_gemm_amx_scratch_bytes(m_block, k));
     uint8_t *scratch = aligned_alloc(64, bytes);
     assert_non_null(scratch);
     memset(scratch, 0xff, bytes); /* NaN patterns: the kernel must not read unset scratch */
-    memcpy(what + strlen(what) - strlen("(blas)"), "(amx) ", strlen("(amx) "));
+    strcat(what, " (amx)");
     uint16_t *wa = malloc((size_t)bk_packed_amx_bytes(n, k));
     assert_non_null(wa);
     bk_pack_weights_amx(wp, n, k, wa);
@@ -324,7 +329,7 @@ static void run_gemm_case(int64_t m, int64_t n, int64_t k, int64_t m_block, int6
     check_close(what, out, ref, tol, m * n);
     free(scratch), free(wa);
   }
-  if (!use_res && !use_ln) {
+  if (which == GEMM_PORTABLE && !use_res && !use_ln) {
     for (int64_t i = 0; i < m * n; i++) out[i] = NAN;
     for (int64_t rpt = 1; rpt <= 5; rpt += 4) {
       RUN_TASKS(CEIL_DIV(m, rpt),
@@ -336,8 +341,7 @@ static void run_gemm_case(int64_t m, int64_t n, int64_t k, int64_t m_block, int6
   free(ref), free(tol);
 }
 
-static void test_gemm_shapes(void **state) {
-  (void)state;
+static void gemm_shapes(gemm_kernels_t which) {
   const gemm_case_t cases[] = {{1, 1, 1},   {1, 32, 7},   {5, 33, 1},    {13, 70, 17},
                                {9, 64, 2},  {37, 100, 300}, {17, 96, 513}, {2, 40, 1536},
                                {24, 31, 9}, {8, 32, 256},  {128, 200, 300}, {70, 100, 800}};
@@ -346,23 +350,39 @@ static void test_gemm_shapes(void **state) {
     for (int threads = 1; threads <= 3; threads++) {
       int64_t mb, nb;
       bk_gemm_plan(m, n, k, 0, threads, &mb, &nb);
-      run_gemm_case(m, n, k, mb, nb, 1, 0, 0, 0);
+      run_gemm_case(which, m, n, k, mb, nb, 1, 0, 0, 0);
       bk_gemm_plan(m, n, k, 1, threads, &mb, &nb);
-      run_gemm_case(m, n, k, mb, nb, 1, 1, 1, 0);
+      run_gemm_case(which, m, n, k, mb, nb, 1, 1, 1, 0);
     }
     /* small explicit blocks: many tasks, partial blocks on both edges */
-    run_gemm_case(m, n, k, 8, 32, 0, 1, 0, 0);
-    run_gemm_case(m, n, k, 16, n, 1, 0, 1, 1);
+    run_gemm_case(which, m, n, k, 8, 32, 0, 1, 0, 0);
+    run_gemm_case(which, m, n, k, 16, n, 1, 0, 1, 1);
   }
+}
+
+static void gemm_epilogues(gemm_kernels_t which) {
+  for (int64_t act = BK_ACT_NONE; act < BK_ACT_COUNT; act++) {
+    run_gemm_case(which, 19, 77, 45, 8, 64, 1, 0, 0, act);
+    run_gemm_case(which, 19, 77, 45, 24, 77, act & 1, 1, 1, act);
+    run_gemm_case(which, 3, 50, 384, 8, 32, 1, 1, 0, act);
+  }
+}
+
+static void test_gemm_shapes(void **state) {
+  (void)state;
+  gemm_shapes(GEMM_PORTABLE);
 }
 
 static void test_gemm_epilogues(void **state) {
   (void)state;
-  for (int64_t act = 0; act <= 7; act++) {
-    run_gemm_case(19, 77, 45, 8, 64, 1, 0, 0, act);
-    run_gemm_case(19, 77, 45, 24, 77, act & 1, 1, 1, act);
-    run_gemm_case(3, 50, 384, 8, 32, 1, 1, 0, act);
-  }
+  gemm_epilogues(GEMM_PORTABLE);
+}
+
+static void test_gemm_amx(void **state) {
+  (void)state;
+  if (!have_amx) skip(); /* this CPU lacks AMX-BF16 */
+  gemm_shapes(GEMM_AMX);
+  gemm_epilogues(GEMM_AMX);
 }
 
 static void test_gemm_plan(void **state) {
@@ -690,8 +710,6 @@ static void test_copy_cols(void **state) {
 int main(void) {
   have_amx = rt_cpu_has_feature("amx-tile") == 1 && rt_cpu_has_feature("amx-bf16") == 1 &&
              rt_cpu_has_feature("avx512bf16") == 1 && rt_cpu_has_feature("avx512bw") == 1;
-  printf("bk_gemm_amx: %s\n", have_amx ? "tested (this CPU has AMX-BF16)"
-                                        : "NOT tested: this CPU lacks AMX-BF16");
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_activations),
       cmocka_unit_test(test_add_scale),
@@ -702,6 +720,7 @@ int main(void) {
       cmocka_unit_test(test_gemm_plan),
       cmocka_unit_test(test_gemm_shapes),
       cmocka_unit_test(test_gemm_epilogues),
+      cmocka_unit_test(test_gemm_amx),
       cmocka_unit_test(test_attention),
       cmocka_unit_test(test_attention_rows_per_task),
       cmocka_unit_test(test_embeddings),

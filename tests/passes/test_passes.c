@@ -10,7 +10,8 @@
  * - Observable: a 2-layer graph with BERT's structure (hidden 64) comes out of
  *   the default pipeline as one embed_ln and, per layer, exactly one QKV
  *   linear, one attention, one linear_add_ln, one linear{gelu} and one more
- *   linear_add_ln, with every weight packed.
+ *   linear_add_ln, its weights still row-major (their layout is the
+ *   backend's, tests/backend/test_layout.c).
  * - Semantics: for every tiny fixture, each pass alone and every prefix of
  *   the default pipeline leave the graph valid and the interpreter's outputs
  *   within 1e-6 of the unoptimized graph's (relative to the output's scale
@@ -378,8 +379,8 @@ static void test_observable_bert_shaped(void **state) {
     for (const ir_node_t *m = qkv; m <= down; m++) {
       if (m == at) continue;
       const ir_value_t *w = &g->values[m->operands[1]];
-      assert_int_equal(w->layout, IR_LAYOUT_PANEL);
-      assert_int_equal(w->layout_param, 32);
+      assert_int_equal(w->layout, IR_LAYOUT_ROW_MAJOR);
+      assert_int_equal(w->layout_param, 0);
     }
   }
   /* Nothing left that no node reads. */
@@ -414,10 +415,10 @@ static char *read_stream(FILE *f) {
 }
 
 static void test_pass_table(void **state) {
-  assert_int_equal(pass_count(), 9);
-  const char *order[] = {"dce",       "fold-constants",  "canonicalize",
+  assert_int_equal(pass_count(), 8);
+  const char *order[] = {"dce",             "fold-constants", "canonicalize",
                          "fuse-embeddings", "fuse-attention", "merge-qkv",
-                         "fuse-linear-act", "fuse-linear-add-ln", "pack-weights"};
+                         "fuse-linear-act", "fuse-linear-add-ln"};
   for (size_t i = 0; i < pass_count(); i++) {
     assert_string_equal(pass_name(i), order[i]);
     assert_true(strlen(pass_summary(i)) > 10);
@@ -445,7 +446,7 @@ static void test_pipeline_errors(void **state) {
   free(now);
   /* "none" and a pipeline whose passes are all disabled change nothing. */
   TU_ASSERT_OK(pass_run_pipeline(g, "none", NULL, NULL));
-  TU_ASSERT_OK(pass_run_pipeline(g, "dce, pack-weights", "pack-weights,dce", NULL));
+  TU_ASSERT_OK(pass_run_pipeline(g, "dce, merge-qkv", "merge-qkv,dce", NULL));
   now = print_graph(g, IR_PRINT_ELIDE_DATA);
   assert_string_equal(now, original);
   free(now);
@@ -461,20 +462,18 @@ static void test_pipeline_errors(void **state) {
 
 static void test_pipeline_disable_and_order(void **state) {
   ir_graph_t *g = bert_shaped_graph();
-  TU_ASSERT_OK(pass_run_pipeline(g, NULL, "merge-qkv,pack-weights", NULL));
+  TU_ASSERT_OK(pass_run_pipeline(g, NULL, "merge-qkv,fuse-linear-act", NULL));
   assert_int_equal(count_op(g, IR_OP_ATTENTION), LAYERS);
-  for (size_t i = 0; i < g->num_nodes; i++) {
+  assert_int_equal(count_op(g, IR_OP_GELU), LAYERS);
+  for (size_t i = 0; i < g->num_nodes; i++)
     if (g->nodes[i].op == IR_OP_ATTENTION) assert_int_equal(g->nodes[i].num_operands, 4);
-    if (g->nodes[i].op == IR_OP_LINEAR)
-      assert_int_equal(g->values[g->nodes[i].operands[1]].layout, IR_LAYOUT_ROW_MAJOR);
-  }
   ir_graph_destroy(g);
   /* A pass named twice runs twice; the default pipeline equals its names. */
   ir_graph_t *a = bert_shaped_graph(), *b = bert_shaped_graph();
   TU_ASSERT_OK(pass_run_pipeline(a, NULL, NULL, NULL));
   TU_ASSERT_OK(pass_run_pipeline(b,
                                  "dce,fold-constants,canonicalize,fuse-embeddings,fuse-attention,"
-                                 "merge-qkv,fuse-linear-act,fuse-linear-add-ln,pack-weights,dce",
+                                 "merge-qkv,fuse-linear-act,fuse-linear-add-ln,dce",
                                  NULL, NULL));
   char *ta = print_graph(a, IR_PRINT_ELIDE_DATA), *tb = print_graph(b, IR_PRINT_ELIDE_DATA);
   assert_string_equal(ta, tb);
@@ -498,7 +497,7 @@ static void test_print_after_and_stats(void **state) {
   o.stats_file = stats;
   TU_ASSERT_OK(pass_run_pipeline(g, NULL, NULL, &o));
   char *text = read_stream(dump), *table = read_stream(stats);
-  assert_non_null(strstr(text, "# IR after pass 'fuse-attention' (5 of 10)\n"));
+  assert_non_null(strstr(text, "# IR after pass 'fuse-attention' (5 of 9)\n"));
   assert_non_null(strstr(text, "= attention("));
   assert_non_null(strstr(text, "elided(hash="));
   assert_null(strstr(text, "after pass 'dce'"));
@@ -514,7 +513,7 @@ static void test_print_after_and_stats(void **state) {
     assert_int_equal(strcspn(p, "\n"), width);
     lines++;
   }
-  assert_int_equal(lines, 1 + 10 + 1);
+  assert_int_equal(lines, 1 + 9 + 1);
   char first[64];
   snprintf(first, sizeof first, "\ndce ");
   assert_non_null(strstr(table, first));
@@ -601,7 +600,8 @@ static void check_fixture(const char *name) {
   free(b);
   ir_graph_destroy(d);
 
-  /* Fully fused: no unfused attention or embedding op, every weight packed. */
+  /* Fully fused: no unfused attention or embedding op; the weights keep
+   * their layout (the backend chooses it). */
   size_t counts[IR_OP_COUNT];
   ir_count_ops(g, counts);
   assert_int_equal(counts[IR_OP_ATTN_SCORES] + counts[IR_OP_ATTN_MASK] + counts[IR_OP_SOFTMAX] +
@@ -614,7 +614,7 @@ static void check_fixture(const char *name) {
     const ir_node_t *n = &g->nodes[i];
     if (n->op == IR_OP_ATTENTION) assert_int_equal(n->num_operands, 2);
     if (n->op == IR_OP_LINEAR || n->op == IR_OP_LINEAR_ADD_LN)
-      assert_int_equal(g->values[n->operands[1]].layout, IR_LAYOUT_PANEL);
+      assert_int_equal(g->values[n->operands[1]].layout, IR_LAYOUT_ROW_MAJOR);
   }
   print_message("%-22s %4zu -> %3zu nodes, const bytes %8llu -> %8llu\n", name, g0->num_nodes,
                 g->num_nodes, (unsigned long long)ir_graph_const_bytes(g0),
@@ -661,19 +661,9 @@ static void test_minilm(void **state) {
 
   /* Three sentences of different lengths, padded to the longest. */
   int pick[3] = {0, 1, 2};
-  int64_t seq = 0;
-  for (int i = 0; i < 3; i++)
-    if (ref.items[pick[i]].len > seq) seq = ref.items[pick[i]].len;
-  int32_t *ids = calloc((size_t)(3 * seq), 4), *types = calloc((size_t)(3 * seq), 4),
-          *mask = calloc((size_t)(3 * seq), 4);
-  for (int i = 0; i < 3; i++) {
-    const fx_minilm_item_t *it = &ref.items[pick[i]];
-    for (int64_t t = 0; t < it->len; t++) {
-      ids[i * seq + t] = it->input_ids[t];
-      types[i * seq + t] = it->token_type_ids[t];
-      mask[i * seq + t] = it->attention_mask[t];
-    }
-  }
+  int64_t seq;
+  int32_t *ids, *types, *mask;
+  tu_minilm_batch(&ref, pick, 3, &seq, &ids, &types, &mask);
   inputs_t in = {3, seq, ids, types, mask};
   outputs_t a, b;
   interpret(before, &in, &a);

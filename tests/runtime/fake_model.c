@@ -3,8 +3,10 @@
  * variants the tests need (tests/runtime/CMakeLists.txt):
  *   (none)             a good model with embedded weights
  *   FAKE_EXTERNAL      the same model with its weights in fake_external.weights
- *   FAKE_ABI_VERSION=n a descriptor claiming ABI version n
+ *   FAKE_ABI_VERSION=n a descriptor claiming ABI version n (1: a model of the
+ *                      version before this one)
  *   FAKE_ABI_NONE      a query that supports no version the runtime asks for
+ *   FAKE_FLAGS=f       descriptor flags f instead of BERTC_ABI_FLAG_NEEDS_SGEMM
  *   FAKE_BAD_MAGIC     a descriptor with the wrong magic
  *   FAKE_CPU, FAKE_FEATURES  the target it claims to be compiled for
  *   FAKE_NO_QUERY      a plain .so without bertc_model_query
@@ -16,8 +18,8 @@
  *                            = {-1, -1, -1, -1}   where mask[b,s] = 0;
  *   token_flags[b,0,s] = id, token_flags[b,1,s] = mask       (I32 [b, 2, s]);
  *   pooler_output[b,:] = last_hidden_state[b,0,:] @ W   (W: the 4x4 weights).
- * Positions run through env->parallel_for, the pooler through env->sgemm, and
- * the CLS rows pass through the arena. An input id of 99 makes the entry fail
+ * Positions run through env->parallel_for, the pooler through env->sgemm (the
+ * descriptor's flags say so), and the CLS rows pass through the arena. An input id of 99 makes the entry fail
  * with status 7, to test error reporting. */
 #include <stdint.h>
 #include <string.h>
@@ -35,6 +37,9 @@
 #define FAKE_MAGIC 0x4C4C554Eu /* "NULL" */
 #else
 #define FAKE_MAGIC BERTC_ABI_MAGIC
+#endif
+#ifndef FAKE_FLAGS
+#define FAKE_FLAGS BERTC_ABI_FLAG_NEEDS_SGEMM
 #endif
 #ifndef FAKE_CPU
 #define FAKE_CPU "x86-64"
@@ -118,8 +123,8 @@ static int32_t fake_entry_b2_s8(const bertc_env_t *env, const uint8_t *weights, 
 }
 
 static const bertc_abi_bucket_t fake_buckets[] = {
-    {1, 4, fake_entry_b1_s4, 1 * HIDDEN * sizeof(float)},
-    {2, 8, fake_entry_b2_s8, 2 * HIDDEN * sizeof(float)},
+    {.batch = 1, .seq = 4, .entry = fake_entry_b1_s4, .arena_bytes = 1 * HIDDEN * sizeof(float)},
+    {.batch = 2, .seq = 8, .entry = fake_entry_b2_s8, .arena_bytes = 2 * HIDDEN * sizeof(float)},
 };
 
 static const bertc_abi_tensor_t fake_inputs[] = {
@@ -159,6 +164,7 @@ static const bertc_model_descriptor_t fake_descriptor = {
     .num_buckets = 2,
     .num_inputs = 3,
     .num_outputs = 3,
+    .flags = FAKE_FLAGS,
     .buckets = fake_buckets,
     .inputs = fake_inputs,
     .outputs = fake_outputs,
@@ -170,7 +176,7 @@ FAKE_EXPORT const bertc_model_descriptor_t *bertc_model_query(uint32_t max_abi_v
 FAKE_EXPORT const bertc_model_descriptor_t *bertc_model_query(uint32_t max_abi_version) {
 #ifdef FAKE_ABI_NONE
   /* A model that implements only versions newer than the one asked for. */
-  return max_abi_version >= 2 ? &fake_descriptor : NULL;
+  return max_abi_version > BERTC_ABI_VERSION ? &fake_descriptor : NULL;
 #else
   /* The FAKE_ABI_VERSION variant answers regardless, as a model built against
    * another header would. */

@@ -255,6 +255,7 @@ static void test_load_good(void **state) {
   const bertc_model_descriptor_t *d = bertc_model_descriptor(m);
   assert_int_equal(d->magic, BERTC_ABI_MAGIC);
   assert_int_equal(d->abi_version, BERTC_ABI_VERSION);
+  assert_int_equal(d->flags, BERTC_ABI_FLAG_NEEDS_SGEMM);
   assert_string_equal(d->model_name, "fake");
   assert_string_equal(bertc_model_path(m), FAKE_SO_GOOD);
   /* FAKE_WEIGHTS_HASH in fake_model.c must be base_hash64 of its weights. */
@@ -302,13 +303,36 @@ static void test_refuse_no_symbol(void **state) {
   free(msg);
 }
 
+/* A model of another ABI version than this runtime's, older or newer, is
+ * refused with both versions and the file named. */
 static void test_refuse_abi_version(void **state) {
-  char *msg = load_error(FAKE_SO_ABI99, NULL, BERTC_STATUS_INCOMPATIBLE);
-  assert_string_equal(msg, FAKE_SO_ABI99 ": model uses bertc ABI version 99, this runtime "
-                                         "supports version 1; compile it with a matching bertc");
+  static const struct {
+    const char *so;
+    unsigned version;
+  } others[] = {{FAKE_SO_ABI1, 1}, {FAKE_SO_ABI99, 99}};
+  assert_int_equal(BERTC_ABI_VERSION, 2);
+  for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+    char want[1024];
+    snprintf(want, sizeof want,
+             "%s: model uses bertc ABI version %u, this runtime supports version %u; compile it "
+             "with a matching bertc",
+             others[i].so, others[i].version, BERTC_ABI_VERSION);
+    char *msg = load_error(others[i].so, NULL, BERTC_STATUS_INCOMPATIBLE);
+    assert_string_equal(msg, want);
+    free(msg);
+  }
+  char *msg = load_error(FAKE_SO_ABI_NONE, NULL, BERTC_STATUS_INCOMPATIBLE);
+  assert_contains(msg, FAKE_SO_ABI_NONE ": the model implements no bertc ABI version <= 2");
   free(msg);
-  msg = load_error(FAKE_SO_ABI_NONE, NULL, BERTC_STATUS_INCOMPATIBLE);
-  assert_contains(msg, FAKE_SO_ABI_NONE ": the model implements no bertc ABI version <= 1");
+}
+
+/* Flags name what a model needs from its host: one this runtime does not
+ * know is refused. */
+static void test_refuse_unknown_flags(void **state) {
+  char *msg = load_error(FAKE_SO_FLAGS, NULL, BERTC_STATUS_INCOMPATIBLE);
+  assert_string_equal(msg, FAKE_SO_FLAGS ": descriptor flags 0x80000001 have bits this runtime "
+                                         "does not know (it knows 0x1); compile it with a "
+                                         "matching bertc");
   free(msg);
 }
 
@@ -831,6 +855,7 @@ int main(void) {
       cmocka_unit_test(test_load_good),
       cmocka_unit_test(test_refuse_no_symbol),
       cmocka_unit_test(test_refuse_abi_version),
+      cmocka_unit_test(test_refuse_unknown_flags),
       cmocka_unit_test(test_refuse_bad_magic),
       cmocka_unit_test(test_refuse_missing_or_not_so),
       cmocka_unit_test(test_refuse_cpu_features),
