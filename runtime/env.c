@@ -32,7 +32,7 @@
  * OpenMP needs no OpenMP library installed.
  *
  * sgemm is a CBLAS library's cblas_sgemm in row-major form. Only models
- * compiled with `--gemm blas` call it (their metadata says "uses_blas"), so
+ * compiled with `--gemm blas` call it (BERTC_ABI_FLAG_NEEDS_SGEMM), so
  * the library is loaded with dlopen when such a model is loaded
  * (rt_env_load_blas), not linked: linking OpenBLAS cost every process ~2 ms
  * of start-up (OpenBLAS, libgfortran and libquadmath load and OpenBLAS

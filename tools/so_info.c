@@ -1,5 +1,5 @@
 /* `bertc inspect model.so`: the descriptor (ABI version, target, weights,
- * arena and plan efficiency, buckets, tensors) and the embedded metadata,
+ * arena, buckets with the memory plan's figures, tensors) and the embedded metadata,
  * read through the runtime loader without running anything. */
 #include "tools/so_info.h"
 
@@ -42,26 +42,31 @@ bertc_status_t so_info_json(const char *path, json_t **out) {
   json_object_set_new(o, "weights_hash", json_string(hash));
   json_object_set_new(o, "arena_bytes", json_integer((json_int_t)d->arena_size));
   json_object_set_new(o, "arena_align", json_integer((json_int_t)d->arena_align));
-  json_t *buckets = json_array();
+  json_t *buckets = json_array(), *plans = json_array();
   for (uint32_t i = 0; i < d->num_buckets; i++) {
+    const bertc_abi_bucket_t *k = &d->buckets[i];
     json_t *b = json_object();
-    json_object_set_new(b, "batch", json_integer(d->buckets[i].batch));
-    json_object_set_new(b, "seq", json_integer(d->buckets[i].seq));
-    json_object_set_new(b, "arena_bytes", json_integer((json_int_t)d->buckets[i].arena_bytes));
+    json_object_set_new(b, "batch", json_integer(k->batch));
+    json_object_set_new(b, "seq", json_integer(k->seq));
+    json_object_set_new(b, "arena_bytes", json_integer((json_int_t)k->arena_bytes));
+    json_t *plan = json_deep_copy(b);
+    json_object_set_new(plan, "peak_live_bytes", json_integer((json_int_t)k->peak_live_bytes));
+    json_object_set_new(plan, "unplanned_bytes", json_integer((json_int_t)k->unplanned_bytes));
+    double use = k->arena_bytes ? (double)k->peak_live_bytes / (double)k->arena_bytes : 1.0;
+    json_object_set_new(plan, "efficiency", json_real((double)(int)(use * 1000) / 1000));
+    json_object_set_new(plan, "kernel_calls", json_integer((json_int_t)k->kernel_calls));
     json_array_append_new(buckets, b);
+    json_array_append_new(plans, plan);
   }
   json_object_set_new(o, "buckets", buckets);
+  json_object_set_new(o, "memory_plan", plans);
   json_t *ins = json_array(), *outs = json_array();
   for (uint32_t i = 0; i < d->num_inputs; i++) json_array_append_new(ins, tensor_json(&d->inputs[i]));
   for (uint32_t i = 0; i < d->num_outputs; i++) json_array_append_new(outs, tensor_json(&d->outputs[i]));
   json_object_set_new(o, "inputs", ins);
   json_object_set_new(o, "outputs", outs);
   json_t *meta = json_loads(bertc_model_metadata_json(m), 0, NULL);
-  if (meta) {
-    json_t *plan = json_object_get(meta, "memory_plan");
-    if (plan) json_object_set(o, "memory_plan", plan);
-    json_object_set_new(o, "metadata", meta);
-  }
+  if (meta) json_object_set_new(o, "metadata", meta);
   bertc_model_release(m);
   *out = o;
   return BERTC_OK;
