@@ -443,7 +443,6 @@ const bertc_model_descriptor_t *bertc_model_descriptor(const bertc_model_t *mode
 const char *bertc_model_metadata_json(const bertc_model_t *model) {
   return model->desc->metadata_json ? model->desc->metadata_json : "{}";
 }
-const struct json_t *bertc_model_metadata(const bertc_model_t *model) { return model->metadata; }
 int64_t bertc_model_vocab_size(const bertc_model_t *model) { return model->vocab_size; }
 int64_t bertc_model_type_vocab_size(const bertc_model_t *model) {
   return model->type_vocab_size;

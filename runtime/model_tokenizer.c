@@ -3,13 +3,17 @@
  * A compiled model holds its tokenizer files as a blob in the descriptor
  * (bertc/abi.h); this wraps tokenizer/tokenizer.h's loader and encoder around
  * it and applies the truncation `bertc run` applies: the metadata's
- * max_seq_length, capped by the largest compiled bucket, longest_first. */
+ * max_seq_length, capped by the largest compiled bucket, longest_first. A
+ * model directory's tokenizer files load the same way, with the truncation
+ * length the caller gives. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bertc/bertc.h"
 #include "base/base.h"
+#include "runtime/model.h"
+#include "runtime/tasks.h"
 #include "tokenizer/tokenizer.h"
 
 struct bertc_tokenizer_s {
@@ -37,7 +41,7 @@ bertc_status_t bertc_tokenizer_create_from_model(const bertc_model_t *model,
     return bertc_status_annotate(s, "%s", bertc_model_path(model));
   }
   int32_t largest = bertc_model_max_seq(model);
-  json_t *max = json_object_get(bertc_model_metadata(model), "max_seq_length");
+  json_t *max = json_object_get(model->metadata, "max_seq_length");
   double m = json_is_number(max) ? json_number_value(max) : 0;
   t->max_length = m > 0 && m < largest ? (int32_t)m : largest;
   *out_tokenizer = t;
@@ -78,7 +82,47 @@ void bertc_tokenizer_encoding_deinit(bertc_encoding_t *e) {
   free(e->input_ids);
   free(e->token_type_ids);
   free(e->offsets);
+  free(e->tokens); /* the strings live in the same block */
+  free(e->word_ids);
   memset(e, 0, sizeof *e);
+}
+
+const tok_tokenizer_t *rt_tokenizer_tok(const bertc_tokenizer_t *tokenizer) {
+  return tokenizer ? tokenizer->tok : NULL;
+}
+
+bertc_status_t rt_encoding_copy(const tok_encoding_t *e, const int32_t *index, size_t n,
+                                bertc_encoding_t *out) {
+  memset(out, 0, sizeof *out);
+#define AT(i) (index ? (size_t)index[i] : (i))
+  size_t strs = 0, m = n ? n : 1;
+  for (size_t i = 0; i < n; i++) strs += strlen(e->tokens[AT(i)]) + 1;
+  out->input_ids = malloc(m * sizeof *out->input_ids);
+  out->token_type_ids = malloc(m * sizeof *out->token_type_ids);
+  out->offsets = malloc(2 * m * sizeof *out->offsets);
+  out->word_ids = malloc(m * sizeof *out->word_ids);
+  out->tokens = malloc(m * sizeof *out->tokens + strs);
+  if (!out->input_ids || !out->token_type_ids || !out->offsets || !out->word_ids ||
+      !out->tokens) {
+    bertc_tokenizer_encoding_deinit(out);
+    return base_oom();
+  }
+  char *p = (char *)(out->tokens + m);
+  for (size_t i = 0; i < n; i++) {
+    size_t k = AT(i), l = strlen(e->tokens[k]) + 1;
+    out->input_ids[i] = e->ids[k];
+    out->token_type_ids[i] = e->type_ids[k];
+    out->offsets[2 * i] = e->offsets[2 * k];
+    out->offsets[2 * i + 1] = e->offsets[2 * k + 1];
+    out->word_ids[i] = e->word_ids[k];
+    memcpy(p, e->tokens[k], l);
+    out->tokens[i] = p;
+    p += l;
+  }
+#undef AT
+  out->length = (int32_t)n;
+  out->truncated = e->truncated != 0;
+  return BERTC_OK;
 }
 
 bertc_status_t bertc_tokenizer_encode(const bertc_tokenizer_t *tokenizer, const char *text,
@@ -89,24 +133,10 @@ bertc_status_t bertc_tokenizer_encode(const bertc_tokenizer_t *tokenizer, const 
     return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
                              "bertc_tokenizer_encode: NULL argument");
   tok_encoding_t e;
-  BERTC_RETURN_IF_ERROR(tok_encode(tokenizer->tok, text ? text : "", text_length,
-                                            text_pair, pair_length, (size_t)tokenizer->max_length,
-                                            TOK_TRUNC_LONGEST_FIRST, &e));
-  size_t n = e.len ? e.len : 1;
-  bertc_encoding_t *o = out_encoding;
-  o->input_ids = malloc(n * sizeof *o->input_ids);
-  o->token_type_ids = malloc(n * sizeof *o->token_type_ids);
-  o->offsets = malloc(2 * n * sizeof *o->offsets);
-  if (!o->input_ids || !o->token_type_ids || !o->offsets) {
-    tok_encoding_deinit(&e);
-    bertc_tokenizer_encoding_deinit(o);
-    return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
-  }
-  memcpy(o->input_ids, e.ids, e.len * sizeof *e.ids);
-  memcpy(o->token_type_ids, e.type_ids, e.len * sizeof *e.type_ids);
-  memcpy(o->offsets, e.offsets, 2 * e.len * sizeof *e.offsets);
-  o->length = (int32_t)e.len;
-  o->truncated = e.truncated != 0;
+  BERTC_RETURN_IF_ERROR(tok_encode(tokenizer->tok, text ? text : "", text_length, text_pair,
+                                   pair_length, (size_t)tokenizer->max_length,
+                                   TOK_TRUNC_LONGEST_FIRST, &e));
+  bertc_status_t s = rt_encoding_copy(&e, NULL, e.len, out_encoding);
   tok_encoding_deinit(&e);
-  return BERTC_OK;
+  return s;
 }

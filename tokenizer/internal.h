@@ -18,13 +18,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "base/base.h"
 #include "tokenizer/tokenizer.h"
 
 /* The tokenizer's out-of-memory status ("tokenizer: out of memory"). */
 bertc_status_t tok_oom(void) BERTC_MUST_USE;
 
-/* ---- Unicode (tokenizer_text.c) ------------------------------------------ */
+/* ---- Unicode (text.c) ------------------------------------------ */
 
 typedef struct {
   uint32_t lo, hi;
@@ -105,8 +107,10 @@ bertc_status_t tok_bytelevel_map(const tok_nstr_t *s, size_t begin, size_t end, 
                                  tok_nstr_t *out) BERTC_MUST_USE;
 /* The GPT-2 byte-to-unicode character for a byte. */
 uint32_t tok_byte_char(uint8_t b);
+/* The inverse: the byte a character stands for, or -1 for other characters. */
+int tok_char_byte(uint32_t c);
 
-/* ---- Vocabularies and models (tokenizer_models.c) ------------------------- */
+/* ---- Vocabularies and models (models.c) ------------------------- */
 
 typedef struct {
   char *str;
@@ -165,6 +169,7 @@ typedef struct {
   int32_t id;
   int32_t start, end;
   const char *str; /* owned by the tokenizer or the call's arena */
+  int32_t word;    /* the pre-tokenizer word of its sequence it comes from */
 } tok_token_t;
 
 typedef struct {
@@ -178,7 +183,7 @@ bertc_status_t tok_tokens_push(tok_tokens_t *t, tok_arena_t *a, tok_token_t tok)
 bertc_status_t tok_model_tokenize(const tok_model_t *m, const tok_nstr_t *s, size_t begin,
                                   size_t end, tok_arena_t *a, tok_tokens_t *out) BERTC_MUST_USE;
 
-/* ---- The tokenizer (tokenizer.c, tokenizer_load.c) ------------------------- */
+/* ---- The tokenizer (tokenizer.c, load.c) ------------------------- */
 
 typedef struct {
   char *content;
@@ -189,6 +194,31 @@ typedef struct {
 } tok_added_t;
 
 typedef enum { TOK_PRE_NONE, TOK_PRE_BERT, TOK_PRE_BYTELEVEL } tok_pre_kind_t;
+
+/* The way back from tokens to text (decode.c): tokenizer.json's "decoder"
+ * (WordPiece and ByteLevel steps, possibly in a Sequence), or the tokenizer
+ * class's default for the older files, and the special tokens
+ * transformers skips with skip_special_tokens. */
+typedef enum { TOK_DEC_WORDPIECE, TOK_DEC_BYTELEVEL } tok_dec_kind_t;
+
+typedef struct {
+  tok_dec_kind_t kind;
+  char prefix[16]; /* WordPiece */
+  bool cleanup;    /* WordPiece */
+} tok_dec_step_t;
+
+#define TOK_MAX_DEC_STEPS 4
+
+typedef struct {
+  bool has_decoder;     /* false: tokens joined with spaces */
+  char unsupported[48]; /* a decoder type bertc cannot apply, "" if none */
+  tok_dec_step_t steps[TOK_MAX_DEC_STEPS];
+  int num_steps;
+  bool clean_up_spaces; /* tokenizer_config clean_up_tokenization_spaces */
+  int32_t *special;     /* sorted ids of the special tokens */
+  size_t num_special;
+  int32_t unk_id, cls_id; /* -1 when the tokenizer has none */
+} tok_decoder_t;
 
 /* A template item: a special token (index into specials) or sequence A/B. */
 typedef struct {
@@ -229,6 +259,7 @@ struct tok_tokenizer {
   tok_post_t post;
   bool trunc_left; /* truncation direction from tokenizer.json */
   int32_t pad_id, mask_id;
+  tok_decoder_t decoder;
 };
 
 /* A set of named files (from a directory or a blob). */
@@ -244,8 +275,27 @@ typedef struct {
   const char *origin; /* directory or "<blob>", for messages */
 } tok_files_t;
 
-/* Builds a tokenizer from the files (tokenizer_load.c). */
+/* Builds a tokenizer from the files (load.c). */
 bertc_status_t tok_build(const tok_files_t *files, tok_tokenizer_t **out) BERTC_MUST_USE;
+
+/* The parsed configuration files (NULL when absent). */
+typedef struct {
+  json_t *tj;     /* tokenizer.json */
+  json_t *config; /* tokenizer_config.json */
+  json_t *stmap;  /* special_tokens_map.json */
+} tok_docs_t;
+
+/* A special token in tokenizer_config / special_tokens_map: "x" or {"content": "x", ...}. */
+const char *tok_json_token_name(const json_t *v);
+/* Looks a special token's name up in special_tokens_map, then tokenizer_config. */
+const char *tok_special_name(const tok_docs_t *d, const char *key, const char *dflt);
+
+/* Reads the decoder and the special tokens of a tokenizer whose model and
+ * added tokens are loaded (decode.c). legacy_bpe: built from vocab.json +
+ * merges.txt. */
+bertc_status_t tok_decoder_load(tok_tokenizer_t *t, const tok_docs_t *d,
+                                bool legacy_bpe) BERTC_MUST_USE;
+void tok_decoder_deinit(tok_decoder_t *d);
 /* Normalizes an added token's content into its match pattern (tokenizer.c). */
 bertc_status_t tok_added_finish(tok_tokenizer_t *t) BERTC_MUST_USE;
 

@@ -212,8 +212,7 @@ static const char *get_str(const json_t *obj, const char *key) {
   return json_string_value(json_object_get(obj, key));
 }
 
-/* A special token in tokenizer_config/special_tokens_map: "x" or {"content": "x", ...}. */
-static const char *token_name(const json_t *v) {
+const char *tok_json_token_name(const json_t *v) {
   if (json_is_string(v)) return json_string_value(v);
   if (json_is_object(v)) return get_str(v, "content");
   return NULL;
@@ -226,22 +225,16 @@ static bertc_status_t dup(const char *s, char **out) {
 
 /* ---- Building --------------------------------------------------------------------- */
 
-typedef struct {
-  json_t *tj;     /* tokenizer.json */
-  json_t *config; /* tokenizer_config.json */
-  json_t *stmap;  /* special_tokens_map.json */
-} docs_t;
-
 /* Looks a special token name up in special_tokens_map, then tokenizer_config. */
-static const json_t *special_entry(const docs_t *d, const char *key) {
+static const json_t *special_entry(const tok_docs_t *d, const char *key) {
   const json_t *v = d->stmap ? json_object_get(d->stmap, key) : NULL;
-  if (!token_name(v) && d->config) v = json_object_get(d->config, key);
-  return token_name(v) ? v : NULL;
+  if (!tok_json_token_name(v) && d->config) v = json_object_get(d->config, key);
+  return tok_json_token_name(v) ? v : NULL;
 }
 
-static const char *special_name(const docs_t *d, const char *key, const char *dflt) {
+const char *tok_special_name(const tok_docs_t *d, const char *key, const char *dflt) {
   const json_t *v = special_entry(d, key);
-  return v ? token_name(v) : dflt;
+  return v ? tok_json_token_name(v) : dflt;
 }
 
 static bertc_status_t add_added(tok_tokenizer_t *t, const char *content, int32_t id, bool special,
@@ -663,8 +656,8 @@ static bertc_status_t load_tokenizer_json(tok_tokenizer_t *t, const json_t *tj) 
 
 /* Special tokens of the older files: tokenizer_config's added_tokens_decoder
  * when present (it carries the flags), else the named special tokens. */
-static bertc_status_t legacy_added(tok_tokenizer_t *t, const docs_t *d, const char *const *keys,
-                                   size_t n_keys) {
+static bertc_status_t legacy_added(tok_tokenizer_t *t, const tok_docs_t *d,
+                                   const char *const *keys, size_t n_keys) {
   json_t *dec = d->config ? json_object_get(d->config, "added_tokens_decoder") : NULL;
   if (json_is_object(dec)) {
     const char *key;
@@ -687,7 +680,7 @@ static bertc_status_t legacy_added(tok_tokenizer_t *t, const docs_t *d, const ch
   }
   for (size_t i = 0; i < n_keys; i++) {
     const json_t *v = special_entry(d, keys[i]);
-    const char *name = v ? token_name(v) : NULL;
+    const char *name = v ? tok_json_token_name(v) : NULL;
     if (!name) continue;
     int32_t id = tok_vocab_get(&t->model.vocab, name, strlen(name));
     if (id < 0) continue; /* transformers would append it; a vocab without it is unusual */
@@ -710,12 +703,12 @@ static bertc_status_t need_id(const tok_tokenizer_t *t, const char *file, const 
 }
 
 static bertc_status_t load_legacy_wordpiece(tok_tokenizer_t *t, const tok_file_t *vocab,
-                                            const docs_t *d) {
+                                            const tok_docs_t *d) {
   tok_model_t *m = &t->model;
   m->kind = TOK_MODEL_WORDPIECE;
   m->max_input_chars_per_word = 100;
   BERTC_RETURN_IF_ERROR(load_vocab_txt(vocab, &m->vocab));
-  BERTC_RETURN_IF_ERROR(dup(special_name(d, "unk_token", "[UNK]"), &m->unk_token));
+  BERTC_RETURN_IF_ERROR(dup(tok_special_name(d, "unk_token", "[UNK]"), &m->unk_token));
   BERTC_RETURN_IF_ERROR(dup("##", &m->continuing_prefix));
   const json_t *c = d->config;
   bool lower = c ? get_bool(c, "do_lower_case", true) : true;
@@ -725,8 +718,8 @@ static bertc_status_t load_legacy_wordpiece(tok_tokenizer_t *t, const tok_file_t
       t, (tok_norm_step_t){TOK_NORM_BERT, true,
                            c ? get_bool(c, "tokenize_chinese_chars", true) : true, strip, lower}));
   t->pre = TOK_PRE_BERT;
-  const char *cls = special_name(d, "cls_token", "[CLS]");
-  const char *sep = special_name(d, "sep_token", "[SEP]");
+  const char *cls = tok_special_name(d, "cls_token", "[CLS]");
+  const char *sep = tok_special_name(d, "sep_token", "[SEP]");
   int32_t cls_id, sep_id;
   BERTC_RETURN_IF_ERROR(need_id(t, "vocab.txt", "cls", cls, &cls_id));
   BERTC_RETURN_IF_ERROR(need_id(t, "vocab.txt", "sep", sep, &sep_id));
@@ -737,7 +730,7 @@ static bertc_status_t load_legacy_wordpiece(tok_tokenizer_t *t, const tok_file_t
 }
 
 static bertc_status_t load_legacy_bpe(tok_tokenizer_t *t, const tok_file_t *vocab,
-                                      const tok_file_t *merges, const docs_t *d) {
+                                      const tok_file_t *merges, const tok_docs_t *d) {
   if (!merges)
     return bertc_status_make(BERTC_STATUS_NOT_FOUND, "vocab.json without merges.txt");
   tok_model_t *m = &t->model;
@@ -758,8 +751,8 @@ static bertc_status_t load_legacy_bpe(tok_tokenizer_t *t, const tok_file_t *voca
   if (cls_name && strstr(cls_name, "GPT2")) {
     t->post.trim_offsets = false;
   } else {
-    const char *cls = special_name(d, "cls_token", "<s>");
-    const char *sep = special_name(d, "sep_token", "</s>");
+    const char *cls = tok_special_name(d, "cls_token", "<s>");
+    const char *sep = tok_special_name(d, "sep_token", "</s>");
     int32_t cls_id, sep_id;
     BERTC_RETURN_IF_ERROR(need_id(t, "vocab.json", "cls", cls, &cls_id));
     BERTC_RETURN_IF_ERROR(need_id(t, "vocab.json", "sep", sep, &sep_id));
@@ -772,9 +765,9 @@ static bertc_status_t load_legacy_bpe(tok_tokenizer_t *t, const tok_file_t *voca
   return legacy_added(t, d, keys, BASE_ARRAY_LEN(keys));
 }
 
-static int32_t find_named_id(const tok_tokenizer_t *t, const docs_t *d, const char *key,
+static int32_t find_named_id(const tok_tokenizer_t *t, const tok_docs_t *d, const char *key,
                              const char *const *fallbacks) {
-  const char *name = special_name(d, key, NULL);
+  const char *name = tok_special_name(d, key, NULL);
   if (name) return tok_token_id(t, name);
   for (size_t i = 0; fallbacks[i]; i++) {
     int32_t id = tok_token_id(t, fallbacks[i]);
@@ -783,10 +776,11 @@ static int32_t find_named_id(const tok_tokenizer_t *t, const docs_t *d, const ch
   return -1;
 }
 
-static bertc_status_t build(tok_tokenizer_t *t, const tok_files_t *f, docs_t *d) {
+static bertc_status_t build(tok_tokenizer_t *t, const tok_files_t *f, tok_docs_t *d) {
   const tok_file_t *tj = get_file(f, "tokenizer.json");
   const tok_file_t *cfg = get_file(f, "tokenizer_config.json");
   const tok_file_t *stm = get_file(f, "special_tokens_map.json");
+  bool legacy_bpe = false;
   if (cfg) BERTC_RETURN_IF_ERROR(parse_json(cfg, JSON_DECODE_INT_AS_REAL, &d->config));
   if (stm) BERTC_RETURN_IF_ERROR(parse_json(stm, JSON_DECODE_INT_AS_REAL, &d->stmap));
   if (tj) {
@@ -795,6 +789,7 @@ static bertc_status_t build(tok_tokenizer_t *t, const tok_files_t *f, docs_t *d)
   } else if (get_file(f, "vocab.txt")) {
     BERTC_RETURN_IF_ERROR(load_legacy_wordpiece(t, get_file(f, "vocab.txt"), d));
   } else {
+    legacy_bpe = true;
     BERTC_RETURN_IF_ERROR(
         load_legacy_bpe(t, get_file(f, "vocab.json"), get_file(f, "merges.txt"), d));
   }
@@ -807,7 +802,7 @@ static bertc_status_t build(tok_tokenizer_t *t, const tok_files_t *f, docs_t *d)
   int32_t pad = find_named_id(t, d, "pad_token", pads);
   if (pad >= 0 || t->pad_id < 0) t->pad_id = pad;
   t->mask_id = find_named_id(t, d, "mask_token", masks);
-  return BERTC_OK;
+  return tok_decoder_load(t, d, legacy_bpe);
 }
 
 bertc_status_t tok_build(const tok_files_t *f, tok_tokenizer_t **out) {
@@ -817,7 +812,7 @@ bertc_status_t tok_build(const tok_files_t *f, tok_tokenizer_t **out) {
   t->pad_id = -1;
   t->mask_id = -1;
   t->model.unk_id = -1;
-  docs_t d = {0};
+  tok_docs_t d = {0};
   bertc_status_t s = build(t, f, &d);
   json_decref(d.tj);
   json_decref(d.config);

@@ -210,7 +210,7 @@ static bertc_status_t need_unk(const tok_model_t *m) {
 static bertc_status_t wordpiece(const tok_model_t *m, const tok_nstr_t *s, size_t begin,
                                 size_t end, tok_arena_t *a, tok_tokens_t *out) {
   size_t n = end - begin;
-  tok_token_t unk = {m->unk_id, s->al[begin].start, s->al[end - 1].end, m->unk_token};
+  tok_token_t unk = {m->unk_id, s->al[begin].start, s->al[end - 1].end, m->unk_token, 0};
   if (n > m->max_input_chars_per_word) {
     BERTC_RETURN_IF_ERROR(need_unk(m));
     return tok_tokens_push(out, a, unk);
@@ -250,7 +250,7 @@ static bertc_status_t wordpiece(const tok_model_t *m, const tok_nstr_t *s, size_
       BERTC_RETURN_IF_ERROR(need_unk(m));
       return tok_tokens_push(out, a, unk);
     }
-    tok_token_t t = {id, s->al[begin + start].start, s->al[begin + stop - 1].end, str};
+    tok_token_t t = {id, s->al[begin + start].start, s->al[begin + stop - 1].end, str, 0};
     BERTC_RETURN_IF_ERROR(tok_tokens_push(out, a, t));
     start = stop;
   }
@@ -336,7 +336,8 @@ static bertc_status_t bpe(const tok_model_t *m, const tok_nstr_t *s, size_t begi
     size_t k = tok_utf8_encode(s->cp + begin, n, buf);
     int32_t id = tok_vocab_get(&m->vocab, buf, k);
     if (id >= 0) {
-      tok_token_t t = {id, s->al[begin].start, s->al[end - 1].end, tok_vocab_str(&m->vocab, id)};
+      tok_token_t t = {id, s->al[begin].start, s->al[end - 1].end, tok_vocab_str(&m->vocab, id),
+                       0};
       return tok_tokens_push(out, a, t);
     }
   }
@@ -420,7 +421,7 @@ static bertc_status_t bpe(const tok_model_t *m, const tok_nstr_t *s, size_t begi
     if (!sym[i].alive) continue;
     const char *str = tok_vocab_str(&m->vocab, sym[i].id);
     tok_token_t t = {sym[i].id, s->al[begin + sym[i].start].start,
-                     s->al[begin + sym[i].end - 1].end, str ? str : ""};
+                     s->al[begin + sym[i].end - 1].end, str ? str : "", 0};
     BERTC_RETURN_IF_ERROR(tok_tokens_push(out, a, t));
   }
   return BERTC_OK;

@@ -1,5 +1,6 @@
 /* Text handling for the tokenizers: Unicode predicates, UTF-8, scratch memory,
- * normalizers and pre-tokenizers, each matching HuggingFace `tokenizers`.
+ * normalizers and pre-tokenizers, each matching HuggingFace `tokenizers`, and
+ * the code point offsets of a text that token offsets index.
  *
  * Unicode data. Rust `tokenizers` gets its character classes from crates of
  * different Unicode versions (unicode_categories for is_other /
@@ -516,6 +517,14 @@ uint32_t tok_byte_char(uint8_t b) {
   return b;
 }
 
+int tok_char_byte(uint32_t c) {
+  if (c < 0x100) return tok_byte_char((uint8_t)c) == c ? (int)c : -1;
+  if (c <= 0x120) return (int)(c - 0x100);
+  if (c < 0x100 + 33 + 34) return (int)(0x7F + (c - (0x100 + 33)));
+  if (c == 0x100 + 33 + 34) return 0xAD;
+  return -1;
+}
+
 bertc_status_t tok_bytelevel_map(const tok_nstr_t *s, size_t begin, size_t end, tok_arena_t *a,
                                  tok_nstr_t *out) {
   size_t total = 0;
@@ -533,5 +542,54 @@ bertc_status_t tok_bytelevel_map(const tok_nstr_t *s, size_t begin, size_t end, 
     }
   }
   out->len = total;
+  return BERTC_OK;
+}
+
+/* ---- Code point offsets ------------------------------------------------------------ */
+
+bertc_status_t tok_chars_init(const char *text, size_t len, tok_chars_t *out) {
+  memset(out, 0, sizeof *out);
+  size_t *byte = malloc((len + 1) * sizeof *byte);
+  if (!byte) return tok_oom();
+  size_t n = 0, i = 0;
+  while (i < len) {
+    utf8proc_int32_t c;
+    utf8proc_ssize_t k =
+        utf8proc_iterate((const utf8proc_uint8_t *)text + i, (utf8proc_ssize_t)(len - i), &c);
+    if (k <= 0) {
+      free(byte);
+      return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "text is not valid UTF-8 at byte %zu",
+                               i);
+    }
+    byte[n++] = i;
+    i += (size_t)k;
+  }
+  byte[n] = len;
+  out->n = n;
+  out->byte = byte;
+  return BERTC_OK;
+}
+
+void tok_chars_deinit(tok_chars_t *c) {
+  if (!c) return;
+  free(c->byte);
+  memset(c, 0, sizeof *c);
+}
+
+static size_t clamp_char(const tok_chars_t *c, int32_t i) {
+  return i < 0 ? 0 : (size_t)i > c->n ? c->n : (size_t)i;
+}
+
+bertc_status_t tok_chars_slice(const tok_chars_t *c, const char *text, int32_t start,
+                               int32_t end, char **out) {
+  *out = NULL;
+  size_t a = clamp_char(c, start), b = clamp_char(c, end);
+  if (b < a) b = a;
+  size_t from = c->byte[a], n = c->byte[b] - from;
+  char *s = malloc(n + 1);
+  if (!s) return tok_oom();
+  if (n) memcpy(s, text + from, n);
+  s[n] = '\0';
+  *out = s;
   return BERTC_OK;
 }

@@ -174,18 +174,32 @@ static bertc_status_t copy_nstr(const tok_nstr_t *in, tok_arena_t *a, tok_nstr_t
   return BERTC_OK;
 }
 
+/* Runs the model on one pre-tokenizer piece: its tokens are word *word, the
+ * next piece's word follows. */
+static bertc_status_t tokenize_piece(const tok_tokenizer_t *t, const tok_nstr_t *s, size_t begin,
+                                     size_t end, tok_arena_t *a, tok_tokens_t *out,
+                                     int32_t *word) {
+  size_t first = out->len;
+  BERTC_RETURN_IF_ERROR(tok_model_tokenize(&t->model, s, begin, end, a, out));
+  for (size_t i = first; i < out->len; i++) out->v[i].word = *word;
+  ++*word;
+  return BERTC_OK;
+}
+
+/* Pre-tokenizes a split and runs the model on each piece. Every piece is a
+ * word (Encoding.word_ids: the index of the pre-tokenized split). */
 static bertc_status_t tokenize_split(const tok_tokenizer_t *t, const tok_nstr_t *split,
-                                     tok_arena_t *a, tok_tokens_t *out) {
+                                     tok_arena_t *a, tok_tokens_t *out, int32_t *word) {
   tok_piece_t *pieces = NULL, whole = {0, split->len};
   size_t n = 1;
   switch (t->pre) {
   case TOK_PRE_NONE:
-    return tok_model_tokenize(&t->model, split, 0, split->len, a, out);
+    return tokenize_piece(t, split, 0, split->len, a, out, word);
   case TOK_PRE_BERT:
     BERTC_RETURN_IF_ERROR(tok_pre_bert(split, a, &pieces, &n));
     for (size_t i = 0; i < n; i++)
-      BERTC_RETURN_IF_ERROR(tok_model_tokenize(&t->model, split, pieces[i].begin, pieces[i].end,
-                                               a, out));
+      BERTC_RETURN_IF_ERROR(
+          tokenize_piece(t, split, pieces[i].begin, pieces[i].end, a, out, word));
     return BERTC_OK;
   case TOK_PRE_BYTELEVEL: {
     tok_nstr_t s = *split;
@@ -197,7 +211,7 @@ static bertc_status_t tokenize_split(const tok_tokenizer_t *t, const tok_nstr_t 
     for (size_t i = 0; i < n; i++) {
       tok_nstr_t bytes;
       BERTC_RETURN_IF_ERROR(tok_bytelevel_map(&s, pieces[i].begin, pieces[i].end, a, &bytes));
-      BERTC_RETURN_IF_ERROR(tok_model_tokenize(&t->model, &bytes, 0, bytes.len, a, out));
+      BERTC_RETURN_IF_ERROR(tokenize_piece(t, &bytes, 0, bytes.len, a, out, word));
     }
     return BERTC_OK;
   }
@@ -227,17 +241,20 @@ static bertc_status_t encode_sequence(const tok_tokenizer_t *t, const char *text
     BERTC_RETURN_IF_ERROR(tok_normalize(t->norm, t->n_norm, a, &s));
     BERTC_RETURN_IF_ERROR(split_added(t, t->pat_norm, t->n_pat_norm, &s, a, &norm));
   }
+  int32_t word = 0;
   for (size_t i = 0; i < norm.len; i++) {
     const split_t *sp = &norm.v[i];
     if (!sp->added) {
-      BERTC_RETURN_IF_ERROR(tokenize_split(t, &sp->s, a, out));
+      BERTC_RETURN_IF_ERROR(tokenize_split(t, &sp->s, a, out, &word));
       continue;
     }
-    /* The token's string is the matched text, stripped spaces included. */
+    /* The token's string is the matched text, stripped spaces included; it
+     * is a word of its own. */
     char *str = tok_arena_alloc(a, 4 * sp->s.len + 1, 1);
     if (!str) return tok_oom();
     tok_utf8_encode(sp->s.cp, sp->s.len, str);
-    tok_token_t tok = {sp->added->id, sp->s.al[0].start, sp->s.al[sp->s.len - 1].end, str};
+    tok_token_t tok = {sp->added->id, sp->s.al[0].start, sp->s.al[sp->s.len - 1].end, str,
+                       word++};
     BERTC_RETURN_IF_ERROR(tok_tokens_push(out, a, tok));
   }
   return BERTC_OK;
@@ -359,11 +376,12 @@ void tok_encoding_deinit(tok_encoding_t *e) {
   free(e->offsets);
   free(e->tokens); /* strings live in the same block */
   free(e->sequence_ids);
+  free(e->word_ids);
   encoding_zero(e);
 }
 
 typedef struct {
-  int32_t id, type_id, seq, start, end;
+  int32_t id, type_id, seq, start, end, word;
   const char *str;
 } out_tok_t;
 
@@ -392,13 +410,13 @@ static bertc_status_t assemble(const tok_tokenizer_t *t, const tok_tokens_t *a,
     if (it->seq < 0) {
       const tok_tpl_special_t *sp = &p->specials[it->special];
       for (size_t j = 0; j < sp->n; j++)
-        o[k++] = (out_tok_t){sp->ids[j], it->type_id, -1, 0, 0, sp->tokens[j]};
+        o[k++] = (out_tok_t){sp->ids[j], it->type_id, -1, 0, 0, -1, sp->tokens[j]};
       continue;
     }
     const tok_tokens_t *s = it->seq == 0 ? a : b;
     for (size_t j = 0; s && j < s->len; j++)
-      o[k++] = (out_tok_t){s->v[j].id, it->type_id, it->seq, s->v[j].start, s->v[j].end,
-                           s->v[j].str};
+      o[k++] = (out_tok_t){s->v[j].id,    it->type_id,  it->seq,    s->v[j].start,
+                           s->v[j].end,   s->v[j].word, s->v[j].str};
   }
   for (size_t i = 0; i < total; i++) str_bytes += strlen(o[i].str) + 1;
   size_t n = total ? total : 1, ptr_bytes;
@@ -410,9 +428,10 @@ static bertc_status_t assemble(const tok_tokenizer_t *t, const tok_tokens_t *a,
   e->attention_mask = malloc(n * sizeof *e->attention_mask);
   e->offsets = malloc(2 * n * sizeof *e->offsets);
   e->sequence_ids = malloc(n * sizeof *e->sequence_ids);
+  e->word_ids = malloc(n * sizeof *e->word_ids);
   e->tokens = malloc(str_bytes);
   if (!e->ids || !e->type_ids || !e->attention_mask || !e->offsets || !e->sequence_ids ||
-      !e->tokens)
+      !e->word_ids || !e->tokens)
     return tok_oom();
   char *strs = (char *)(e->tokens + n);
   for (size_t i = 0; i < total; i++) {
@@ -422,6 +441,7 @@ static bertc_status_t assemble(const tok_tokenizer_t *t, const tok_tokens_t *a,
     e->offsets[2 * i] = o[i].start;
     e->offsets[2 * i + 1] = o[i].end;
     e->sequence_ids[i] = o[i].seq;
+    e->word_ids[i] = o[i].word;
     size_t l = strlen(o[i].str) + 1;
     memcpy(strs, o[i].str, l);
     e->tokens[i] = strs;
@@ -511,5 +531,6 @@ void tok_release(tok_tokenizer_t *t) {
   free(p->specials);
   free(p->single);
   free(p->pair);
+  tok_decoder_deinit(&t->decoder);
   free(t);
 }

@@ -16,6 +16,7 @@
 #ifndef BERTC_RUNTIME_TOKENIZER_H
 #define BERTC_RUNTIME_TOKENIZER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,7 +44,11 @@ typedef struct tok_encoding {
   int32_t *offsets;      /* 2*len: begin,end in code points */
   char **tokens;
   int32_t *sequence_ids; /* -1 special, 0 first, 1 second */
-  int truncated;         /* nonzero when truncation removed tokens */
+  /* The pre-tokenizer word each token comes from, counted within its
+   * sequence (Encoding.word_ids: added tokens are words of their own); -1
+   * for special tokens. */
+  int32_t *word_ids;
+  int truncated; /* nonzero when truncation removed tokens */
 } tok_encoding_t;
 
 /* Reads a model directory's tokenizer files. */
@@ -81,6 +86,46 @@ int32_t tok_pad_id(const tok_tokenizer_t *t);
 int32_t tok_mask_id(const tok_tokenizer_t *t);
 /* One past the largest token id (model vocabulary and added tokens). */
 size_t tok_vocab_size(const tok_tokenizer_t *t);
+
+/* ---- Decoding (decode.c) ---------------------------------------------------------
+ * The way back from tokens to text, read from the same files as the rest:
+ * tokenizer.json's "decoder" (WordPiece and ByteLevel, possibly in a
+ * Sequence) applied as `tokenizers` applies it, then transformers'
+ * clean_up_tokenization_spaces when tokenizer_config.json asks for it;
+ * without tokenizer.json the tokenizer class's decoder. A decoder type bertc
+ * does not know loads, and decoding with it fails. */
+
+/* tokenizer.decode(ids, skip_special_tokens): a heap string. */
+bertc_status_t tok_decode(const tok_tokenizer_t *t, const int32_t *ids, size_t n,
+                          bool skip_special_tokens, char **out) BERTC_MUST_USE;
+/* tokenizer.convert_tokens_to_string(tokens): a heap string. */
+bertc_status_t tok_tokens_to_string(const tok_tokenizer_t *t, const char *const *tokens,
+                                    size_t n, char **out) BERTC_MUST_USE;
+/* Whether decode skips the id with skip_special_tokens (the special tokens
+ * the configuration names and the special added tokens). */
+bool tok_is_special(const tok_tokenizer_t *t, int32_t id);
+/* The unknown and classifier tokens' ids as transformers names them; -1 when absent. */
+int32_t tok_unk_id(const tok_tokenizer_t *t);
+int32_t tok_cls_id(const tok_tokenizer_t *t);
+/* The model's continuing-subword prefix ("##" for WordPiece); "" when it has none. */
+const char *tok_subword_prefix(const tok_tokenizer_t *t);
+
+/* ---- Code point offsets (text.c) -------------------------------------------------- */
+
+/* Where each code point of a UTF-8 text starts: byte[i] for code point i,
+ * byte[n] the text's length, so that code point offsets slice the text. */
+typedef struct tok_chars {
+  size_t n;
+  size_t *byte;
+} tok_chars_t;
+
+/* Fails on invalid UTF-8, naming the byte offset. */
+bertc_status_t tok_chars_init(const char *text, size_t len, tok_chars_t *out) BERTC_MUST_USE;
+void tok_chars_deinit(tok_chars_t *c);
+/* text[start:end] in code points (clamped to the text, empty when end <
+ * start) as a heap string. */
+bertc_status_t tok_chars_slice(const tok_chars_t *c, const char *text, int32_t start,
+                               int32_t end, char **out) BERTC_MUST_USE;
 
 #ifdef __cplusplus
 }

@@ -1,16 +1,16 @@
-/* Helpers shared by the subcommands. Floats print with %.9g, which reads back
- * as the same f32. */
+/* Helpers shared by the subcommands: messages and exit codes, token id
+ * lists, text inputs, and opening a model for text through the public API
+ * (a .so with the runtime, a directory with the reference interpreter). */
+#define _POSIX_C_SOURCE 200809L
 #include "tools/cli.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "base/base.h"
+#include <sys/stat.h>
 
 int cli_fail(const char *cmd, bertc_status_t s) {
   fprintf(stderr, "bertc %s: %s\n", cmd, bertc_status_message(s));
@@ -35,65 +35,24 @@ int cli_option_error(const char *cmd, int c, char *const *argv) {
   return cli_usage_error(cmd, "option '%s' %s", argv[optind - 1], what);
 }
 
-void cli_print_floats(FILE *f, const float *v, int64_t count) {
-  fputc('[', f);
-  for (int64_t i = 0; i < count; i++) fprintf(f, i ? ",%.9g" : "%.9g", (double)v[i]);
-  fputc(']', f);
-}
-
-static void print_nested(FILE *f, const float *data, const int64_t *dims, int rank) {
-  if (rank == 1) {
-    cli_print_floats(f, data, dims[0]);
-    return;
-  }
-  int64_t inner = 1;
-  for (int i = 1; i < rank; i++) inner *= dims[i];
-  fputc('[', f);
-  for (int64_t i = 0; i < dims[0]; i++) {
-    if (i) fputc(',', f);
-    print_nested(f, data + i * inner, dims + 1, rank - 1);
-  }
-  fputc(']', f);
-}
-
-void cli_print_result(FILE *f, const cli_tensor_t *tensors, int count, int64_t index,
-                      int64_t seq, int64_t length) {
-  fputc('{', f);
-  for (int t = 0; t < count; t++) {
-    const cli_tensor_t *x = &tensors[t];
-    const char *name = strcmp(x->name, "sentence_embedding") ? x->name : "embedding";
-    fprintf(f, "%s\"%s\":", t ? "," : "", name);
-    int64_t per_item = 1;
-    for (int i = 1; i < x->rank; i++) per_item *= x->dims[i];
-    const float *item = x->data + index * per_item;
-    int64_t dims[4];
-    for (int i = 1; i < x->rank; i++) dims[i - 1] = x->dims[i];
-    bool per_token = x->rank >= 2 && x->dims[1] == seq;
-    if (per_token) dims[0] = length;
-    if (x->rank == 1)
-      fprintf(f, "%.9g", (double)item[0]);
-    else
-      print_nested(f, item, dims, x->rank - 1);
-  }
-  fputs("}\n", f);
-}
-
-bertc_status_t cli_parse_ids(const char *text, const char *what, int32_t **out,
-                             int64_t *out_len) {
+bertc_status_t cli_parse_ids(const char *text, const char *what, int32_t **out, int64_t *out_len) {
   *out = NULL;
   *out_len = 0;
   size_t cap = 1;
-  for (const char *p = text; *p; p++) cap += *p == ',';
-  int32_t *ids;
-  BERTC_RETURN_IF_ERROR(base_alloc(cap * sizeof(int32_t), (void **)&ids));
+  for (const char *p = text; *p; p++)
+    cap += *p == ',';
+  int32_t *ids = malloc(cap * sizeof *ids);
+  if (!ids) return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
   const char *p = text;
   int64_t n = 0;
   while (1) {
-    while (*p == ' ') p++;
+    while (*p == ' ')
+      p++;
     if (*p < '0' || *p > '9') {
       free(ids);
       return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
-                               "%s '%s': expected comma-separated non-negative integers", what, text);
+                               "%s '%s': expected comma-separated non-negative integers", what,
+                               text);
     }
     errno = 0;
     char *end;
@@ -105,7 +64,8 @@ bertc_status_t cli_parse_ids(const char *text, const char *what, int32_t **out,
     }
     ids[n++] = (int32_t)v;
     p = end;
-    while (*p == ' ') p++;
+    while (*p == ' ')
+      p++;
     if (!*p) break;
     if (*p != ',') {
       free(ids);
@@ -127,32 +87,6 @@ bool cli_is_shared_object(const char *path) {
   size_t n = fread(magic, 1, 4, f);
   fclose(f);
   return n == 4 && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F';
-}
-
-void cli_print_json_string(FILE *f, const char *s) {
-  fputc('"', f);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    switch (*p) {
-    case '"': fputs("\\\"", f); break;
-    case '\\': fputs("\\\\", f); break;
-    case '\n': fputs("\\n", f); break;
-    case '\r': fputs("\\r", f); break;
-    case '\t': fputs("\\t", f); break;
-    default:
-      if (*p < 0x20 || *p == 0x7f)
-        fprintf(f, "\\u%04x", *p);
-      else
-        fputc(*p, f);
-    }
-  }
-  fputc('"', f);
-}
-
-void cli_print_number(FILE *f, double v) {
-  if (isfinite(v))
-    fprintf(f, "%.9g", v);
-  else
-    fputs("null", f);
 }
 
 /* ---- Text inputs ------------------------------------------------------------------ */
@@ -189,6 +123,10 @@ bertc_status_t cli_texts_add(cli_texts_t *t, const char *text, size_t text_len, 
   }
   it->qa = qa;
   it->line = line;
+  if (line)
+    snprintf(it->name, sizeof it->name, "input %zu (line %d)", t->count + 1, line);
+  else
+    snprintf(it->name, sizeof it->name, "input %zu", t->count + 1);
   t->count++;
   return BERTC_OK;
 }
@@ -202,19 +140,23 @@ void cli_texts_free(cli_texts_t *t) {
   memset(t, 0, sizeof *t);
 }
 
-const char *cli_text_where(const cli_text_t *t, size_t index, char *buf, size_t cap) {
-  if (t->line)
-    snprintf(buf, cap, "input %zu (line %d)", index + 1, t->line);
-  else
-    snprintf(buf, cap, "input %zu", index + 1);
-  return buf;
+bertc_status_t cli_texts_inputs(const cli_texts_t *t, bertc_pipeline_input_t **out_inputs) {
+  *out_inputs = calloc(t->count ? t->count : 1, sizeof **out_inputs);
+  if (!*out_inputs) return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
+  for (size_t i = 0; i < t->count; i++) {
+    const cli_text_t *x = &t->items[i];
+    (*out_inputs)[i] =
+        (bertc_pipeline_input_t){x->text, x->text_len, x->pair, x->pair_len, x->name};
+  }
+  return BERTC_OK;
 }
 
-static bertc_status_t read_stdin(char **out, size_t *out_size) {
+/* Reads a whole stream into a NUL-terminated heap buffer. */
+static bertc_status_t read_stream(FILE *f, const char *path, char **out, size_t *out_size) {
   size_t cap = 1 << 16, n = 0;
   char *buf = malloc(cap);
   while (buf) {
-    size_t got = fread(buf + n, 1, cap - n - 1, stdin);
+    size_t got = fread(buf + n, 1, cap - n - 1, f);
     n += got;
     if (got == 0) break;
     if (n + 1 == cap) {
@@ -229,10 +171,28 @@ static bertc_status_t read_stdin(char **out, size_t *out_size) {
     }
   }
   if (!buf) return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
+  if (ferror(f)) {
+    free(buf);
+    return bertc_status_make(BERTC_STATUS_IO, "%s: read failed", path);
+  }
   buf[n] = '\0';
   *out = buf;
   *out_size = n;
   return BERTC_OK;
+}
+
+static bertc_status_t read_file(const char *path, char **out, size_t *out_size) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return bertc_status_make(errno == ENOENT ? BERTC_STATUS_NOT_FOUND : BERTC_STATUS_IO,
+                             "%s: cannot open: %s", path, strerror(errno));
+  struct stat st;
+  bertc_status_t s = BERTC_OK;
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
+    s = bertc_status_make(BERTC_STATUS_IO, "%s: not a regular file", path);
+  if (!s) s = read_stream(f, path, out, out_size);
+  fclose(f);
+  return s;
 }
 
 static bertc_status_t jsonl_line(cli_texts_t *t, const char *path, int line, const char *s,
@@ -275,9 +235,9 @@ bertc_status_t cli_texts_read_jsonl(cli_texts_t *t, const char *path) {
   char *data = NULL;
   size_t size = 0;
   if (!strcmp(path, "-"))
-    BERTC_RETURN_IF_ERROR(read_stdin(&data, &size));
+    BERTC_RETURN_IF_ERROR(read_stream(stdin, "<stdin>", &data, &size));
   else
-    BERTC_RETURN_IF_ERROR(base_read_file(path, (size_t)1 << 32, &data, &size));
+    BERTC_RETURN_IF_ERROR(read_file(path, &data, &size));
   bertc_status_t s = BERTC_OK;
   int line = 0;
   if (!strcmp(path, "-")) path = "<stdin>";
@@ -286,8 +246,10 @@ bertc_status_t cli_texts_read_jsonl(cli_texts_t *t, const char *path) {
     size_t end = nl ? (size_t)(nl - data) : size;
     line++;
     size_t a = k, b = end;
-    while (a < b && strchr(" \t\r", data[a])) a++;
-    while (b > a && strchr(" \t\r", data[b - 1])) b--;
+    while (a < b && strchr(" \t\r", data[a]))
+      a++;
+    while (b > a && strchr(" \t\r", data[b - 1]))
+      b--;
     if (b > a) s = jsonl_line(t, path, line, data + a, b - a);
     k = end + 1;
   }
@@ -295,84 +257,97 @@ bertc_status_t cli_texts_read_jsonl(cli_texts_t *t, const char *path) {
   return s;
 }
 
-/* ---- The model's text side ----------------------------------------------------------- */
+/* ---- Models opened for text ------------------------------------------------------- */
 
-void cli_text_model_deinit(cli_text_model_t *m) {
-  rt_decoder_release(m->decoder);
-  tok_release(m->tokenizer);
-  rt_task_model_deinit(&m->facts);
+void cli_model_close(cli_model_t *m) {
+  bertc_pipeline_release(m->pipeline);
+  bertc_tokenizer_release(m->tokenizer);
+  bertc_context_release(m->context);
+  bertc_model_release(m->model);
+  bertc_reference_release(m->reference);
   memset(m, 0, sizeof *m);
 }
 
-static int32_t meta_pad_id(const json_t *meta) {
-  json_t *v = json_object_get(meta, "pad_token_id");
-  return json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= INT32_MAX
-             ? (int32_t)json_integer_value(v)
-             : 0;
+/* Whether a .so compiled for one task has the outputs another task reads. */
+static bool so_serves(bertc_task_t compiled, bertc_task_t want) {
+  if (want == compiled || want == BERTC_TASK_ENCODER) return true;
+  if (compiled == BERTC_TASK_PRETRAINING)
+    return want == BERTC_TASK_FILL_MASK || want == BERTC_TASK_NSP;
+  return false;
 }
 
-bertc_status_t cli_text_model_from_so(const bertc_model_t *model, cli_text_model_t *out) {
+static bertc_status_t open_so(const char *path, const cli_model_options_t *o, cli_model_t *m) {
+  bertc_model_load_options_t lo;
+  bertc_model_load_options_init(&lo);
+  lo.inspect_only = !o->run;
+  BERTC_RETURN_IF_ERROR(bertc_model_load(path, &lo, &m->model));
+  if (o->run) {
+    /* Runs of 8 sequences (or the largest batch bucket, up to 64): the
+     * context's output buffers are sized for it, which matters for
+     * fill-mask's logits. */
+    int32_t largest = bertc_model_max_batch(m->model);
+    bertc_context_options_t co;
+    bertc_context_options_init(&co);
+    co.num_threads = o->threads;
+    co.max_batch = largest > 8 ? (largest < 64 ? largest : 64) : 8;
+    BERTC_RETURN_IF_ERROR(bertc_context_create(m->model, &co, &m->context));
+    bertc_context_engine(m->context, &m->engine);
+  }
+  if (!o->text) return BERTC_OK;
+  bertc_status_t s = bertc_tokenizer_create_from_model(m->model, &m->tokenizer);
+  if (s && bertc_status_code(s) == BERTC_STATUS_NOT_FOUND) {
+    bertc_status_t n = bertc_status_make(BERTC_STATUS_NOT_FOUND, "%s; give token ids with --ids",
+                                         bertc_status_message(s));
+    bertc_status_free(s);
+    return n;
+  }
+  BERTC_RETURN_IF_ERROR(s);
+  BERTC_RETURN_IF_ERROR_CTX(bertc_pipeline_create(o->run ? &m->engine : NULL,
+                                                  bertc_model_metadata_json(m->model), m->tokenizer,
+                                                  o->pipeline, &m->pipeline),
+                            "%s", path);
+  int32_t max = bertc_pipeline_max_seq_length(m->pipeline);
+  m->model_max = max > 0 ? max : bertc_model_max_seq(m->model);
+  bertc_task_t compiled = bertc_pipeline_model_task(m->pipeline);
+  bertc_task_t want = bertc_pipeline_task(m->pipeline);
+  if (!so_serves(compiled, want))
+    return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                             "%s was compiled for task %s; its outputs cannot serve --task %s "
+                             "(compile the model with --task %s)",
+                             path, bertc_task_name(compiled), bertc_task_name(want),
+                             bertc_task_name(want));
+  return BERTC_OK;
+}
+
+static bertc_status_t open_dir(const char *path, const cli_model_options_t *o, cli_model_t *m) {
+  bertc_reference_options_t ro;
+  bertc_reference_options_init(&ro);
+  if (o->pipeline) ro.task = o->pipeline->task;
+  BERTC_RETURN_IF_ERROR(bertc_reference_open(path, &ro, &m->reference));
+  if (o->run) bertc_reference_engine(m->reference, &m->engine);
+  if (!o->text) return BERTC_OK;
+  m->model_max = bertc_reference_max_seq(m->reference);
+  BERTC_RETURN_IF_ERROR(bertc_tokenizer_create_from_dir(bertc_reference_tokenizer_dir(m->reference),
+                                                        m->model_max, &m->tokenizer));
+  return bertc_pipeline_create(o->run ? &m->engine : NULL,
+                               bertc_reference_metadata_json(m->reference), m->tokenizer,
+                               o->pipeline, &m->pipeline);
+}
+
+bertc_status_t cli_model_open(const char *path, const cli_model_options_t *o, cli_model_t *out) {
   memset(out, 0, sizeof *out);
-  const bertc_model_descriptor_t *d = bertc_model_descriptor(model);
-  const json_t *meta = bertc_model_metadata(model);
-  if (!d->tokenizer_blob || !d->tokenizer_blob_size)
-    return bertc_status_make(BERTC_STATUS_NOT_FOUND,
-                             "%s carries no tokenizer (its model had no tokenizer files); "
-                             "give token ids with --ids",
-                             bertc_model_path(model));
-  bertc_status_t s = rt_task_model_from_metadata(meta, &out->facts);
-  if (!s)
-    s = tok_load_blob(d->tokenizer_blob, (size_t)d->tokenizer_blob_size, &out->tokenizer);
-  if (!s)
-    s = rt_decoder_create(out->tokenizer, d->tokenizer_blob, (size_t)d->tokenizer_blob_size,
-                          &out->decoder);
-  if (s) {
-    cli_text_model_deinit(out);
-    return bertc_status_annotate(s, "%s", bertc_model_path(model));
-  }
-  int64_t largest = bertc_model_max_seq(model);
-  out->model_max = out->facts.max_seq_length > 0 ? out->facts.max_seq_length : largest;
-  out->max_len = out->model_max < largest ? out->model_max : largest;
-  out->pad_id = meta_pad_id(meta);
-  return BERTC_OK;
+  out->path = path;
+  return cli_is_shared_object(path) ? open_so(path, o, out) : open_dir(path, o, out);
 }
 
-bertc_status_t cli_text_model_from_dir(const char *tokenizer_dir, const char *metadata,
-                                       cli_text_model_t *out) {
-  memset(out, 0, sizeof *out);
-  json_error_t err;
-  json_t *meta = json_loads(metadata, 0, &err);
-  if (!meta) return bertc_status_make(BERTC_STATUS_INTERNAL, "metadata JSON: %s", err.text);
-  bertc_status_t s = rt_task_model_from_metadata(meta, &out->facts);
-  out->pad_id = meta_pad_id(meta);
-  json_decref(meta);
-  if (!s) s = tok_load_dir(tokenizer_dir, &out->tokenizer);
-  if (!s) s = rt_decoder_create_dir(out->tokenizer, tokenizer_dir, &out->decoder);
-  if (s) {
-    cli_text_model_deinit(out);
-    return s;
-  }
-  out->model_max = out->max_len = out->facts.max_seq_length;
-  return BERTC_OK;
-}
-
-bertc_status_t cli_encode(const char *cmd, const cli_text_model_t *m, const cli_text_t *in,
-                          size_t index, tok_encoding_t *enc) {
-  char where[64];
-  bertc_status_t s =
-      tok_encode(m->tokenizer, in->text, in->text_len, in->pair, in->pair_len,
-                          (size_t)m->max_len, TOK_TRUNC_LONGEST_FIRST, enc);
-  if (s) return bertc_status_annotate(s, "%s", cli_text_where(in, index, where, sizeof where));
-  if (enc->truncated) {
-    if (m->max_len < m->model_max)
-      fprintf(stderr,
-              "bertc %s: note: %s truncated to %lld tokens (the largest compiled bucket; the "
-              "model takes %lld)\n",
-              cmd, cli_text_where(in, index, where, sizeof where), (long long)m->max_len,
-              (long long)m->model_max);
-    else
-      fprintf(stderr, "bertc %s: note: %s truncated to %lld tokens (the model's max_seq_length)\n",
-              cmd, cli_text_where(in, index, where, sizeof where), (long long)m->max_len);
-  }
-  return BERTC_OK;
+void cli_note_truncated(const char *cmd, const cli_model_t *m, const cli_text_t *in) {
+  int32_t max_len = bertc_tokenizer_max_length(m->tokenizer);
+  if (max_len < m->model_max)
+    fprintf(stderr,
+            "bertc %s: note: %s truncated to %d tokens (the largest compiled bucket; the model "
+            "takes %d)\n",
+            cmd, in->name, max_len, m->model_max);
+  else
+    fprintf(stderr, "bertc %s: note: %s truncated to %d tokens (the model's max_seq_length)\n", cmd,
+            in->name, max_len);
 }

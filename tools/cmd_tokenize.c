@@ -13,8 +13,7 @@
 #include <string.h>
 
 #include "bertc/bertc.h"
-#include "bertc/compiler.h"
-#include "runtime/tasks.h"
+#include "bertc/tasks.h"
 #include "tools/cli.h"
 
 static const char *help =
@@ -34,50 +33,19 @@ static const char *help =
     "                 per line ('-' for stdin)\n"
     "  -h, --help     show this help\n";
 
-/* One token sequence: the tokens of `e` listed in `index` (all when NULL). */
-static void print_sequence(const tok_encoding_t *e, const int32_t *index, size_t n) {
-#define AT(i) (index ? (size_t)index[i] : (i))
-  fputs("{\"ids\":[", stdout);
-  for (size_t i = 0; i < n; i++)
-    fprintf(stdout, i ? ",%d" : "%d", e->ids[AT(i)]);
-  fputs("],\"tokens\":[", stdout);
-  for (size_t i = 0; i < n; i++) {
-    if (i) fputc(',', stdout);
-    cli_print_json_string(stdout, e->tokens[AT(i)]);
-  }
-  fputs("],\"type_ids\":[", stdout);
-  for (size_t i = 0; i < n; i++)
-    fprintf(stdout, i ? ",%d" : "%d", e->type_ids[AT(i)]);
-  fputs("],\"offsets\":[", stdout);
-  for (size_t i = 0; i < n; i++)
-    fprintf(stdout, "%s[%d,%d]", i ? "," : "", e->offsets[2 * AT(i)], e->offsets[2 * AT(i) + 1]);
-  fputs("]}", stdout);
-#undef AT
-}
-
-static bertc_status_t tokenize_all(const cli_text_model_t *tm, const cli_texts_t *texts) {
+static bertc_status_t tokenize_all(const cli_model_t *m, const cli_texts_t *texts) {
   for (size_t i = 0; i < texts->count; i++) {
     const cli_text_t *in = &texts->items[i];
-    if (tm->facts.task == BERTC_TASK_QUESTION_ANSWERING && in->pair) {
-      rt_qa_features_t f;
-      char where[64];
-      BERTC_RETURN_IF_ERROR_CTX(rt_task_qa_features(tm->decoder, in->text, in->text_len, in->pair,
-                                                    in->pair_len, tm->max_len, NULL, &f),
-                                "%s", cli_text_where(in, i, where, sizeof where));
-      fputs("{\"windows\":[", stdout);
-      for (int32_t w = 0; w < f.num_windows; w++) {
-        if (w) fputc(',', stdout);
-        print_sequence(&f.full, f.windows[w].source, (size_t)f.windows[w].len);
-      }
-      fputs("]}\n", stdout);
-      rt_qa_features_deinit(&f);
-      continue;
-    }
-    tok_encoding_t e;
-    BERTC_RETURN_IF_ERROR(cli_encode("tokenize", tm, in, i, &e));
-    print_sequence(&e, NULL, e.len);
-    fputc('\n', stdout);
-    tok_encoding_deinit(&e);
+    bertc_pipeline_input_t input = {in->text, in->text_len, in->pair, in->pair_len, in->name};
+    bertc_features_t f;
+    char *json = NULL;
+    BERTC_RETURN_IF_ERROR_CTX(bertc_pipeline_encode(m->pipeline, &input, &f), "%s", in->name);
+    if (f.truncated) cli_note_truncated("tokenize", m, in);
+    bertc_status_t s = bertc_features_json(&f, &json);
+    if (!s) printf("%s\n", json);
+    free(json);
+    bertc_features_deinit(&f);
+    BERTC_RETURN_IF_ERROR(s);
   }
   return BERTC_OK;
 }
@@ -137,27 +105,11 @@ int cmd_tokenize(int argc, char **argv) {
     cli_texts_free(&texts);
     return rc;
   }
-  const char *path = argv[optind];
-  cli_text_model_t tm;
-  memset(&tm, 0, sizeof tm);
-  if (cli_is_shared_object(path)) {
-    bertc_model_t *model = NULL;
-    bertc_model_load_options_t lo;
-    bertc_model_load_options_init(&lo);
-    lo.inspect_only = true;
-    s = bertc_model_load(path, &lo, &model);
-    if (!s) s = cli_text_model_from_so(model, &tm);
-    bertc_model_release(model);
-  } else {
-    bertc_reference_t *ref = NULL;
-    s = bertc_reference_open(path, NULL, &ref);
-    if (!s)
-      s = cli_text_model_from_dir(bertc_reference_tokenizer_dir(ref),
-                                  bertc_reference_metadata_json(ref), &tm);
-    bertc_reference_release(ref);
-  }
-  if (!s) s = tokenize_all(&tm, &texts);
-  cli_text_model_deinit(&tm);
+  cli_model_options_t mo = {false, 0, true, NULL};
+  cli_model_t m;
+  s = cli_model_open(argv[optind], &mo, &m);
+  if (!s) s = tokenize_all(&m, &texts);
+  cli_model_close(&m);
   cli_texts_free(&texts);
   return s ? cli_fail("tokenize", s) : CLI_OK;
 }

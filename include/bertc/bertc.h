@@ -40,8 +40,6 @@
 extern "C" {
 #endif
 
-struct json_t; /* jansson's json_t */
-
 typedef enum bertc_dtype_e {
   BERTC_DTYPE_F32 = BERTC_ABI_F32,
   BERTC_DTYPE_I32 = BERTC_ABI_I32,
@@ -84,10 +82,8 @@ void bertc_model_release(bertc_model_t *model);
 const char *bertc_model_path(const bertc_model_t *model);
 /* The .so's constant descriptor (bertc/abi.h), valid while the model lives. */
 const bertc_model_descriptor_t *bertc_model_descriptor(const bertc_model_t *model);
-/* The metadata JSON text as embedded in the .so ("{}" when it has none) and
- * its parsed form (a jansson object; do not modify or decref it). */
+/* The metadata JSON text as embedded in the .so ("{}" when it has none). */
 const char *bertc_model_metadata_json(const bertc_model_t *model);
-const struct json_t *bertc_model_metadata(const bertc_model_t *model);
 /* The metadata's "vocab_size" and "type_vocab_size" (top level, or inside a
  * "config" object); type_vocab_size is 0 when the model takes no token types. */
 int64_t bertc_model_vocab_size(const bertc_model_t *model);
@@ -282,6 +278,10 @@ typedef struct bertc_encoding {
   int32_t *token_type_ids;
   int32_t *offsets;  /* 2 * length: [start, end) in code points of the text (or of
                         text_pair for its tokens); special tokens [0, 0] */
+  char **tokens;     /* the token strings */
+  int32_t *word_ids; /* the word of its text each token comes from (words counted
+                        within each text as the pre-tokenizer splits it); -1 for
+                        special tokens */
   bool truncated;    /* tokens were cut to fit bertc_tokenizer_max_length */
 } bertc_encoding_t;
 

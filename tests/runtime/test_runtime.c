@@ -282,10 +282,11 @@ static void test_load_good(void **state) {
   assert_int_equal(bertc_model_vocab_size(m), 100);
   assert_int_equal(bertc_model_type_vocab_size(m), 2);
   assert_non_null(strstr(bertc_model_metadata_json(m), "\"model_type\": \"fake\""));
-  const json_t *meta = (const json_t *)bertc_model_metadata(m);
+  json_t *meta = json_loads(bertc_model_metadata_json(m), 0, NULL);
   assert_true(json_is_object(meta));
   assert_string_equal(json_string_value(json_array_get(json_object_get(meta, "labels"), 1)),
                       "pos");
+  json_decref(meta);
   bertc_model_release(m);
 
   /* Only the query symbol is exported. */

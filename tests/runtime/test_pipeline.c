@@ -1,12 +1,15 @@
-/* `bertc run` from text against the HuggingFace pipelines.
+/* Pipelines against the HuggingFace pipelines.
  *
  * Every file of tests/fixtures/pipelines (scripts/make_pipeline_fixtures.py)
  * is a `--input` file whose lines carry the pipeline's answer under
- * "expected". Each is run through the fixture model compiled to a .so
- * (buckets 16, 32, 64; 48 for the sentence-transformers models, whose
- * max_seq_length is 48) and through the reference interpreter on the model
- * directory; every answer must equal the pipeline's: same labels, tokens,
- * words and spans, scores within 1e-4. all-MiniLM-L6-v2 from raw text equals
+ * "expected". Through the public API (bertc/tasks.h) on a compiled fixture,
+ * fill-mask and question answering give those answers both as typed results
+ * and as JSON, batched over several engine runs. Through `bertc run`, each
+ * file is run through the fixture model compiled to a .so (buckets 16, 32,
+ * 64; 48 for the sentence-transformers models, whose max_seq_length is 48)
+ * and through the reference interpreter on the model directory; every
+ * answer must equal the pipeline's: same labels, tokens, words and spans,
+ * scores within 1e-4. all-MiniLM-L6-v2 from raw text equals
  * sentence-transformers encode() (cosine >= 0.99999), the long texts
  * truncated at 256 tokens with a note: all 43 texts compiled, the short ones
  * and the longest through the interpreter. Then the CLI's input checks and
@@ -19,6 +22,8 @@
 #include <string.h>
 
 #include "backend/driver.h"
+#include "bertc/bertc.h"
+#include "bertc/tasks.h"
 #include "tests/fixture.h"
 #include "tests/testutil.h"
 
@@ -65,7 +70,7 @@ static char *model_dir(const char *name) {
 static char *compiled(const char *name) {
   static char *done[64];
   static size_t num_done;
-  char *rel = fmt("tasks/%s.so", name), *so = tu_scratch_path(rel);
+  char *rel = fmt("pipeline/%s.so", name), *so = tu_scratch_path(rel);
   free(rel);
   for (size_t i = 0; i < num_done; i++)
     if (!strcmp(done[i], name)) return so;
@@ -202,6 +207,314 @@ static void check_fixture(const char *file, const char *model, const char *args)
   free(dir);
 }
 
+/* ---- The public API against the pipelines ------------------------------------------- */
+
+typedef struct api {
+  bertc_model_t *model;
+  bertc_context_t *context;
+  bertc_pipeline_t *pipeline;
+} api_t;
+
+/* A pipeline over a compiled fixture, in runs of at most 4 sequences. */
+static void api_open(const char *name, const bertc_pipeline_options_t *o, api_t *a) {
+  char *so = compiled(name);
+  TU_ASSERT_OK(bertc_model_load(so, NULL, &a->model));
+  bertc_context_options_t co;
+  bertc_context_options_init(&co);
+  co.max_batch = 4;
+  TU_ASSERT_OK(bertc_context_create(a->model, &co, &a->context));
+  TU_ASSERT_OK(bertc_pipeline_create_from_context(a->context, o, &a->pipeline));
+  free(so);
+}
+
+static void api_close(api_t *a) {
+  bertc_pipeline_release(a->pipeline);
+  bertc_context_release(a->context);
+  bertc_model_release(a->model);
+}
+
+/* A fixture file's lines: their inputs (pointing into the lines) and answers. */
+typedef struct lines {
+  size_t count;
+  json_t *all;
+  bertc_pipeline_input_t *inputs;
+} lines_t;
+
+static void lines_read(const char *file, lines_t *l) {
+  char *rel = fmt("tests/fixtures/pipelines/%s.jsonl", file), *path = tu_source_path(rel);
+  FILE *f = fopen(path, "rb");
+  if (!f) fail_msg("cannot open %s", path);
+  l->all = json_array();
+  char *line = NULL;
+  size_t cap = 0;
+  while (getline(&line, &cap, f) > 0)
+    json_array_append_new(l->all, json_loads(line, 0, NULL));
+  l->count = json_array_size(l->all);
+  l->inputs = calloc(l->count, sizeof *l->inputs);
+  for (size_t i = 0; i < l->count; i++) {
+    json_t *o = json_array_get(l->all, i);
+    json_t *a = json_object_get(o, "text"), *b = json_object_get(o, "text_pair");
+    if (!a) {
+      a = json_object_get(o, "question");
+      b = json_object_get(o, "context");
+    }
+    l->inputs[i] = (bertc_pipeline_input_t){json_string_value(a), json_string_length(a),
+                                            b ? json_string_value(b) : NULL,
+                                            b ? json_string_length(b) : 0, NULL};
+  }
+  free(line);
+  fclose(f);
+  free(path);
+  free(rel);
+}
+
+static void lines_free(lines_t *l) {
+  json_decref(l->all);
+  free(l->inputs);
+}
+
+static const json_t *expected_at(const lines_t *l, size_t i) {
+  return json_object_get(json_array_get(l->all, i), "expected");
+}
+
+static void check_close(const char *what, size_t i, const json_t *want, const json_t *got) {
+  char why[512];
+  if (!json_close(want, got, SCORE_TOL, why, sizeof why, "answer"))
+    fail_msg("%s, input %zu: %s", what, i + 1, why);
+}
+
+/* What run_json delivered, checked against bertc_answer_json's texts. */
+typedef struct delivered {
+  char **texts;
+  size_t next, truncated;
+} delivered_t;
+
+static bertc_status_t on_answer(void *user, size_t index, const char *json, size_t length) {
+  delivered_t *d = user;
+  assert_int_equal(index, d->next++);
+  assert_int_equal(length, strlen(json));
+  assert_string_equal(json, d->texts[index]);
+  return BERTC_OK;
+}
+
+static void on_truncated(void *user, size_t index) {
+  (void)index;
+  ((delivered_t *)user)->truncated++;
+}
+
+/* The JSON of every answer equals the pipeline's, and bertc_pipeline_run_json
+ * delivers the same texts in order. Returns how many inputs were truncated. */
+static size_t check_json(const char *what, const api_t *a, const lines_t *l,
+                         const bertc_answer_t *answers) {
+  delivered_t d = {calloc(l->count, sizeof(char *)), 0, 0};
+  for (size_t i = 0; i < l->count; i++) {
+    TU_ASSERT_OK(bertc_answer_json(a->pipeline, &answers[i], &d.texts[i]));
+    json_t *got = json_loads(d.texts[i], 0, NULL);
+    if (!got) fail_msg("%s, input %zu: not JSON: %s", what, i + 1, d.texts[i]);
+    check_close(what, i, expected_at(l, i), got);
+    json_decref(got);
+  }
+  bertc_answer_sink_t sink = {on_answer, on_truncated, &d};
+  TU_ASSERT_OK(bertc_pipeline_run_json(a->pipeline, l->inputs, l->count, &sink));
+  assert_int_equal(d.next, l->count);
+  for (size_t i = 0; i < l->count; i++)
+    free(d.texts[i]);
+  free(d.texts);
+  return d.truncated;
+}
+
+/* Typed fill-mask candidates against the pipeline's list. */
+static void check_candidates(const char *what, size_t i, const bertc_mask_fill_t *m,
+                             const json_t *want) {
+  if ((size_t)m->count != json_array_size(want))
+    fail_msg("%s, input %zu: %d candidates, expected %zu", what, i + 1, m->count,
+             json_array_size(want));
+  for (int32_t c = 0; c < m->count; c++) {
+    const json_t *w = json_array_get(want, (size_t)c);
+    const bertc_fill_candidate_t *k = &m->candidates[c];
+    assert_int_equal(k->token, json_integer_value(json_object_get(w, "token")));
+    assert_string_equal(k->token_str, json_string_value(json_object_get(w, "token_str")));
+    assert_string_equal(k->sequence, json_string_value(json_object_get(w, "sequence")));
+    assert_float_equal(k->score, json_number_value(json_object_get(w, "score")), SCORE_TOL);
+  }
+}
+
+static void check_api_fill_mask(const char *name) {
+  char *file = fmt("%s.fill-mask", name);
+  api_t a;
+  api_open(name, NULL, &a);
+  assert_int_equal(bertc_pipeline_task(a.pipeline), BERTC_TASK_FILL_MASK);
+  lines_t l;
+  lines_read(file, &l);
+  bertc_answer_t *answers = calloc(l.count, sizeof *answers);
+  TU_ASSERT_OK(bertc_pipeline_run(a.pipeline, l.inputs, l.count, answers));
+  size_t truncated = 0;
+  for (size_t i = 0; i < l.count; i++) {
+    const bertc_answer_t *r = &answers[i];
+    const json_t *want = json_object_get(expected_at(&l, i), "mask");
+    assert_int_equal(r->task, BERTC_TASK_FILL_MASK);
+    assert_false(r->has_is_next);
+    truncated += r->truncated;
+    if (r->fill_mask.num_masks == 1) {
+      check_candidates(file, i, &r->fill_mask.masks[0], want);
+      continue;
+    }
+    assert_int_equal(r->fill_mask.num_masks, json_array_size(want));
+    for (int32_t m = 0; m < r->fill_mask.num_masks; m++)
+      check_candidates(file, i, &r->fill_mask.masks[m], json_array_get(want, (size_t)m));
+  }
+  assert_int_equal(check_json(file, &a, &l, answers), truncated);
+  /* one input: the same candidates */
+  bertc_fill_mask_t fm;
+  TU_ASSERT_OK(
+      bertc_pipeline_fill_mask(a.pipeline, l.inputs[0].text, l.inputs[0].text_length, &fm));
+  check_candidates(file, 0, &fm.masks[0], json_object_get(expected_at(&l, 0), "mask"));
+  bertc_fill_mask_deinit(&fm);
+  for (size_t i = 0; i < l.count; i++)
+    bertc_answer_deinit(&answers[i]);
+  free(answers);
+  lines_free(&l);
+  api_close(&a);
+  free(file);
+}
+
+static void test_api_fill_mask(void **state) {
+  (void)state;
+  check_api_fill_mask("bert_mlm");
+  check_api_fill_mask("roberta_mlm");
+}
+
+static void check_qa_answer(const char *what, size_t i, const bertc_qa_answer_t *a,
+                            const json_t *want) {
+  if (strcmp(a->answer, json_string_value(json_object_get(want, "answer"))))
+    fail_msg("%s, input %zu: answer '%s', expected '%s'", what, i + 1, a->answer,
+             json_string_value(json_object_get(want, "answer")));
+  assert_int_equal(a->start, json_integer_value(json_object_get(want, "start")));
+  assert_int_equal(a->end, json_integer_value(json_object_get(want, "end")));
+  assert_float_equal(a->score, json_number_value(json_object_get(want, "score")), SCORE_TOL);
+}
+
+static void check_api_qa(const char *name, int32_t top_k) {
+  char *file = fmt("%s.question-answering%s", name, top_k > 1 ? ".top3" : "");
+  bertc_pipeline_options_t o;
+  bertc_pipeline_options_init(&o);
+  o.top_k = top_k;
+  api_t a;
+  api_open(name, &o, &a);
+  lines_t l;
+  lines_read(file, &l);
+  bertc_answer_t *answers = calloc(l.count, sizeof *answers);
+  TU_ASSERT_OK(bertc_pipeline_run(a.pipeline, l.inputs, l.count, answers));
+  for (size_t i = 0; i < l.count; i++) {
+    const bertc_qa_answers_t *r = &answers[i].answers;
+    const json_t *want = expected_at(&l, i), *list = json_object_get(want, "answers");
+    assert_int_equal(answers[i].task, BERTC_TASK_QUESTION_ANSWERING);
+    if (!list) {
+      assert_int_equal(r->count, 1);
+      check_qa_answer(file, i, &r->items[0], want);
+      continue;
+    }
+    assert_int_equal(r->count, json_array_size(list));
+    for (int32_t k = 0; k < r->count; k++)
+      check_qa_answer(file, i, &r->items[k], json_array_get(list, (size_t)k));
+  }
+  assert_int_equal(check_json(file, &a, &l, answers), 0); /* contexts are windowed, not cut */
+  /* one input: the same answers */
+  bertc_qa_answers_t qa;
+  const bertc_pipeline_input_t *in = &l.inputs[l.count - 1];
+  TU_ASSERT_OK(bertc_pipeline_question_answering(a.pipeline, in->text, in->text_length,
+                                                 in->text_pair, in->pair_length, &qa));
+  assert_int_equal(qa.count, answers[l.count - 1].answers.count);
+  for (int32_t k = 0; k < qa.count; k++)
+    assert_string_equal(qa.items[k].answer, answers[l.count - 1].answers.items[k].answer);
+  bertc_qa_answers_deinit(&qa);
+  for (size_t i = 0; i < l.count; i++)
+    bertc_answer_deinit(&answers[i]);
+  free(answers);
+  lines_free(&l);
+  api_close(&a);
+  free(file);
+}
+
+static void test_api_question_answering(void **state) {
+  (void)state;
+  static const char *const models[] = {"bert_qa", "distilbert_qa", "roberta_qa"};
+  for (size_t i = 0; i < 3; i++) {
+    check_api_qa(models[i], 0);
+    check_api_qa(models[i], 3);
+  }
+}
+
+static bertc_status_t collect(void *user, size_t index, const char *json, size_t length) {
+  (void)length;
+  char **out = user;
+  out[index] = strdup(json);
+  return BERTC_OK;
+}
+
+/* A refused input: its error names it; run_json delivers the answers before
+ * it first, run zeroes every answer. The one-input calls check the task. */
+static void test_api_errors(void **state) {
+  (void)state;
+  api_t a;
+  api_open("bert_mlm", NULL, &a);
+  bertc_pipeline_input_t in[3] = {{"a [MASK] b", 10, NULL, 0, NULL},
+                                  {"no mask here", 12, NULL, 0, "line 7"},
+                                  {"c [MASK]", 8, NULL, 0, NULL}};
+  bertc_answer_t answers[3];
+  TU_ASSERT_ERROR(bertc_pipeline_run(a.pipeline, in, 3, answers),
+                  "line 7: no mask token ([MASK]) in the input");
+  assert_int_equal(answers[0].fill_mask.num_masks, 0);
+  char *texts[3] = {NULL, NULL, NULL};
+  bertc_answer_sink_t sink = {collect, NULL, texts};
+  TU_ASSERT_ERROR(bertc_pipeline_run_json(a.pipeline, in, 3, &sink), "line 7: no mask token");
+  assert_non_null(texts[0]);
+  assert_non_null(strstr(texts[0], "{\"mask\":[{\"token\":"));
+  assert_null(texts[1]);
+  assert_null(texts[2]);
+  free(texts[0]);
+  in[1].name = NULL;
+  TU_ASSERT_ERROR(bertc_pipeline_run(a.pipeline, in, 3, answers), "input 2: no mask token");
+  bertc_qa_answers_t qa;
+  TU_ASSERT_ERROR(bertc_pipeline_question_answering(a.pipeline, "q", 1, "c", 1, &qa),
+                  "the pipeline answers fill-mask");
+  assert_int_equal(qa.count, 0);
+  bertc_labels_t labels;
+  TU_ASSERT_ERROR(bertc_pipeline_classify(a.pipeline, "a", 1, NULL, 0, &labels),
+                  "the pipeline answers fill-mask");
+  assert_null(bertc_pipeline_label(a.pipeline, -1));
+  assert_null(bertc_pipeline_label(a.pipeline, bertc_pipeline_num_labels(a.pipeline)));
+  assert_int_equal(bertc_pipeline_max_seq_length(a.pipeline), 64);
+  bertc_features_t f;
+  TU_ASSERT_OK(bertc_pipeline_encode(a.pipeline, &in[0], &f));
+  assert_int_equal(f.count, 1);
+  assert_false(f.windows);
+  assert_string_equal(f.sequences[0].tokens[0], "[CLS]");
+  char *json = NULL;
+  TU_ASSERT_OK(bertc_features_json(&f, &json));
+  assert_non_null(strstr(json, "\"tokens\":[\"[CLS]\",\"a\",\"[MASK]\""));
+  free(json);
+  bertc_features_deinit(&f);
+  api_close(&a);
+  /* a metadata without a task, an engine without functions */
+  bertc_pipeline_t *p = NULL;
+  bertc_tokenizer_t *tok = NULL;
+  char *dir = fx_dir("bert_mlm");
+  TU_ASSERT_OK(bertc_tokenizer_create_from_dir(dir, 0, &tok));
+  TU_ASSERT_ERROR(bertc_pipeline_create(NULL, "{}", tok, NULL, &p), "unknown task '(missing)'");
+  assert_null(p);
+  TU_ASSERT_ERROR(bertc_pipeline_create(NULL, "{", tok, NULL, &p), "invalid JSON");
+  bertc_engine_t none;
+  memset(&none, 0, sizeof none);
+  TU_ASSERT_ERROR(bertc_pipeline_create(&none, "{\"task\": \"fill-mask\"}", tok, NULL, &p),
+                  "the engine lacks");
+  TU_ASSERT_OK(bertc_pipeline_create(NULL, "{\"task\": \"fill-mask\"}", tok, NULL, &p));
+  TU_ASSERT_ERROR(bertc_pipeline_run(p, in, 1, answers), "no engine");
+  bertc_pipeline_release(p);
+  bertc_tokenizer_release(tok);
+  free(dir);
+}
+
 /* ---- Heads against the pipelines ---------------------------------------------------- */
 
 static void test_fill_mask(void **state) {
@@ -316,7 +629,7 @@ static void check_minilm(const char *model, const char *file, size_t expect_trun
 static void test_minilm(void **state) {
   (void)state;
   const char *dir = tu_minilm_dir();
-  char *so = tu_scratch_path("tasks/minilm.so");
+  char *so = tu_scratch_path("pipeline/minilm.so");
   static const int64_t seqs[] = {32, 128, 256};
   driver_options_t d;
   driver_options_init(&d);
@@ -327,7 +640,7 @@ static void test_minilm(void **state) {
   char *file = tu_source_path("tests/fixtures/pipelines/minilm.embedding.jsonl");
   check_minilm(so, file, 2);
   /* The interpreter is slow: the short texts and the longest one (cut at 256). */
-  char *subset = tu_scratch_path("tasks/minilm-subset.jsonl");
+  char *subset = tu_scratch_path("pipeline/minilm-subset.jsonl");
   FILE *in = fopen(file, "rb"), *out = fopen(subset, "wb");
   assert_non_null(in);
   assert_non_null(out);
@@ -407,7 +720,7 @@ static void test_cli_errors(void **state) {
   free(expect(1, "not more than the doc stride 32", c));
   free(c);
   /* JSON Lines errors name the file and line */
-  char *bad = tu_scratch_path("tasks/bad.jsonl");
+  char *bad = tu_scratch_path("pipeline/bad.jsonl");
   const char *lines = "{\"text\": \"fine\"}\n\n{\"txt\": \"typo\"}\n";
   tu_write_file(bad, lines, strlen(lines));
   c = fmt("'%s' run '%s' --input '%s'", exe(), cls, bad);
@@ -513,7 +826,7 @@ static void test_tokenize(void **state) {
   free(out);
   free(c);
   /* a .so compiled with smaller buckets truncates to its largest one */
-  char *small = tu_scratch_path("tasks/bert_mlm_small.so");
+  char *small = tu_scratch_path("pipeline/bert_mlm_small.so");
   static const int64_t seqs[] = {8, 16};
   driver_options_t d;
   driver_options_init(&d);
@@ -571,6 +884,9 @@ static void test_tokenize(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_api_fill_mask),
+      cmocka_unit_test(test_api_question_answering),
+      cmocka_unit_test(test_api_errors),
       cmocka_unit_test(test_fill_mask),
       cmocka_unit_test(test_text_classification),
       cmocka_unit_test(test_token_classification),
