@@ -40,6 +40,17 @@ static int phase_index(const phases_t *p, const char *prefix) {
   return -1;
 }
 
+/* Quiet options writing `so` (removed first), phases recorded into p. */
+static void quiet_options(bertc_compile_options_t *o, const char *so, phases_t *p) {
+  unlink(so);
+  memset(p, 0, sizeof *p);
+  bertc_compile_options_init(o);
+  o->output_path = so;
+  o->quiet = true;
+  o->progress = record;
+  o->progress_user = p;
+}
+
 static bool file_exists(const char *path) {
   struct stat st;
   return stat(path, &st) == 0;
@@ -91,19 +102,14 @@ static void test_compile_runs(void **state) {
   (void)state;
   char *dir = fx_dir("bert");
   char *so = tu_scratch_path("compiler/bert.so");
-  unlink(so);
-  phases_t p = {0};
+  phases_t p;
   bertc_compile_options_t o;
-  bertc_compile_options_init(&o);
-  o.output_path = so;
+  quiet_options(&o, so, &p);
   o.seq_lens = (const int64_t[]){8, 16};
   o.num_seq_lens = 2;
   o.batch_sizes = (const int64_t[]){1, 4};
   o.num_batch_sizes = 2;
   o.jobs = 2;
-  o.quiet = true;
-  o.progress = record;
-  o.progress_user = &p;
   TU_ASSERT_OK(bertc_compile(dir, &o));
   for (int i = 0; i < p.count; i++)
     print_message("phase %s\n", p.names[i]);
@@ -164,14 +170,9 @@ static void test_compile_errors(void **state) {
   (void)state;
   char *missing = tu_source_path("tests/fixtures/tiny/no_such_model");
   char *so = tu_scratch_path("compiler/missing.so");
-  unlink(so);
-  phases_t p = {0};
+  phases_t p;
   bertc_compile_options_t o;
-  bertc_compile_options_init(&o);
-  o.output_path = so;
-  o.quiet = true;
-  o.progress = record;
-  o.progress_user = &p;
+  quiet_options(&o, so, &p);
   TU_ASSERT_ERROR(bertc_compile(missing, &o), "no_such_model");
   assert_false(file_exists(so));
   assert_int_equal(p.count, 0);
