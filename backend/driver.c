@@ -27,6 +27,16 @@ size_t driver_default_seq_lens(int64_t max, int64_t *out) {
   return n;
 }
 
+/* Bucket sizes: the caller's, else model.json's (copied into out); 0 when
+ * neither gives any. */
+static size_t choose_sizes(const int64_t *given, size_t num_given, const int64_t *spec,
+                           size_t num_spec, int64_t *out) {
+  const int64_t *from = given ? given : spec;
+  size_t n = given ? num_given : num_spec;
+  if (n) memcpy(out, from, n * sizeof(int64_t));
+  return n;
+}
+
 static void report(const driver_options_t *o, const char *phase, double t0) {
   if (o->codegen.progress) o->codegen.progress(o->codegen.progress_user, phase, base_now_seconds() - t0);
 }
@@ -44,27 +54,13 @@ bertc_status_t driver_compile(const char *model_path, const driver_options_t *op
   report(&o, "import", t);
 
   int64_t seqs[FE_MAX_BUCKETS], batches[FE_MAX_BUCKETS];
-  size_t nseq, nbatch;
   bertc_status_t s = BERTC_OK;
-  if (o.seq_lens) {
-    nseq = o.num_seq_lens;
-    memcpy(seqs, o.seq_lens, nseq * sizeof(int64_t));
-  } else if (m->spec.num_seq_lens) {
-    nseq = m->spec.num_seq_lens;
-    memcpy(seqs, m->spec.seq_lens, nseq * sizeof(int64_t));
-  } else {
-    nseq = driver_default_seq_lens(m->max_seq_length, seqs);
-  }
-  if (o.batch_sizes) {
-    nbatch = o.num_batch_sizes;
-    memcpy(batches, o.batch_sizes, nbatch * sizeof(int64_t));
-  } else if (m->spec.num_batch_sizes) {
-    nbatch = m->spec.num_batch_sizes;
-    memcpy(batches, m->spec.batch_sizes, nbatch * sizeof(int64_t));
-  } else {
-    batches[0] = 1;
-    nbatch = 1;
-  }
+  size_t nseq = choose_sizes(o.seq_lens, o.num_seq_lens, m->spec.seq_lens,
+                             m->spec.num_seq_lens, seqs);
+  if (!nseq) nseq = driver_default_seq_lens(m->max_seq_length, seqs);
+  size_t nbatch = choose_sizes(o.batch_sizes, o.num_batch_sizes, m->spec.batch_sizes,
+                               m->spec.num_batch_sizes, batches);
+  if (!nbatch) batches[nbatch++] = 1;
   for (size_t i = 0; !s && i < nseq; i++)
     if (seqs[i] < 1 || seqs[i] > m->max_seq_length)
       s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,

@@ -855,14 +855,19 @@ static bertc_status_t shape_attention(const ir_graph_t *g, const ir_node_t *n, i
   return check_heads(n, out->dims[2]);
 }
 
+/* One row per sequence: x[B,S,H] -> [B,H]. */
+static void per_sequence_type(ir_value_t *out, const ir_value_t *x) {
+  out->rank = 2;
+  out->dims[0] = IR_DIM_BATCH;
+  out->dims[1] = x->dims[2];
+}
+
 static bertc_status_t shape_select_token(const ir_graph_t *g, const ir_node_t *n,
                                          ir_value_t *out) {
   const ir_value_t *x = opnd(g, n, 0);
   BERTC_RETURN_IF_ERROR(expect_bsh(n, 0, x));
   if (n->iattr[0] < 0) return SHAPE_ERR("select_token: negative index");
-  out->rank = 2;
-  out->dims[0] = IR_DIM_BATCH;
-  out->dims[1] = x->dims[2];
+  per_sequence_type(out, x);
   return BERTC_OK;
 }
 
@@ -870,9 +875,7 @@ static bertc_status_t shape_pool(const ir_graph_t *g, const ir_node_t *n, ir_val
   const ir_value_t *x = opnd(g, n, 0);
   BERTC_RETURN_IF_ERROR(expect_bsh(n, 0, x));
   BERTC_RETURN_IF_ERROR(expect_ids(n, 1, opnd(g, n, 1)));
-  out->rank = 2;
-  out->dims[0] = IR_DIM_BATCH;
-  out->dims[1] = x->dims[2];
+  per_sequence_type(out, x);
   return BERTC_OK;
 }
 
