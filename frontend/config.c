@@ -189,10 +189,10 @@ static bertc_status_t read_activation(const cfg_reader_t *r, const arch_desc_t *
   BERTC_RETURN_IF_ERROR(
       cfg_string(r, a->k_act, a->act, c->hidden_act_name, sizeof c->hidden_act_name));
   /* The hidden_act spellings are the activation table's (ir/acts.def). */
-  c->hidden_act = ir_act_from_name(c->hidden_act_name, true);
+  c->hidden_act = ir_act_from_config_name(c->hidden_act_name);
   if (c->hidden_act != IR_ACT_COUNT) return BERTC_OK;
   char names[256];
-  ir_act_list_names(true, names, sizeof names);
+  ir_act_config_names(names, sizeof names);
   return fe_file_error(r->path, BERTC_STATUS_UNSUPPORTED,
                        "%s '%s' is not supported (supported: %s)", a->k_act,
                        c->hidden_act_name, names);

@@ -106,25 +106,34 @@ static bool in_list(const char *list, const char *name) {
   return false;
 }
 
-ir_act_t ir_act_from_name(const char *name, bool config) {
-  for (int a = config ? IR_ACT_NONE + 1 : IR_ACT_NONE; a < IR_ACT_COUNT; a++)
-    if (config ? in_list(act_infos[a].config_names, name) : !strcmp(act_infos[a].name, name))
-      return (ir_act_t)a;
+/* The names that spell activation a: its own one, or its config.json names
+ * (comma-separated; none for IR_ACT_NONE). */
+static const char *act_names(int a, bool config) {
+  return config ? act_infos[a].config_names : act_infos[a].name;
+}
+
+static ir_act_t act_lookup(const char *name, bool config) {
+  for (int a = IR_ACT_NONE; a < IR_ACT_COUNT; a++)
+    if (in_list(act_names(a, config), name)) return (ir_act_t)a;
   return IR_ACT_COUNT;
 }
 
-void ir_act_list_names(bool config, char *buf, size_t size) {
+static void act_list(bool config, char *buf, size_t size) {
   size_t used = 0;
   if (size) buf[0] = '\0';
-  for (int a = config ? IR_ACT_NONE + 1 : IR_ACT_NONE; a < IR_ACT_COUNT; a++) {
-    const char *p = config ? act_infos[a].config_names : act_infos[a].name;
-    for (size_t n; *p && used < size; p += n + (p[n] == ',')) {
-      n = strcspn(p, ",");
+  for (int a = IR_ACT_NONE; a < IR_ACT_COUNT; a++)
+    for (const char *p = act_names(a, config); *p && used < size;) {
+      size_t n = strcspn(p, ",");
       int k = snprintf(buf + used, size - used, "%s%.*s", used ? ", " : "", (int)n, p);
       used += k > 0 ? (size_t)k : 0;
+      p += n + (p[n] == ',');
     }
-  }
 }
+
+ir_act_t ir_act_from_name(const char *name) { return act_lookup(name, false); }
+ir_act_t ir_act_from_config_name(const char *hidden_act) { return act_lookup(hidden_act, true); }
+void ir_act_names(char *buf, size_t size) { act_list(false, buf, size); }
+void ir_act_config_names(char *buf, size_t size) { act_list(true, buf, size); }
 
 const char *ir_dtype_name(ir_dtype_t dtype) { return dtype == IR_I32 ? "i32" : "f32"; }
 

@@ -132,11 +132,13 @@ const ir_act_info_t *ir_act_info(ir_act_t act);
 const char *ir_act_name(ir_act_t act);
 /* The activation a unary op computes; IR_ACT_NONE for every other op. */
 ir_act_t ir_op_act(ir_op_t op);
-/* Looks an activation up by its name ("none" included) or, with config, by
- * a config.json hidden_act value; IR_ACT_COUNT when unknown. */
-ir_act_t ir_act_from_name(const char *name, bool config);
-/* The names ir_act_from_name accepts, ", "-separated, into buf (truncated). */
-void ir_act_list_names(bool config, char *buf, size_t size);
+/* Looks an activation up by its name ("none" included), or by a
+ * config.json hidden_act value; IR_ACT_COUNT when unknown. */
+ir_act_t ir_act_from_name(const char *name);
+ir_act_t ir_act_from_config_name(const char *hidden_act);
+/* The names each of them accepts, ", "-separated, into buf (truncated). */
+void ir_act_names(char *buf, size_t size);
+void ir_act_config_names(char *buf, size_t size);
 const char *ir_dtype_name(ir_dtype_t dtype);
 
 /* --- Building graphs --- */

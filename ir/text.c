@@ -790,11 +790,11 @@ static bertc_status_t parse_attrs(parser_t *p, ir_op_t op, int64_t *iattr, float
       int64_t x = 0;
       bool ok = parse_i64(value, &x);
       if (!ok && is_act_attr(name)) {
-        x = ir_act_from_name(value, false);
+        x = ir_act_from_name(value);
         ok = x != IR_ACT_COUNT;
         if (!ok) {
           char names[256];
-          ir_act_list_names(false, names, sizeof names);
+          ir_act_names(names, sizeof names);
           return fail(p, vat, "expected an activation for 'act' (%s), found '%s'", names, value);
         }
       }
