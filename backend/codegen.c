@@ -49,7 +49,6 @@
 
 #include "backend/cg_internal.h"
 #include "base/base.h"
-#include "runtime/env.h"
 
 #define CG_MAX_NAME 128 /* longest model name: symbol names stay readable */
 
