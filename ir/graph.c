@@ -37,7 +37,7 @@ static const shape_fn op_shapes[IR_OP_COUNT] = {
 
 static const ir_act_info_t act_infos[IR_ACT_COUNT] = {
     [IR_ACT_NONE] = {"none", "", IR_OP_COUNT},
-#define IR_ACT(e, name, config_names, doc) [IR_ACT_##e] = {name, config_names, IR_OP_##e},
+#define IR_ACT(e, name, config_names, doc) [IR_ACT_##e] = {#name, config_names, IR_OP_##e},
 #include "ir/acts.def"
 #undef IR_ACT
 };

@@ -45,21 +45,30 @@ static const float *F(const view_t *v) { return v->data; }
 static const int32_t *I(const view_t *v) { return v->data; }
 static float *FO(view_t *v) { return v->data; }
 
-/* The activations of ir/acts.def, as PyTorch computes them. */
-static double act_apply(int64_t act, double x) {
-  switch (act) {
-  case IR_ACT_NONE: return x;
-  case IR_ACT_GELU: return x * 0.5 * (1.0 + erf(x / sqrt(2.0)));
-  case IR_ACT_GELU_TANH:
-    return 0.5 * x * (1.0 + tanh(0.79788456080286535588 /* sqrt(2/pi) */ * (x + 0.044715 * x * x * x)));
-  case IR_ACT_GELU_FAST: return 0.5 * x * (1.0 + tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x)));
-  case IR_ACT_QUICK_GELU: return x / (1.0 + exp(-1.702 * x));
-  case IR_ACT_RELU: return x > 0 ? x : 0;
-  case IR_ACT_SILU: return x / (1.0 + exp(-x));
-  case IR_ACT_TANH: return tanh(x);
-  }
-  return x;
+/* The activations of ir/acts.def as PyTorch computes them, act_<name>. */
+static double act_none(double x) { return x; }
+static double act_gelu(double x) { return x * 0.5 * (1.0 + erf(x / sqrt(2.0))); }
+static double act_gelu_tanh(double x) {
+  const double sqrt_2_over_pi = 0.79788456080286535588;
+  return 0.5 * x * (1.0 + tanh(sqrt_2_over_pi * (x + 0.044715 * x * x * x)));
 }
+static double act_gelu_fast(double x) {
+  return 0.5 * x * (1.0 + tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x)));
+}
+static double act_quick_gelu(double x) { return x / (1.0 + exp(-1.702 * x)); }
+static double act_relu(double x) { return x > 0 ? x : 0; }
+static double act_silu(double x) { return x / (1.0 + exp(-x)); }
+static double act_tanh(double x) { return tanh(x); }
+
+static double (*const act_fns[IR_ACT_COUNT])(double) = {
+    [IR_ACT_NONE] = act_none,
+#define IR_ACT(e, name, config_names, doc) [IR_ACT_##e] = act_##name,
+#include "ir/acts.def"
+#undef IR_ACT
+};
+
+/* act: a valid ir_act_t (the shape rules check linear's attribute). */
+static double act_apply(int64_t act, double x) { return act_fns[act](x); }
 
 static bertc_status_t check_id(int64_t id, int64_t rows, const char *what) {
   if (id < 0 || id >= rows)
