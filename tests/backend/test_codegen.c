@@ -703,8 +703,11 @@ static void test_minilm_shared_wrappers(void **state) {
     SET_CALL(&c[n++], "bk_l2_normalize", 1, ptr_arg(CG_REGION_ARENA, 0, (int64_t)pooled),
              ptr_arg(CG_REGION_OUTPUT, 0, 0), i64_arg(B), i64_arg(B), i64_arg(ML_H));
     assert_int_equal(n, CALLS);
-    buckets[bi] = (cg_bucket_t){
-        .batch = (int32_t)B, .seq = (int32_t)S, .arena_bytes = arena, .num_calls = CALLS, .calls = c};
+    buckets[bi] = (cg_bucket_t){.batch = (int32_t)B,
+                                .seq = (int32_t)S,
+                                .arena_bytes = arena,
+                                .num_calls = CALLS,
+                                .calls = c};
   }
   bertc_abi_tensor_t inputs[3] = {
       {"input_ids", BERTC_ABI_I32, 2, {BERTC_ABI_DIM_BATCH, BERTC_ABI_DIM_SEQ, 0, 0}},

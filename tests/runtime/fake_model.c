@@ -3,8 +3,8 @@
  * variants the tests need (tests/runtime/CMakeLists.txt):
  *   (none)             a good model with embedded weights
  *   FAKE_EXTERNAL      the same model with its weights in fake_external.weights
- *   FAKE_ABI_VERSION=n a descriptor claiming ABI version n (1: a model of the
- *                      version before this one)
+ *   FAKE_ABI_VERSION=n a descriptor claiming ABI version n (1: an older bertc's
+ *                      model)
  *   FAKE_ABI_NONE      a query that supports no version the runtime asks for
  *   FAKE_FLAGS=f       descriptor flags f instead of BERTC_ABI_FLAG_NEEDS_SGEMM
  *   FAKE_BAD_MAGIC     a descriptor with the wrong magic
@@ -19,8 +19,9 @@
  *   token_flags[b,0,s] = id, token_flags[b,1,s] = mask       (I32 [b, 2, s]);
  *   pooler_output[b,:] = last_hidden_state[b,0,:] @ W   (W: the 4x4 weights).
  * Positions run through env->parallel_for, the pooler through env->sgemm (the
- * descriptor's flags say so), and the CLS rows pass through the arena. An input id of 99 makes the entry fail
- * with status 7, to test error reporting. */
+ * descriptor's flags say so), and the CLS rows pass through the arena. An
+ * input id of 99 makes the entry fail with status 7, to test error
+ * reporting. */
 #include <stdint.h>
 #include <string.h>
 
