@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,4 +120,15 @@ void tu_minilm_batch(const struct fx_minilm *ref, const int *items, int count, i
   *out_ids = ids;
   *out_types = types;
   *out_mask = mask;
+}
+
+double tu_minilm_max_diff(const struct fx_minilm *ref, const int *items, int count,
+                          const float *embeddings) {
+  double worst = 0;
+  for (int i = 0; i < count; i++)
+    for (int k = 0; k < 384; k++) {
+      double d = fabs((double)embeddings[i * 384 + k] - ref->items[items[i]].embedding[k]);
+      if (!(d <= worst)) worst = isnan(d) ? INFINITY : d;
+    }
+  return worst;
 }

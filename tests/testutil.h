@@ -29,6 +29,10 @@ struct fx_minilm;
  * types and attention mask, in heap arrays the caller frees. */
 void tu_minilm_batch(const struct fx_minilm *ref, const int *items, int count, int64_t *out_seq,
                      int32_t **out_ids, int32_t **out_types, int32_t **out_mask);
+/* Max |difference| between embeddings[count, 384] and those items' reference
+ * (sentence-transformers) embeddings; NaN counts as infinite. */
+double tu_minilm_max_diff(const struct fx_minilm *ref, const int *items, int count,
+                          const float *embeddings);
 
 /* Fails the test with the status message when `s` is not OK. */
 #define TU_ASSERT_OK(expr)                                                     \
