@@ -687,27 +687,26 @@ static void test_cli_errors(void **state) {
   assert_null(strchr(strchr(out, '\n') + 1, '\n'));
   free(out);
   free(c);
-  c = fmt("'%s' run '%s' --text 'only one sentence'", exe(), nsp);
-  free(expect(1, "next-sentence prediction needs two texts", c));
-  free(c);
-  c = fmt("'%s' run '%s' --text 'a' --pair 'b'", exe(), tok);
-  free(expect(1, "token classification takes one text, not a pair", c));
-  free(c);
-  c = fmt("'%s' run '%s' --text 'where?'", exe(), qa);
-  free(expect(1, "question answering needs a question and a context", c));
-  free(c);
-  c = fmt("'%s' run '%s' --text 'a' --task fill-mask", exe(), cls);
-  free(expect(1, "was compiled for task sequence-classification", c));
-  free(c);
-  c = fmt("'%s' run '%s' --text 'a' --aggregation mean", exe(), tok);
-  free(expect(2, "--aggregation wants none, simple, first, average or max", c));
-  free(c);
-  c = fmt("'%s' run '%s' --pair 'b'", exe(), nsp);
-  free(expect(2, "--pair must follow the --text", c));
-  free(c);
-  c = fmt("'%s' run '%s' --text a --ids 1,2", exe(), cls);
-  free(expect(2, "not both", c));
-  free(c);
+  /* one line on stderr each: the model, the arguments, the exit code and the message */
+  const struct {
+    const char *model, *args;
+    int rc;
+    const char *needle;
+  } cases[] = {
+      {nsp, "--text 'only one sentence'", 1, "next-sentence prediction needs two texts"},
+      {tok, "--text 'a' --pair 'b'", 1, "token classification takes one text, not a pair"},
+      {qa, "--text 'where?'", 1, "question answering needs a question and a context"},
+      {cls, "--text 'a' --task fill-mask", 1, "was compiled for task sequence-classification"},
+      {tok, "--text 'a' --aggregation mean", 2,
+       "--aggregation wants none, simple, first, average or max"},
+      {nsp, "--pair 'b'", 2, "--pair must follow the --text"},
+      {cls, "--text a --ids 1,2", 2, "not both"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    c = fmt("'%s' run '%s' %s", exe(), cases[i].model, cases[i].args);
+    free(expect(cases[i].rc, cases[i].needle, c));
+    free(c);
+  }
   /* question so long that the default stride has to adapt; an explicit one is refused */
   c = fmt("'%s' run '%s' --question \"$(printf 'why is the sky blue %%.0s' $(seq 8))\" "
           "--context \"$(printf 'the sky is blue. %%.0s' $(seq 20))\"",
