@@ -24,7 +24,8 @@ static const char *help =
     "                           at the model's maximum, which is always included)\n"
     "  --batch-sizes LIST       batch buckets (default 1)\n"
     "  --task NAME              override the task (embedding, fill-mask, ...)\n"
-    "  --target-cpu CPU         LLVM cpu name or 'native' (default)\n"
+    "  --target-cpu CPU         LLVM cpu name or 'native' (default: model.json's\n"
+    "                           target.cpu, else native)\n"
     "  --target-features STR    LLVM feature string, e.g. +avx2,+fma\n"
     "  --weights embed|external embed the weights (default) or write OUT.weights\n"
     "  --emit so|obj|llvm|asm|header   what to write (default so)\n"
@@ -100,7 +101,6 @@ int cmd_compile(int argc, char **argv) {
   char disabled[512] = "";
   bertc_compile_options_t co;
   bertc_compile_options_init(&co);
-  co.target_cpu = "native"; /* the option's default, whatever a model.json says */
   progress_t prog = {0};
   int c;
   optind = 1;

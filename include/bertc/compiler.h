@@ -97,7 +97,8 @@ typedef struct bertc_compile_options {
   /* What the model computes. BERTC_TASK_AUTO (default): model.json's, else
    * the checkpoint's (sentence-transformers files, then architectures[0]). */
   bertc_task_t task;
-  /* LLVM cpu name, or NULL / "native" (default): model.json's, else the host. */
+  /* LLVM cpu name or "native" (the host); NULL (default): model.json's
+   * target.cpu, else "native". */
   const char *target_cpu;
   /* LLVM feature string such as "+avx2,+fma"; NULL (default): model.json's,
    * else the cpu's. */

@@ -271,6 +271,36 @@ static void test_inspect(void **state) {
   free(dir);
 }
 
+/* `bertc compile` takes the cpu from model.json's target unless --target-cpu names one. */
+static void test_cli_target_cpu(void **state) {
+  (void)state;
+  const char *exe = getenv("BERTC_EXE");
+  if (!exe) fail_msg("BERTC_EXE is not set");
+  char *dir = fx_dir("bert");
+  char *spec = tu_scratch_path("compiler/target/model.json");
+  char *so = tu_scratch_path("compiler/target/model.so");
+  char json[4096];
+  snprintf(json, sizeof json,
+           "{\"checkpoint\": \"%s\", \"seq_lens\": [8], \"target\": {\"cpu\": \"haswell\"}}",
+           dir);
+  tu_write_file(spec, json, strlen(json));
+  const struct {
+    const char *option, *want;
+  } cases[] = {{"", "\"target_cpu\": \"haswell\""},
+               {"--target-cpu x86-64-v3", "\"target_cpu\": \"x86-64-v3\""}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char cmd[8192], *out = NULL;
+    snprintf(cmd, sizeof cmd, "'%s' compile '%s' -o '%s' %s >/dev/null 2>&1 && '%s' inspect --json '%s'",
+             exe, spec, so, cases[i].option, exe, so);
+    assert_int_equal(tu_run(cmd, &out, NULL), 0);
+    if (!strstr(out, cases[i].want)) fail_msg("%s: no %s in\n%s", cmd, cases[i].want, out);
+    free(out);
+  }
+  free(so);
+  free(spec);
+  free(dir);
+}
+
 /* ---- reference -------------------------------------------------------------------------- */
 
 static void test_reference_matches_interpreter(void **state) {
@@ -402,6 +432,7 @@ int main(void) {
       cmocka_unit_test(test_compile_runs),
       cmocka_unit_test(test_compile_errors),
       cmocka_unit_test(test_inspect),
+      cmocka_unit_test(test_cli_target_cpu),
       cmocka_unit_test(test_reference_matches_interpreter),
       cmocka_unit_test(test_reference_errors),
   };
