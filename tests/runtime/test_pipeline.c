@@ -339,6 +339,16 @@ static void check_candidates(const char *what, size_t i, const bertc_mask_fill_t
   }
 }
 
+/* Releases what a check_api_* test used. */
+static void check_api_end(api_t *a, lines_t *l, bertc_answer_t *answers, char *file) {
+  for (size_t i = 0; i < l->count; i++)
+    bertc_answer_deinit(&answers[i]);
+  free(answers);
+  lines_free(l);
+  api_close(a);
+  free(file);
+}
+
 static void check_api_fill_mask(const char *name) {
   char *file = fmt("%s.fill-mask", name);
   api_t a;
@@ -370,12 +380,7 @@ static void check_api_fill_mask(const char *name) {
       bertc_pipeline_fill_mask(a.pipeline, l.inputs[0].text, l.inputs[0].text_length, &fm));
   check_candidates(file, 0, &fm.masks[0], json_object_get(expected_at(&l, 0), "mask"));
   bertc_fill_mask_deinit(&fm);
-  for (size_t i = 0; i < l.count; i++)
-    bertc_answer_deinit(&answers[i]);
-  free(answers);
-  lines_free(&l);
-  api_close(&a);
-  free(file);
+  check_api_end(&a, &l, answers, file);
 }
 
 static void test_api_fill_mask(void **state) {
@@ -428,12 +433,7 @@ static void check_api_qa(const char *name, int32_t top_k) {
   for (int32_t k = 0; k < qa.count; k++)
     assert_string_equal(qa.items[k].answer, answers[l.count - 1].answers.items[k].answer);
   bertc_qa_answers_deinit(&qa);
-  for (size_t i = 0; i < l.count; i++)
-    bertc_answer_deinit(&answers[i]);
-  free(answers);
-  lines_free(&l);
-  api_close(&a);
-  free(file);
+  check_api_end(&a, &l, answers, file);
 }
 
 static void test_api_question_answering(void **state) {
