@@ -9,10 +9,12 @@ import sys
 import threading
 from contextlib import contextmanager
 from ctypes import POINTER, byref, c_char_p, c_int, c_int32, c_void_p
-from typing import Any, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
-import numpy.typing as npt
+
+if TYPE_CHECKING:  # numpy.typing costs milliseconds to import
+    import numpy.typing as npt
 
 from . import _native as N
 from ._errors import Error, InvalidArgumentError, NotFoundError, error_for
