@@ -8,6 +8,7 @@
  * already received be answered, then stops. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -216,12 +217,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   req_t *q = *con_cls;
   if (!q) return;
   *con_cls = NULL;
-  if (q->answered) srv_metrics_request(s->metrics, q->call.route, q->answered, srv_now() - q->t0);
+  bool answered = q->answered != 0;
+  if (answered) srv_metrics_request(s->metrics, q->call.route, q->answered, srv_now() - q->t0);
   srv_call_deinit(&q->call);
   free(q->reply.body);
   free(q->body);
   free(q);
   pthread_mutex_lock(&s->mu);
+  if (answered) s->answered++;
   if (--s->in_flight == 0) pthread_cond_broadcast(&s->idle);
   pthread_mutex_unlock(&s->mu);
 }
@@ -402,12 +405,31 @@ bertc_status_t srv_serve(const char *model_path, const srv_options_t *opts) {
   fprintf(s->o.log, "bertc serve: %s: finishing the requests in flight\n",
           sig == SIGINT ? "SIGINT" : "SIGTERM");
   fflush(s->o.log);
-  MHD_socket fd = MHD_quiesce_daemon(d); /* no new connections */
-  if (fd != MHD_INVALID_SOCKET) close(fd);
   pthread_mutex_lock(&s->mu);
   s->stopping = true;
   pthread_mutex_unlock(&s->mu);
+  /* No new connections; the ones the kernel has completed already are
+   * handed to the daemon, not reset. */
+  MHD_socket fd = MHD_quiesce_daemon(d);
+  if (fd != MHD_INVALID_SOCKET) {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    for (;;) {
+      struct sockaddr_storage a;
+      socklen_t len = sizeof a;
+      int c = accept(fd, (struct sockaddr *)&a, &len);
+      if (c < 0) break;
+      if (MHD_add_connection(d, c, (struct sockaddr *)&a, len) != MHD_YES) close(c);
+    }
+    close(fd);
+  }
   drain(s, &sigs);
+  pthread_mutex_lock(&s->mu);
+  int left = s->in_flight;
+  unsigned long long answered = s->answered;
+  pthread_mutex_unlock(&s->mu);
+  fprintf(s->o.log, "bertc serve: stopped: %llu requests answered, %d unanswered\n", answered,
+          left);
   MHD_stop_daemon(d);
   srv_free(s);
   return BERTC_OK;

@@ -135,6 +135,7 @@ typedef struct srv {
   pthread_mutex_t mu; /* in_flight and its condition */
   pthread_cond_t idle;
   int in_flight;
+  unsigned long long answered; /* requests answered */
   bool stopping;
 } srv_t;
 
