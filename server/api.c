@@ -31,7 +31,6 @@ static const struct {
   srv_route_t route;
 } routes[] = {
     {"/v1/embeddings", "POST", SRV_ROUTE_EMBEDDINGS},
-    {"/embeddings", "POST", SRV_ROUTE_EMBEDDINGS},
     {"/v1/models", "GET", SRV_ROUTE_MODELS},
     {"/embed", "POST", SRV_ROUTE_EMBED},
     {"/rerank", "POST", SRV_ROUTE_RERANK},
