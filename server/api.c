@@ -177,8 +177,9 @@ static json_t *parse_body(srv_call_t *call, const char *body, size_t length, srv
   json_error_t err;
   json_t *root = json_loadb(body, length, JSON_REJECT_DUPLICATES, &err);
   if (!root) {
-    srv_reply_error(r, call->route, 400, NULL, "the body is not valid JSON (line %d, column %d): %s",
-                    err.line, err.column, err.text);
+    srv_reply_error(r, call->route, 400, NULL,
+                    "the body is not valid JSON (line %d, column %d): %s", err.line, err.column,
+                    err.text);
     return NULL;
   }
   if (!json_is_object(root)) {
@@ -263,16 +264,16 @@ static void too_long(srv_t *s, srv_call_t *call, srv_reply_t *r, const char *fie
     snprintf(where, sizeof where, "%s", field);
   srv_reply_error(r, call->route, 413, field,
                   "`%s` is longer than %d tokens, the most this model takes; shorten it%s", where,
-                  s->max_tokens, call->route == SRV_ROUTE_EMBEDDINGS ? "" : " or set \"truncate\": true");
+                  s->max_tokens,
+                  call->route == SRV_ROUTE_EMBEDDINGS ? "" : " or set \"truncate\": true");
 }
 
 /* Tokenizes text i of an embedding job. */
 static bool embed_text(srv_t *s, srv_call_t *call, srv_job_t *j, size_t i, json_t *v,
                        const char *field, bool truncate, srv_reply_t *r) {
   bertc_encoding_t enc;
-  bertc_status_t st =
-      bertc_tokenizer_encode(s->tokenizer, json_string_value(v), json_string_length(v), NULL, 0,
-                             &enc);
+  bertc_status_t st = bertc_tokenizer_encode(s->tokenizer, json_string_value(v),
+                                             json_string_length(v), NULL, 0, &enc);
   if (st) {
     srv_reply_error(r, call->route, 422, field, "`%s[%zu]`: %s", field, i,
                     bertc_status_message(st));
@@ -347,7 +348,8 @@ static void begin_openai(srv_t *s, srv_call_t *call, const char *body, size_t le
     return;
   }
   if (strcmp(json_string_value(model), s->model_name)) {
-    srv_reply_error(r, call->route, 404, "model", "the model '%s' does not exist; this server serves '%s'",
+    srv_reply_error(r, call->route, 404, "model",
+                    "the model '%s' does not exist; this server serves '%s'",
                     json_string_value(model), s->model_name);
     return;
   }
@@ -628,8 +630,7 @@ static bool run_item(json_t *v, json_t **text, json_t **pair) {
   return json_is_string(*text) && (!*pair || json_is_string(*pair)) && (!qa || *pair);
 }
 
-static void begin_run(srv_t *s, srv_call_t *call, const char *body, size_t length,
-                      srv_reply_t *r) {
+static void begin_run(srv_t *s, srv_call_t *call, const char *body, size_t length, srv_reply_t *r) {
   json_t *root = parse_body(call, body, length, r);
   if (!root) return;
   bool truncate;
@@ -742,9 +743,12 @@ static void answer_info(srv_t *s, srv_reply_t *r) {
   put_cstring(f, bertc_model_path(s->model));
   fputs(",\"task\":", f);
   put_cstring(f, bertc_task_name(s->task));
-  fprintf(f, ",\"precision\":\"float32\",\"max_input_length\":%d,\"embedding_size\":%d", s->max_tokens,
-          s->dim);
-  fprintf(f, ",\"normalizes\":%s,\"labels\":[", s->normalizes ? "true" : "false");
+  fprintf(f, ",\"precision\":\"float32\",\"max_input_length\":%d,\"embedding_size\":%d",
+          s->max_tokens, s->dim);
+  fprintf(f, ",\"normalizes\":%s,\"vocab_size\":%lld,\"hidden_size\":%lld,\"num_layers\":%lld",
+          s->normalizes ? "true" : "false", (long long)s->vocab_size, (long long)s->hidden_size,
+          (long long)s->num_layers);
+  fputs(",\"labels\":[", f);
   const bertc_pipeline_t *p = s->encoder;
   for (int32_t i = 0; i < s->num_labels; i++) {
     if (i) fputc(',', f);
@@ -765,8 +769,7 @@ static void answer_info(srv_t *s, srv_reply_t *r) {
   reply_json(r, 200, out_close(&o));
 }
 
-void srv_api_begin(srv_t *s, srv_call_t *call, const char *body, size_t length,
-                   srv_reply_t *r) {
+void srv_api_begin(srv_t *s, srv_call_t *call, const char *body, size_t length, srv_reply_t *r) {
   switch (call->route) {
   case SRV_ROUTE_EMBEDDINGS: begin_openai(s, call, body, length, r); break;
   case SRV_ROUTE_EMBED: begin_embed(s, call, body, length, r); break;
@@ -776,9 +779,7 @@ void srv_api_begin(srv_t *s, srv_call_t *call, const char *body, size_t length,
   case SRV_ROUTE_TOKENIZE: answer_tokenize(s, call, body, length, r); break;
   case SRV_ROUTE_MODELS: answer_models(s, r); break;
   case SRV_ROUTE_INFO: answer_info(s, r); break;
-  case SRV_ROUTE_HEALTH:
-    reply_json(r, 200, strdup("{\"status\":\"ok\"}"));
-    break;
+  case SRV_ROUTE_HEALTH: reply_json(r, 200, strdup("{\"status\":\"ok\"}")); break;
   case SRV_ROUTE_OPENAPI: reply_json(r, 200, strdup(srv_openapi_json)); break;
   case SRV_ROUTE_METRICS:
     pthread_mutex_lock(&s->mu);

@@ -179,7 +179,8 @@ static void run_batch(worker_t *w, srv_job_t **jobs, int n, double started) {
   int sequences = 0;
   for (int j = 0; j < n; j++)
     sequences += jobs[j]->count;
-  bertc_status_t s = jobs[0]->kind == SRV_JOB_EMBED ? run_embed(w, jobs, n) : run_pipeline(w, jobs, n);
+  bertc_status_t s =
+      jobs[0]->kind == SRV_JOB_EMBED ? run_embed(w, jobs, n) : run_pipeline(w, jobs, n);
   if (s && n > 1) { /* find the job it was: each on its own */
     bertc_status_free(s);
     s = BERTC_OK;

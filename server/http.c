@@ -103,8 +103,8 @@ static bool admit(req_t *q, const char *url, const char *method) {
   srv_route_t route = srv_route_find(url, &want);
   q->call.route = route;
   if (route == SRV_ROUTE_OTHER) {
-    srv_reply_error(&q->reply, route, 404, NULL, "no route %s %s (the routes are listed at /openapi.json)",
-                    method, url);
+    srv_reply_error(&q->reply, route, 404, NULL,
+                    "no route %s %s (the routes are listed at /openapi.json)", method, url);
     return false;
   }
   bool head = !strcmp(method, "HEAD") && !strcmp(want, "GET");
@@ -257,9 +257,10 @@ static bertc_status_t load_model(srv_t *s, const char *path) {
   BERTC_RETURN_IF_ERROR(bertc_pipeline_create(NULL, bertc_model_metadata_json(s->model),
                                               s->tokenizer, NULL, &s->encoder));
   s->task = bertc_pipeline_model_task(s->encoder);
-  s->num_labels = s->task == BERTC_TASK_SEQUENCE_CLASSIFICATION || s->task == BERTC_TASK_TOKEN_CLASSIFICATION
-                      ? bertc_pipeline_num_labels(s->encoder)
-                      : 0;
+  s->num_labels =
+      s->task == BERTC_TASK_SEQUENCE_CLASSIFICATION || s->task == BERTC_TASK_TOKEN_CLASSIFICATION
+          ? bertc_pipeline_num_labels(s->encoder)
+          : 0;
   s->max_tokens = bertc_tokenizer_max_length(s->tokenizer);
   if (s->max_tokens <= 0) s->max_tokens = bertc_model_max_seq(s->model);
   s->vocab_size = bertc_model_vocab_size(s->model);
@@ -270,6 +271,8 @@ static bertc_status_t load_model(srv_t *s, const char *path) {
       s->dim = (int32_t)outs[i].dims[1];
   json_t *meta = json_loads(bertc_model_metadata_json(s->model), 0, NULL);
   s->normalizes = json_is_true(json_object_get(meta, "normalize"));
+  s->hidden_size = json_integer_value(json_object_get(meta, "hidden_size"));
+  s->num_layers = json_integer_value(json_object_get(meta, "num_layers"));
   json_decref(meta);
   if (s->o.model_name) {
     s->model_name = strdup(s->o.model_name);
@@ -342,7 +345,8 @@ bertc_status_t srv_serve(const char *model_path, const srv_options_t *opts) {
   s->o = *opts;
   if (!s->o.log) s->o.log = stderr;
   s->started = t0;
-  if (s->o.threads <= 0) s->o.threads = cpu_count() / s->o.workers > 0 ? cpu_count() / s->o.workers : 1;
+  if (s->o.threads <= 0)
+    s->o.threads = cpu_count() / s->o.workers > 0 ? cpu_count() / s->o.workers : 1;
   bertc_status_t st = BERTC_OK;
   if (s->o.api_key_file) st = read_key(s, s->o.api_key_file);
   if (!st) st = load_model(s, model_path);
@@ -376,11 +380,10 @@ bertc_status_t srv_serve(const char *model_path, const srv_options_t *opts) {
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     d = MHD_start_daemon(flags, (uint16_t)s->o.port, NULL, NULL, on_request, s,
-                         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.timeout_s,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->o.max_connections,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
+                         MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned)s->o.timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned)s->o.max_connections, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+                         s, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
     if (!d)
       st = bertc_status_make(BERTC_STATUS_IO, "cannot listen on %s port %d: %s", s->o.host,
                              s->o.port, errno ? strerror(errno) : "libmicrohttpd refused");

@@ -77,9 +77,9 @@ struct srv_job {
    * their answers. */
   bertc_pipeline_input_t *inputs;
   bertc_answer_t *answers;
-  int64_t cost;         /* tokens the job adds to a batch */
-  bertc_status_t error; /* set by the worker; owned by the job */
-  double enqueued;      /* srv_now() at submission */
+  int64_t cost;                 /* tokens the job adds to a batch */
+  bertc_status_t error;         /* set by the worker; owned by the job */
+  double enqueued;              /* srv_now() at submission */
   void (*done)(srv_job_t *job); /* called by the worker once, when answered */
   void *user;
   srv_job_t *next; /* queue link */
@@ -123,12 +123,13 @@ typedef struct srv {
   srv_metrics_t *metrics;
   bertc_task_t task;
   char *model_name;
-  int32_t max_tokens;  /* what inputs are truncated to (the tokenizer's max length) */
+  int32_t max_tokens; /* what inputs are truncated to (the tokenizer's max length) */
   int64_t vocab_size;
-  int32_t dim;         /* sentence_embedding size; 0 when the model has none */
-  bool normalizes;     /* the model normalizes its embeddings */
+  int64_t hidden_size, num_layers; /* the metadata's, 0 when absent */
+  int32_t dim;                     /* sentence_embedding size; 0 when the model has none */
+  bool normalizes;                 /* the model normalizes its embeddings */
   int32_t num_labels;
-  char *api_key;       /* NULL: no authentication */
+  char *api_key; /* NULL: no authentication */
   size_t api_key_len;
   int port;
   double started;
@@ -169,8 +170,7 @@ void srv_reply_error(srv_reply_t *r, srv_route_t route, int status, const char *
                      const char *fmt, ...) BERTC_PRINTF(5, 6);
 /* Starts answering a request whose body has arrived: sets *reply, or
  * call->job (reply untouched) for the caller to submit. */
-void srv_api_begin(srv_t *s, srv_call_t *call, const char *body, size_t length,
-                   srv_reply_t *reply);
+void srv_api_begin(srv_t *s, srv_call_t *call, const char *body, size_t length, srv_reply_t *reply);
 /* The answer of a request whose job is done. */
 void srv_api_finish(srv_t *s, srv_call_t *call, srv_reply_t *reply);
 void srv_call_deinit(srv_call_t *call);

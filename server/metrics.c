@@ -18,8 +18,8 @@ double srv_now(void) {
 }
 
 static const char *const route_names[SRV_ROUTE_COUNT] = {
-    "/v1/embeddings", "/v1/models", "/embed",   "/rerank",       "/predict", "/tokenize",
-    "/run",           "/health",    "/info",    "/metrics",      "/openapi.json", "other"};
+    "/v1/embeddings", "/v1/models", "/embed", "/rerank",  "/predict",      "/tokenize",
+    "/run",           "/health",    "/info",  "/metrics", "/openapi.json", "other"};
 
 /* The statuses the server answers with; anything else counts as 500. */
 static const int statuses[] = {200, 400, 401, 404, 405, 413, 422, 500, 503};

@@ -17,19 +17,19 @@
 #include "bertc/status.h"
 
 typedef struct srv_options {
-  const char *host;           /* address to bind; default "127.0.0.1" (loopback) */
-  int port;                   /* default 8080; 0: any free port (printed) */
-  int threads;                /* threads per worker context; 0: all cores / workers */
-  int workers;                /* worker contexts; default 1 */
-  int64_t max_batch_tokens;   /* token budget of one batch (padded tokens); default 16384 */
-  int max_queue;              /* requests waiting for a worker; default 256 */
-  int max_inputs;             /* inputs in one request; default 256 */
-  size_t max_body;            /* request body bytes; default 2 MiB */
-  int timeout_s;              /* idle connection timeout, seconds; default 30 */
-  int max_connections;        /* open connections; default 4096 */
-  const char *api_key_file;   /* NULL: no authentication */
-  const char *model_name;     /* NULL: the .so's file name without ".so" */
-  FILE *log;                  /* the start-up line and errors; default stderr */
+  const char *host;         /* address to bind; default "127.0.0.1" (loopback) */
+  int port;                 /* default 8080; 0: any free port (printed) */
+  int threads;              /* threads per worker context; 0: all cores / workers */
+  int workers;              /* worker contexts; default 1 */
+  int64_t max_batch_tokens; /* token budget of one batch (padded tokens); default 16384 */
+  int max_queue;            /* requests waiting for a worker; default 256 */
+  int max_inputs;           /* inputs in one request; default 256 */
+  size_t max_body;          /* request body bytes; default 2 MiB */
+  int timeout_s;            /* idle connection timeout, seconds; default 30 */
+  int max_connections;      /* open connections; default 4096 */
+  const char *api_key_file; /* NULL: no authentication */
+  const char *model_name;   /* NULL: the .so's file name without ".so" */
+  FILE *log;                /* the start-up line and errors; default stderr */
 } srv_options_t;
 
 void srv_options_init(srv_options_t *o);

@@ -39,8 +39,20 @@ static const char *help =
     "  -h, --help              show this help\n";
 
 int cmd_serve(int argc, char **argv) {
-  enum { O_HOST = 256, O_PORT, O_THREADS, O_WORKERS, O_TOKENS, O_QUEUE, O_INPUTS, O_BODY,
-         O_TIMEOUT, O_CONNS, O_KEY, O_NAME };
+  enum {
+    O_HOST = 256,
+    O_PORT,
+    O_THREADS,
+    O_WORKERS,
+    O_TOKENS,
+    O_QUEUE,
+    O_INPUTS,
+    O_BODY,
+    O_TIMEOUT,
+    O_CONNS,
+    O_KEY,
+    O_NAME
+  };
   static const struct option opts[] = {{"host", required_argument, 0, O_HOST},
                                        {"port", required_argument, 0, O_PORT},
                                        {"threads", required_argument, 0, O_THREADS},
@@ -60,10 +72,14 @@ int cmd_serve(int argc, char **argv) {
     int opt;
     const char *name;
     long long lo, hi;
-  } ranges[] = {{O_PORT, "--port", 0, 65535},          {O_THREADS, "--threads", 1, 1024},
-                {O_WORKERS, "--workers", 1, 256},       {O_TOKENS, "--max-batch-tokens", 1, 1 << 24},
-                {O_QUEUE, "--max-queue", 1, 1 << 20},   {O_INPUTS, "--max-inputs", 1, 1 << 20},
-                {O_BODY, "--max-body", 64, 1LL << 32},  {O_TIMEOUT, "--timeout", 1, 86400},
+  } ranges[] = {{O_PORT, "--port", 0, 65535},
+                {O_THREADS, "--threads", 1, 1024},
+                {O_WORKERS, "--workers", 1, 256},
+                {O_TOKENS, "--max-batch-tokens", 1, 1 << 24},
+                {O_QUEUE, "--max-queue", 1, 1 << 20},
+                {O_INPUTS, "--max-inputs", 1, 1 << 20},
+                {O_BODY, "--max-body", 64, 1LL << 32},
+                {O_TIMEOUT, "--timeout", 1, 86400},
                 {O_CONNS, "--max-connections", 1, 1 << 20}};
   srv_options_t o;
   srv_options_init(&o);
@@ -93,8 +109,8 @@ int cmd_serve(int argc, char **argv) {
     char *end;
     long long v = strtoll(optarg, &end, 10);
     if (!*optarg || *end || v < ranges[k].lo || v > ranges[k].hi)
-      return cli_usage_error("serve", "%s wants %lld..%lld, got '%s'", ranges[k].name,
-                             ranges[k].lo, ranges[k].hi, optarg);
+      return cli_usage_error("serve", "%s wants %lld..%lld, got '%s'", ranges[k].name, ranges[k].lo,
+                             ranges[k].hi, optarg);
     switch (c) {
     case O_PORT: o.port = (int)v; break;
     case O_THREADS: o.threads = (int)v; break;
