@@ -5,7 +5,7 @@
  * same kind and pipeline variant while their tokens fit the batch's budget
  * (a job larger than the budget runs alone). Embedding jobs become one list
  * of token sequences, sorted by length so that each run of the context
- * (at most its max_batch sequences) pads little, and each sequence's
+ * (split to fit the batch buckets: plan_chunks) pads little, and each sequence's
  * sentence_embedding row is copied back to its job: requests that arrive
  * together share runs, and each request's inputs come back in its order.
  * Pipeline jobs (classification, reranking, fill-mask, NER, QA) are
@@ -16,6 +16,7 @@
  * The queue is bounded: submit fails when it is full and the HTTP side
  * answers 503. */
 #define _POSIX_C_SOURCE 200809L
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,8 @@ typedef struct worker {
   bertc_engine_t engine;  /* the context's */
   bertc_engine_t counted; /* the context's, counting tokens for the metrics */
   bertc_pipeline_t *pipelines[SRV_VARIANT_COUNT];
+  int32_t *first_chunk; /* [r]: sequences to run first when r remain (r <= largest_batch) */
+  int32_t largest_batch; /* the largest batch bucket */
   uint64_t real_tokens, padded_tokens; /* of the batch being run */
 } worker_t;
 
@@ -115,27 +118,28 @@ static bertc_status_t run_embed(worker_t *w, srv_job_t **jobs, int n) {
     for (int32_t i = 0; i < jobs[j]->count; i++)
       refs[k++] = (seq_ref_t){jobs[j], i, jobs[j]->lengths[i]};
   if (!s) qsort(refs, total, sizeof *refs, by_length);
-  for (size_t a = 0; !s && a < total; a += (size_t)max_batch) {
-    int32_t m = total - a < (size_t)max_batch ? (int32_t)(total - a) : max_batch;
-    for (int32_t i = 0; i < m; i++) {
-      ids[i] = refs[a + (size_t)i].job->ids[refs[a + (size_t)i].index];
-      lens[i] = refs[a + (size_t)i].length;
+  for (size_t a = 0, m = 0; !s && a < total; a += (size_t)m) {
+    size_t left = total - a;
+    m = left > (size_t)w->largest_batch ? (size_t)w->largest_batch : (size_t)w->first_chunk[left];
+    for (size_t i = 0; i < m; i++) {
+      ids[i] = refs[a + i].job->ids[refs[a + i].index];
+      lens[i] = refs[a + i].length;
     }
     bertc_run_input_t in;
     bertc_run_input_init(&in);
-    in.count = m;
+    in.count = (int32_t)m;
     in.lengths = lens;
     in.input_ids = ids;
     in.pad_id = w->engine.pad_id;
     s = counted_run(w, &in);
     bertc_tensor_view_t v;
     if (!s) s = bertc_context_output_by_name(w->ctx, "sentence_embedding", &v);
-    if (!s && (v.rank != 2 || v.dims[0] != m))
+    if (!s && (v.rank != 2 || v.dims[0] != (int64_t)m))
       s = bertc_status_make(BERTC_STATUS_INTERNAL, "sentence_embedding has an unexpected shape");
-    for (int32_t i = 0; !s && i < m; i++) {
-      const seq_ref_t *r = &refs[a + (size_t)i];
+    for (size_t i = 0; !s && i < m; i++) {
+      const seq_ref_t *r = &refs[a + i];
       size_t dim = (size_t)v.dims[1];
-      memcpy(r->job->embeddings + (size_t)r->index * dim, (const float *)v.data + (size_t)i * dim,
+      memcpy(r->job->embeddings + (size_t)r->index * dim, (const float *)v.data + i * dim,
              dim * sizeof(float));
     }
   }
@@ -197,6 +201,43 @@ static void run_batch(worker_t *w, srv_job_t **jobs, int n, double started) {
                     srv_now() - started);
   for (int j = 0; j < n; j++)
     jobs[j]->done(jobs[j]);
+}
+
+/* How to split r length-sorted sequences into runs: the batch buckets that
+ * hold them with the fewest padded rows (plus one row's worth per run, so
+ * that of equal splits the one with fewer runs wins). 16 sequences with
+ * buckets of batch 1, 8 and 32 run as 8 + 8, not as 32 rows of which half
+ * are padding. first[r] is the run to make first, for r up to the largest
+ * batch bucket (more run in chunks of that). */
+static bertc_status_t plan_chunks(const bertc_model_t *model, worker_t *w) {
+  uint32_t nb = 0;
+  const bertc_abi_bucket_t *b = bertc_model_buckets(model, &nb);
+  int32_t largest = 1;
+  for (uint32_t i = 0; i < nb; i++)
+    if (b[i].batch > largest) largest = b[i].batch;
+  int32_t max_batch = bertc_context_max_batch(w->ctx);
+  if (largest > max_batch) largest = max_batch;
+  int64_t *cost = calloc((size_t)largest + 1, sizeof *cost);
+  w->first_chunk = calloc((size_t)largest + 1, sizeof *w->first_chunk);
+  if (!cost || !w->first_chunk) {
+    free(cost);
+    return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
+  }
+  for (int32_t r = 1; r <= largest; r++) {
+    cost[r] = INT64_MAX;
+    for (uint32_t i = 0; i < nb; i++) {
+      int32_t bb = b[i].batch > largest ? largest : b[i].batch;
+      int64_t c = bb >= r ? bb + 1 : bb + 1 + cost[r - bb];
+      int32_t take = bb >= r ? r : bb;
+      if (c < cost[r] || (c == cost[r] && take > w->first_chunk[r])) {
+        cost[r] = c;
+        w->first_chunk[r] = take;
+      }
+    }
+  }
+  free(cost);
+  w->largest_batch = largest;
+  return BERTC_OK;
 }
 
 /* ---- The workers -------------------------------------------------------------------- */
@@ -279,6 +320,8 @@ bertc_status_t srv_batcher_create(bertc_model_t *model, const bertc_tokenizer_t 
     co.num_threads = o->threads;
     s = bertc_context_create(model, &co, &w->ctx);
     if (s) break;
+    s = plan_chunks(model, w);
+    if (s) break;
     bertc_context_engine(w->ctx, &w->engine);
     w->counted = w->engine;
     w->counted.self = w;
@@ -349,6 +392,7 @@ void srv_batcher_release(srv_batcher_t *b) {
     for (int v = 0; v < SRV_VARIANT_COUNT; v++)
       bertc_pipeline_release(w->pipelines[v]);
     bertc_context_release(w->ctx);
+    free(w->first_chunk);
   }
   free(b->workers);
   pthread_cond_destroy(&b->cv);
