@@ -11,8 +11,10 @@ pick instead, side by side in one run: all-MiniLM-L6-v2 behind
 each with the same threads (torch.set_num_threads / OMP_NUM_THREADS; `bertc
 serve --threads`). Clients: C threads of Python, each with its own keep-alive
 connection, sending requests of 1 or 32 sentences back to back for --seconds
-per point, at concurrency 1, 4, 16 and 64. Reported per point: texts/s and the
-p50 / p99 request latency, plus the ratios of bertc to each peer and, at each
+per point, at concurrency 1, 4, 16 and 64. Reported per point: texts/s, the
+p50 / p99 request latency and the server's CPU time per text (its process tree's
+user + system time: steadier than wall time on a machine shared with other
+work), plus the ratios of bertc to each peer and, at each
 concurrency, bertc serve's texts/s over the offline `bertc run --input` on the
 same sentences (what batching leaves on the table). The clients run on the
 same cores as the servers, the same for every server.
@@ -34,6 +36,7 @@ import http.client
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import socket
@@ -122,8 +125,33 @@ class Peer:
                 self.proc.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its descendants (/proc), in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                stats[int(d)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+            except (OSError, IndexError, ValueError):
+                pass
+    tree, total, grew = {pid}, 0, True
+    while grew:
+        grew = False
+        for p, (ppid, _) in stats.items():
+            if ppid in tree and p not in tree:
+                tree.add(p)
+                grew = True
+    for p in tree:
+        total += stats.get(p, (0, 0))[1]
+    return total / tick
+
+
 def load(peer: Peer, texts: list[str], size: int, concurrency: int, seconds: float):
-    """Clients sending `size`-sentence requests back to back: (texts/s, p50, p99 in ms)."""
+    """Clients sending `size`-sentence requests back to back: (texts/s, p50, p99 in ms,
+    the server's CPU ms per text)."""
     lat: list[float] = []
     count = [0]
     errors = []
@@ -165,17 +193,19 @@ def load(peer: Peer, texts: list[str], size: int, concurrency: int, seconds: flo
         t.start()
     t0 = time.monotonic()
     deadline[0] = t0 + seconds
+    cpu0 = cpu_seconds(peer.proc.pid)
     start.wait()
     for t in threads:
         t.join()
     wall = time.monotonic() - t0
+    cpu = cpu_seconds(peer.proc.pid) - cpu0
     if errors:
         print(f"  {peer.name}: {len(errors)} errors, e.g. {errors[0]}", file=sys.stderr)
     if not lat:
         return None
     lat.sort()
     p = lambda q: 1e3 * lat[min(len(lat) - 1, int(q * len(lat)))]  # noqa: E731
-    return count[0] / wall, p(0.50), p(0.99)
+    return count[0] / wall, p(0.50), p(0.99), 1e3 * cpu / max(count[0], 1)
 
 
 def main() -> int:
@@ -214,12 +244,20 @@ def main() -> int:
     one.write_text(json.dumps({"text": texts[0]}) + "\n")
 
     def timed(path):
+        """(wall, CPU) seconds of `bertc run --input path`."""
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.monotonic()
         subprocess.run([exe, "run", str(so), "--input", str(path), "--threads",
                         str(args.threads)], check=True, stdout=subprocess.DEVNULL)
-        return time.monotonic() - t0
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (time.monotonic() - t0,
+                r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
 
-    offline = max(len(texts) / max(min(timed(inp) for _ in range(2)) - timed(one), 1e-9), 0)
+    runs = [timed(inp) for _ in range(2)]
+    base = timed(one)
+    best = min(runs)
+    offline = len(texts) / max(best[0] - base[0], 1e-9)
+    offline_cpu = 1e3 * (best[1] - base[1]) / len(texts)
 
     peers = []
     names = args.peers.split(",")
@@ -275,9 +313,10 @@ def main() -> int:
              "", f"all-MiniLM-L6-v2, {args.threads} threads per server, {args.seconds:g} s per "
              f"point, {os.cpu_count()} CPUs shared by clients and server; "
              f"`python3 bench/serve.py {' '.join(sys.argv[1:])}`", "",
-             f"offline `bertc run --input` (2048 sentences): {offline:.0f} texts/s", "",
+             f"offline `bertc run --input` (2048 sentences): {offline:.0f} texts/s, "
+             f"{offline_cpu:.2f} CPU ms per text", "",
              "| server | sentences/request | concurrency | texts/s | p50 ms | p99 ms | "
-             "bertc / this (texts/s) |", "|---|---|---|---|---|---|---|"]
+             "CPU ms/text | bertc / this (texts/s) |", "|---|---|---|---|---|---|---|---|"]
     for size in sizes:
         for c in conc:
             base = results.get(("bertc", size, c))
@@ -289,7 +328,7 @@ def main() -> int:
                 if peer.name == "bertc":
                     ratio = f"{r[0] / offline:.2f} of offline"
                 lines.append(f"| {peer.name} | {size} | {c} | {r[0]:.0f} | {r[1]:.1f} | "
-                             f"{r[2]:.1f} | {ratio} |")
+                             f"{r[2]:.1f} | {r[3]:.2f} | {ratio} |")
     lines += ["", "start-up to first answer: " + ", ".join(
         f"{p.name} {p.ready * 1e3:.0f} ms" for p in peers)]
     report = "\n".join(lines) + "\n"

@@ -4,9 +4,9 @@
  * A worker takes the oldest job and, behind it, every following job of the
  * same kind and pipeline variant while their tokens fit the batch's budget
  * (a job larger than the budget runs alone). Embedding jobs become one list
- * of token sequences, sorted by length so that each run of the context
- * (split to fit the batch buckets: plan_chunks) pads little, and each sequence's
- * sentence_embedding row is copied back to its job: requests that arrive
+ * of token sequences, sorted by length and split into the runs of the
+ * context that compute the fewest tokens for the buckets (plan_runs), and
+ * each sequence's sentence_embedding row is copied back to its job: requests that arrive
  * together share runs, and each request's inputs come back in its order.
  * Pipeline jobs (classification, reranking, fill-mask, NER, QA) are
  * answered by one bertc_pipeline_run over all the batch's inputs; when it
@@ -30,8 +30,9 @@ typedef struct worker {
   bertc_engine_t engine;  /* the context's */
   bertc_engine_t counted; /* the context's, counting tokens for the metrics */
   bertc_pipeline_t *pipelines[SRV_VARIANT_COUNT];
-  int32_t *first_chunk; /* [r]: sequences to run first when r remain (r <= largest_batch) */
-  int32_t largest_batch; /* the largest batch bucket */
+  const bertc_abi_bucket_t *buckets; /* the model's, for splitting batches into runs */
+  uint32_t num_buckets;
+  int32_t largest_batch;               /* the largest batch a run takes */
   uint64_t real_tokens, padded_tokens; /* of the batch being run */
 } worker_t;
 
@@ -103,24 +104,77 @@ static int by_length(const void *a, const void *b) {
   return x < y ? -1 : x > y; /* qsort is not stable; the order does not change results */
 }
 
+/* Tokens a run of m sequences of at most `longest` tokens computes: the
+ * cheapest bucket that holds it, as bertc_context_run chooses. */
+static int64_t run_cost(const worker_t *w, int32_t m, int32_t longest) {
+  int64_t best = INT64_MAX;
+  for (uint32_t k = 0; k < w->num_buckets; k++) {
+    const bertc_abi_bucket_t *b = &w->buckets[k];
+    if (b->batch >= m && b->seq >= longest && (int64_t)b->batch * b->seq < best)
+      best = (int64_t)b->batch * b->seq;
+  }
+  return best == INT64_MAX ? (int64_t)m * longest * 4 : best;
+}
+
+/* Tokens charged per run besides its bucket: what a run costs beyond its
+ * rows (per-layer synchronization, small GEMMs), so that of two splits
+ * with equal padding the one with fewer runs wins. */
+#define RUN_OVERHEAD_TOKENS 32
+
+/* Splits n length-sorted sequences into runs: sizes[] gets the run sizes in
+ * order, fewest computed tokens first (dynamic programming from the end:
+ * each run takes the next min(batch, left) sequences for a bucket's batch).
+ * 16 short sequences and buckets of batch 1, 8 and 32 run as 8 + 8 rather
+ * than as 32 rows of which half are padding; a batch of mixed lengths runs
+ * its short sequences in a short bucket. Returns the number of runs. */
+static size_t plan_runs(const worker_t *w, const seq_ref_t *refs, size_t n, int64_t *cost,
+                        int32_t *take, int32_t *sizes) {
+  cost[n] = 0;
+  for (size_t i = n; i-- > 0;) {
+    cost[i] = INT64_MAX;
+    take[i] = 1;
+    size_t left = n - i;
+    for (uint32_t k = 0; k < w->num_buckets; k++) {
+      int32_t b = w->buckets[k].batch > w->largest_batch ? w->largest_batch : w->buckets[k].batch;
+      int32_t m = (size_t)b < left ? b : (int32_t)left;
+      int64_t c = run_cost(w, m, refs[i + (size_t)m - 1].length) + RUN_OVERHEAD_TOKENS +
+                  cost[i + (size_t)m];
+      if (c < cost[i] || (c == cost[i] && m > take[i])) {
+        cost[i] = c;
+        take[i] = m;
+      }
+    }
+  }
+  size_t runs = 0;
+  for (size_t i = 0; i < n; i += (size_t)take[i])
+    sizes[runs++] = take[i];
+  return runs;
+}
+
 static bertc_status_t run_embed(worker_t *w, srv_job_t **jobs, int n) {
   size_t total = 0;
   for (int j = 0; j < n; j++)
     total += (size_t)jobs[j]->count;
-  int32_t max_batch = bertc_context_max_batch(w->ctx);
+  int32_t max_batch = w->largest_batch;
   seq_ref_t *refs = calloc(total, sizeof *refs);
   const int32_t **ids = calloc((size_t)max_batch, sizeof *ids);
   int32_t *lens = calloc((size_t)max_batch, sizeof *lens);
+  int64_t *cost = calloc(total + 1, sizeof *cost);
+  int32_t *take = calloc(total + 1, sizeof *take), *sizes = calloc(total + 1, sizeof *sizes);
   bertc_status_t s = BERTC_OK;
-  if (!refs || !ids || !lens) s = bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
+  if (!refs || !ids || !lens || !cost || !take || !sizes)
+    s = bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
   size_t k = 0;
   for (int j = 0; !s && j < n; j++)
     for (int32_t i = 0; i < jobs[j]->count; i++)
       refs[k++] = (seq_ref_t){jobs[j], i, jobs[j]->lengths[i]};
-  if (!s) qsort(refs, total, sizeof *refs, by_length);
-  for (size_t a = 0, m = 0; !s && a < total; a += (size_t)m) {
-    size_t left = total - a;
-    m = left > (size_t)w->largest_batch ? (size_t)w->largest_batch : (size_t)w->first_chunk[left];
+  size_t runs = 0;
+  if (!s) {
+    qsort(refs, total, sizeof *refs, by_length);
+    runs = plan_runs(w, refs, total, cost, take, sizes);
+  }
+  for (size_t run = 0, a = 0, m = 0; !s && run < runs; run++, a += m) {
+    m = (size_t)sizes[run];
     for (size_t i = 0; i < m; i++) {
       ids[i] = refs[a + i].job->ids[refs[a + i].index];
       lens[i] = refs[a + i].length;
@@ -146,6 +200,9 @@ static bertc_status_t run_embed(worker_t *w, srv_job_t **jobs, int n) {
   free(refs);
   free(ids);
   free(lens);
+  free(cost);
+  free(take);
+  free(sizes);
   return s;
 }
 
@@ -201,43 +258,6 @@ static void run_batch(worker_t *w, srv_job_t **jobs, int n, double started) {
                     srv_now() - started);
   for (int j = 0; j < n; j++)
     jobs[j]->done(jobs[j]);
-}
-
-/* How to split r length-sorted sequences into runs: the batch buckets that
- * hold them with the fewest padded rows (plus one row's worth per run, so
- * that of equal splits the one with fewer runs wins). 16 sequences with
- * buckets of batch 1, 8 and 32 run as 8 + 8, not as 32 rows of which half
- * are padding. first[r] is the run to make first, for r up to the largest
- * batch bucket (more run in chunks of that). */
-static bertc_status_t plan_chunks(const bertc_model_t *model, worker_t *w) {
-  uint32_t nb = 0;
-  const bertc_abi_bucket_t *b = bertc_model_buckets(model, &nb);
-  int32_t largest = 1;
-  for (uint32_t i = 0; i < nb; i++)
-    if (b[i].batch > largest) largest = b[i].batch;
-  int32_t max_batch = bertc_context_max_batch(w->ctx);
-  if (largest > max_batch) largest = max_batch;
-  int64_t *cost = calloc((size_t)largest + 1, sizeof *cost);
-  w->first_chunk = calloc((size_t)largest + 1, sizeof *w->first_chunk);
-  if (!cost || !w->first_chunk) {
-    free(cost);
-    return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
-  }
-  for (int32_t r = 1; r <= largest; r++) {
-    cost[r] = INT64_MAX;
-    for (uint32_t i = 0; i < nb; i++) {
-      int32_t bb = b[i].batch > largest ? largest : b[i].batch;
-      int64_t c = bb >= r ? bb + 1 : bb + 1 + cost[r - bb];
-      int32_t take = bb >= r ? r : bb;
-      if (c < cost[r] || (c == cost[r] && take > w->first_chunk[r])) {
-        cost[r] = c;
-        w->first_chunk[r] = take;
-      }
-    }
-  }
-  free(cost);
-  w->largest_batch = largest;
-  return BERTC_OK;
 }
 
 /* ---- The workers -------------------------------------------------------------------- */
@@ -320,8 +340,12 @@ bertc_status_t srv_batcher_create(bertc_model_t *model, const bertc_tokenizer_t 
     co.num_threads = o->threads;
     s = bertc_context_create(model, &co, &w->ctx);
     if (s) break;
-    s = plan_chunks(model, w);
-    if (s) break;
+    w->buckets = bertc_model_buckets(model, &w->num_buckets);
+    w->largest_batch = 1;
+    for (uint32_t k = 0; k < w->num_buckets; k++)
+      if (w->buckets[k].batch > w->largest_batch) w->largest_batch = w->buckets[k].batch;
+    if (w->largest_batch > bertc_context_max_batch(w->ctx))
+      w->largest_batch = bertc_context_max_batch(w->ctx);
     bertc_context_engine(w->ctx, &w->engine);
     w->counted = w->engine;
     w->counted.self = w;
@@ -392,7 +416,6 @@ void srv_batcher_release(srv_batcher_t *b) {
     for (int v = 0; v < SRV_VARIANT_COUNT; v++)
       bertc_pipeline_release(w->pipelines[v]);
     bertc_context_release(w->ctx);
-    free(w->first_chunk);
   }
   free(b->workers);
   pthread_cond_destroy(&b->cv);
