@@ -26,7 +26,12 @@ same cores as the servers, the same for every server.
 Not a test: nothing asserts on a timing. Needs a bertc build (--bertc, default
 ../build-bench or ./build), fastapi + uvicorn + sentence-transformers for the
 fastapi peer (scripts/install-deps.sh --bench), infinity-emb for the infinity
-peer (with a Python that has it: --infinity-python).
+peer (with a Python that has it: --infinity-python). infinity-emb pins older
+sentence-transformers and numpy, so give it a virtual environment of its own:
+
+    python3 -m venv --system-site-packages /tmp/infinity
+    /tmp/infinity/bin/pip install "infinity-emb[server,torch]"
+    python3 bench/serve.py --infinity-python /tmp/infinity/bin/python
 """
 
 from __future__ import annotations
