@@ -321,7 +321,8 @@ def main() -> int:
              f"offline `bertc run --input` (2048 sentences): {offline:.0f} texts/s, "
              f"{offline_cpu:.2f} CPU ms per text", "",
              "| server | sentences/request | concurrency | texts/s | p50 ms | p99 ms | "
-             "CPU ms/text | bertc / this (texts/s) |", "|---|---|---|---|---|---|---|---|"]
+             "CPU ms/text | bertc / this (texts/s) | this / bertc (CPU ms/text) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for size in sizes:
         for c in conc:
             base = results.get(("bertc", size, c))
@@ -330,10 +331,12 @@ def main() -> int:
                 if not r:
                     continue
                 ratio = f"{base[0] / r[0]:.2f}" if base and peer.name != "bertc" else ""
+                cpu = f"{r[3] / base[3]:.2f}" if base and peer.name != "bertc" else ""
                 if peer.name == "bertc":
                     ratio = f"{r[0] / offline:.2f} of offline"
+                    cpu = f"{offline_cpu / r[3]:.2f} of offline's"
                 lines.append(f"| {peer.name} | {size} | {c} | {r[0]:.0f} | {r[1]:.1f} | "
-                             f"{r[2]:.1f} | {r[3]:.2f} | {ratio} |")
+                             f"{r[2]:.1f} | {r[3]:.2f} | {ratio} | {cpu} |")
     lines += ["", "start-up to first answer: " + ", ".join(
         f"{p.name} {p.ready * 1e3:.0f} ms" for p in peers)]
     report = "\n".join(lines) + "\n"

@@ -20,6 +20,7 @@ import concurrent.futures
 import http.client
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -360,15 +361,15 @@ def test_64_concurrent_clients(minilm, expected):
 
     before = minilm.request("GET", "/metrics")[2]
     with concurrent.futures.ThreadPoolExecutor(64) as pool:
-        answered = sum(pool.map(client, range(128)))
-    assert answered == sum(1 + i % 3 for i in range(128))
+        answered = sum(pool.map(client, range(64)))
+    assert answered == sum(1 + i % 3 for i in range(64))
     after = minilm.request("GET", "/metrics")[2]
 
     def batches(text):
         return sum(int(line.split()[-1]) for line in text.splitlines()
                    if line.startswith("bertc_batch_requests_count"))
     # Requests that arrive together share batches: fewer batches than requests.
-    assert batches(after) - batches(before) < 128
+    assert batches(after) - batches(before) < 64
 
 
 def test_queue_full_is_503(models):
@@ -439,6 +440,15 @@ def test_shutdown_under_load(models):
 def test_openapi_lists_every_route(minilm):
     st, _, doc = minilm.request("GET", "/openapi.json")
     assert st == 200 and doc["openapi"].startswith("3.")
+    # The routes docs/serve.md lists are the ones the document describes.
+    documented = set(re.findall(r"^\| `(GET|POST) (/[^` ]*)`", (SRC / "docs/serve.md").read_text(),
+                                re.M))
+    described = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    assert documented == described
+    # And the ones the server's route table (server/api.c) serves.
+    table = set((m, p) for p, m in re.findall(r'\{"(/[^"]*)", "(GET|POST)"',
+                                                (SRC / "server/api.c").read_text()))
+    assert table == described
     for path, ops in doc["paths"].items():
         for method in ops:
             st, _, _ = minilm.request(method.upper(), path, {} if method == "post" else None)
