@@ -388,7 +388,7 @@ def test_queue_full_is_503(models):
 
 
 def test_shutdown_under_load(models):
-    s = Server(models["minilm"])
+    s = Server(models["minilm"], "--workers", "2", "--threads", "1")  # two contexts
     body = json.dumps({"inputs": [f"text {i} to embed before the end" for i in range(16)]})
     results = []  # (connected before the signal, outcome)
     sigterm_at = [None]
