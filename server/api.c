@@ -245,8 +245,9 @@ static srv_job_t *job_new(srv_job_kind_t kind, size_t count) {
     ok = j->ids && j->lengths;
   } else {
     j->inputs = calloc(count, sizeof *j->inputs);
+    j->names = calloc(count, sizeof *j->names);
     j->answers = calloc(count, sizeof *j->answers);
-    ok = j->inputs && j->answers;
+    ok = j->inputs && j->names && j->answers;
   }
   if (!ok) {
     srv_job_free(j);
@@ -476,6 +477,8 @@ static void begin_embed(srv_t *s, srv_call_t *call, const char *body, size_t len
 static bool pipeline_input(srv_t *s, srv_call_t *call, srv_job_t *j, size_t i, json_t *text,
                            json_t *pair, const char *field, bool truncate, srv_reply_t *r) {
   bertc_pipeline_input_t *in = &j->inputs[i];
+  snprintf(j->names[i], sizeof j->names[i], "`%s[%zu]`", field, i);
+  in->name = j->names[i];
   in->text = json_string_value(text);
   in->text_length = json_string_length(text);
   if (pair) {

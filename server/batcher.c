@@ -62,6 +62,7 @@ void srv_job_free(srv_job_t *job) {
       bertc_answer_deinit(&job->answers[i]);
   free(job->answers);
   free(job->inputs);
+  free(job->names);
   bertc_status_free(job->error);
   free(job);
 }

@@ -76,6 +76,7 @@ struct srv_job {
   /* SRV_JOB_PIPELINE: count inputs (their text owned by the request) and
    * their answers. */
   bertc_pipeline_input_t *inputs;
+  char (*names)[32]; /* the inputs' names in messages: "inputs[3]" */
   bertc_answer_t *answers;
   int64_t cost;                 /* tokens the job adds to a batch */
   bertc_status_t error;         /* set by the worker; owned by the job */
