@@ -483,3 +483,20 @@ def test_schemathesis(minilm):
          "response_schema_conformance,response_headers_conformance"],
         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+
+
+# ---- The command line ---------------------------------------------------------------
+
+@pytest.mark.parametrize("args,code,words", [
+    (["--port", "70000"], 2, "--port wants 0..65535"),
+    (["--workers", "0"], 2, "--workers wants 1..256"),
+    (["--bogus"], 2, "--bogus"),
+    ([], 2, "expected one MODEL.so"),
+    ([str(SRC / "README.md")], 1, "not a compiled model"),
+    (["MODEL", "--api-key-file", "/nonexistent/key"], 1, "/nonexistent/key"),
+    (["MODEL", "--host", "not a host name"], 1, "--host not a host name"),
+])
+def test_cli_errors(models, args, code, words):
+    args = [str(models["rerank"]) if a == "MODEL" else a for a in args]
+    r = subprocess.run([EXE, "serve", *args], capture_output=True, text=True, timeout=60)
+    assert r.returncode == code and words in r.stderr, r.stderr
