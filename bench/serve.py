@@ -29,9 +29,9 @@ fastapi peer (scripts/install-deps.sh --bench), infinity-emb for the infinity
 peer (with a Python that has it: --infinity-python). infinity-emb pins older
 sentence-transformers and numpy, so give it a virtual environment of its own:
 
-    python3 -m venv --system-site-packages /tmp/infinity
-    /tmp/infinity/bin/pip install "infinity-emb[server,torch]"
-    python3 bench/serve.py --infinity-python /tmp/infinity/bin/python
+    python3 -m venv --system-site-packages ~/infinity-venv
+    ~/infinity-venv/bin/pip install "infinity-emb[server,torch]"
+    python3 bench/serve.py --infinity-python ~/infinity-venv/bin/python
 """
 
 from __future__ import annotations
