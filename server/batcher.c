@@ -5,7 +5,7 @@
  * same kind and pipeline variant while their tokens fit the batch's budget
  * (a job larger than the budget runs alone). Embedding jobs become one list
  * of token sequences, sorted by length and split into the runs of the
- * context that compute the fewest tokens for the buckets (plan_runs), and
+ * context that compute the fewest tokens for the buckets (plan.c), and
  * each sequence's sentence_embedding row is copied back to its job: requests that arrive
  * together share runs, and each request's inputs come back in its order.
  * Pipeline jobs (classification, reranking, fill-mask, NER, QA) are
@@ -105,53 +105,6 @@ static int by_length(const void *a, const void *b) {
   return x < y ? -1 : x > y; /* qsort is not stable; the order does not change results */
 }
 
-/* Tokens a run of m sequences of at most `longest` tokens computes: the
- * cheapest bucket that holds it, as bertc_context_run chooses. */
-static int64_t run_cost(const worker_t *w, int32_t m, int32_t longest) {
-  int64_t best = INT64_MAX;
-  for (uint32_t k = 0; k < w->num_buckets; k++) {
-    const bertc_abi_bucket_t *b = &w->buckets[k];
-    if (b->batch >= m && b->seq >= longest && (int64_t)b->batch * b->seq < best)
-      best = (int64_t)b->batch * b->seq;
-  }
-  return best == INT64_MAX ? (int64_t)m * longest * 4 : best;
-}
-
-/* Tokens charged per run besides its bucket: what a run costs beyond its
- * rows (per-layer synchronization, small GEMMs), so that of two splits
- * with equal padding the one with fewer runs wins. */
-#define RUN_OVERHEAD_TOKENS 32
-
-/* Splits n length-sorted sequences into runs: sizes[] gets the run sizes in
- * order, fewest computed tokens first (dynamic programming from the end:
- * each run takes the next min(batch, left) sequences for a bucket's batch).
- * 16 short sequences and buckets of batch 1, 8 and 32 run as 8 + 8 rather
- * than as 32 rows of which half are padding; a batch of mixed lengths runs
- * its short sequences in a short bucket. Returns the number of runs. */
-static size_t plan_runs(const worker_t *w, const seq_ref_t *refs, size_t n, int64_t *cost,
-                        int32_t *take, int32_t *sizes) {
-  cost[n] = 0;
-  for (size_t i = n; i-- > 0;) {
-    cost[i] = INT64_MAX;
-    take[i] = 1;
-    size_t left = n - i;
-    for (uint32_t k = 0; k < w->num_buckets; k++) {
-      int32_t b = w->buckets[k].batch > w->largest_batch ? w->largest_batch : w->buckets[k].batch;
-      int32_t m = (size_t)b < left ? b : (int32_t)left;
-      int64_t c = run_cost(w, m, refs[i + (size_t)m - 1].length) + RUN_OVERHEAD_TOKENS +
-                  cost[i + (size_t)m];
-      if (c < cost[i] || (c == cost[i] && m > take[i])) {
-        cost[i] = c;
-        take[i] = m;
-      }
-    }
-  }
-  size_t runs = 0;
-  for (size_t i = 0; i < n; i += (size_t)take[i])
-    sizes[runs++] = take[i];
-  return runs;
-}
-
 static bertc_status_t run_embed(worker_t *w, srv_job_t **jobs, int n) {
   size_t total = 0;
   for (int j = 0; j < n; j++)
@@ -162,8 +115,9 @@ static bertc_status_t run_embed(worker_t *w, srv_job_t **jobs, int n) {
   int32_t *lens = calloc((size_t)max_batch, sizeof *lens);
   int64_t *cost = calloc(total + 1, sizeof *cost);
   int32_t *take = calloc(total + 1, sizeof *take), *sizes = calloc(total + 1, sizeof *sizes);
+  int32_t *sorted = calloc(total + 1, sizeof *sorted);
   bertc_status_t s = BERTC_OK;
-  if (!refs || !ids || !lens || !cost || !take || !sizes)
+  if (!refs || !ids || !lens || !cost || !take || !sizes || !sorted)
     s = bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
   size_t k = 0;
   for (int j = 0; !s && j < n; j++)
@@ -172,7 +126,10 @@ static bertc_status_t run_embed(worker_t *w, srv_job_t **jobs, int n) {
   size_t runs = 0;
   if (!s) {
     qsort(refs, total, sizeof *refs, by_length);
-    runs = plan_runs(w, refs, total, cost, take, sizes);
+    for (size_t i = 0; i < total; i++)
+      sorted[i] = refs[i].length;
+    runs = srv_plan_runs(w->buckets, w->num_buckets, w->largest_batch, sorted, total, cost, take,
+                         sizes);
   }
   for (size_t run = 0, a = 0, m = 0; !s && run < runs; run++, a += m) {
     m = (size_t)sizes[run];
@@ -204,6 +161,7 @@ static bertc_status_t run_embed(worker_t *w, srv_job_t **jobs, int n) {
   free(cost);
   free(take);
   free(sizes);
+  free(sorted);
   return s;
 }
 

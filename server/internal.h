@@ -88,6 +88,15 @@ struct srv_job {
 
 void srv_job_free(srv_job_t *job);
 
+/* Splits n sequences, sorted by length (lengths[]), into runs of the
+ * context that compute the fewest tokens with these buckets (plan.c):
+ * sizes[] gets the number of sequences of each run, in order; returns the
+ * number of runs. cost and take are scratch of n + 1 entries, sizes has n;
+ * largest_batch is the most sequences one run takes. */
+size_t srv_plan_runs(const bertc_abi_bucket_t *buckets, uint32_t num_buckets, int32_t largest_batch,
+                     const int32_t *lengths, size_t n, int64_t *cost, int32_t *take,
+                     int32_t *sizes);
+
 typedef struct srv_batcher srv_batcher_t;
 
 typedef struct srv_batcher_options {
