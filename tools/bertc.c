@@ -20,6 +20,7 @@ static const struct {
     {"tokenize", cmd_tokenize, "show the token ids 'run' feeds a model for some text"},
     {"inspect", cmd_inspect, "describe a model or a compiled .so"},
     {"bench", cmd_bench, "measure the latency of a compiled model"},
+    {"serve", cmd_serve, "serve a compiled model over HTTP (OpenAI and TEI APIs)"},
 };
 
 static void usage(FILE *f) {
