@@ -135,6 +135,11 @@ static bertc_status_t parse_decoder(tok_decoder_t *d, const json_t *dec) {
     st.cleanup = json_is_boolean(c) ? json_is_true(c) : true;
   } else if (!strcmp(type, "ByteLevel")) {
     st.kind = TOK_DEC_BYTELEVEL;
+  } else if (!strcmp(type, "Metaspace")) {
+    st.kind = TOK_DEC_METASPACE;
+    bool split;
+    BERTC_RETURN_IF_ERROR(tok_metaspace_options(dec, "tokenizer.json: decoder Metaspace",
+                                                &st.replacement, &st.prepend, &split));
   } else {
     snprintf(d->unsupported, sizeof d->unsupported, "%s", type);
     return BERTC_OK;
@@ -165,6 +170,10 @@ static bertc_status_t decoder_load(tok_tokenizer_t *t, const tok_docs_t *docs, b
   } else if (legacy_bpe) {
     d->has_decoder = true;
     d->steps[d->num_steps++] = (tok_dec_step_t){.kind = TOK_DEC_BYTELEVEL};
+  } else if (t->model.kind == TOK_MODEL_UNIGRAM) {
+    d->has_decoder = true;
+    d->steps[d->num_steps++] = (tok_dec_step_t){
+        .kind = TOK_DEC_METASPACE, .replacement = t->ms_replacement, .prepend = t->ms_prepend};
   } else {
     d->has_decoder = true;
     d->steps[d->num_steps++] =
@@ -196,18 +205,24 @@ static bertc_status_t decoder_load(tok_tokenizer_t *t, const tok_docs_t *docs, b
   if (!tj && !cfg && !stm) { /* the tokenizer classes' defaults */
     static const char *const wp[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
     static const char *const bpe[] = {"<s>", "<pad>", "</s>", "<unk>", "<mask>"};
+    static const char *const albert[] = {"<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"};
+    bool unigram = t->model.kind == TOK_MODEL_UNIGRAM;
+    bool spiece = unigram && tok_token_id(t, "[CLS]") >= 0;
     for (size_t i = 0; i < BASE_ARRAY_LEN(wp); i++)
-      BERTC_RETURN_IF_ERROR(add_special(d, tok_token_id(t, legacy_bpe ? bpe[i] : wp[i])));
+      BERTC_RETURN_IF_ERROR(add_special(
+          d, tok_token_id(t, spiece ? albert[i] : legacy_bpe || unigram ? bpe[i] : wp[i])));
   }
   BERTC_RETURN_IF_ERROR(add_special(d, t->pad_id));
   BERTC_RETURN_IF_ERROR(add_special(d, t->mask_id));
   json_t *cu = cfg ? json_object_get(cfg, "clean_up_tokenization_spaces") : NULL;
   d->clean_up_spaces = json_is_true(cu);
+  bool angle = model_bpe || t->model.kind == TOK_MODEL_UNIGRAM; /* <unk>, <s> */
   d->unk_id = unk ? tok_token_id(t, unk) : -1;
-  if (d->unk_id < 0) d->unk_id = tok_token_id(t, model_bpe ? "<unk>" : "[UNK]");
+  if (d->unk_id < 0) d->unk_id = tok_token_id(t, angle ? "<unk>" : "[UNK]");
   const char *cls = tok_special_name(docs, "cls_token", NULL);
   d->cls_id = cls ? tok_token_id(t, cls) : -1;
-  if (d->cls_id < 0 && !cls) d->cls_id = tok_token_id(t, model_bpe ? "<s>" : "[CLS]");
+  if (d->cls_id < 0 && !cls) d->cls_id = tok_token_id(t, angle ? "<s>" : "[CLS]");
+  if (d->cls_id < 0 && !cls && angle) d->cls_id = tok_token_id(t, "[CLS]");
   return BERTC_OK;
 }
 
@@ -344,6 +359,20 @@ static bertc_status_t decode_bytelevel(char *const *cur, size_t m, char **out) {
   return sb_finish(&text, out);
 }
 
+/* The Metaspace decoder over cur[0, m): the replacement character becomes a
+ * space, except in the first token (every one of them there) unless the
+ * prepend scheme is "never". */
+static bertc_status_t decode_metaspace(const tok_dec_step_t *st, char **cur, size_t m) {
+  char rep[8];
+  size_t rl = tok_utf8_put(st->replacement, rep);
+  rep[rl] = '\0';
+  for (size_t i = 0; i < m; i++) {
+    const char *to = i == 0 && st->prepend != TOK_PREPEND_NEVER ? "" : " ";
+    BERTC_RETURN_IF_ERROR(str_replace_all(&cur[i], rep, to));
+  }
+  return BERTC_OK;
+}
+
 /* Decoder::decode: the chain of decoders over the token list, joined. */
 static bertc_status_t decode_tokens(const tok_decoder_t *d, const char *const *tokens, size_t n,
                                     char **out) {
@@ -351,7 +380,7 @@ static bertc_status_t decode_tokens(const tok_decoder_t *d, const char *const *t
   if (d->unsupported[0])
     return bertc_status_make(BERTC_STATUS_UNSUPPORTED,
                              "tokenizer.json: decoder '%s' is not supported; bertc decodes "
-                             "WordPiece and ByteLevel",
+                             "WordPiece, ByteLevel and Metaspace",
                              d->unsupported);
   sbuf_t b = {0};
   if (!d->has_decoder) {
@@ -370,6 +399,10 @@ static bertc_status_t decode_tokens(const tok_decoder_t *d, const char *const *t
   for (int k = 0; !s && k < d->num_steps; k++) {
     if (d->steps[k].kind == TOK_DEC_WORDPIECE) {
       s = decode_wordpiece(&d->steps[k], cur, m);
+      continue;
+    }
+    if (d->steps[k].kind == TOK_DEC_METASPACE) {
+      s = decode_metaspace(&d->steps[k], cur, m);
       continue;
     }
     char *joined = NULL;
