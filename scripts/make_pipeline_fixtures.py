@@ -360,7 +360,7 @@ def roberta_head_models():
 def decode_fixtures():
     corpus = [json.loads(l) for l in open(os.path.join(REPO, "tests", "fixtures", "tokenizer",
                                                        "corpus.jsonl"), encoding="utf-8")]
-    for name in ("wordpiece", "bpe"):
+    for name in ("wordpiece", "bpe", "unigram_xlmr", "unigram_albert"):
         tok = AutoTokenizer.from_pretrained(os.path.join(REPO, "tests", "fixtures", "tokenizer", name))
         rows = []
         for row in corpus[::3]:
