@@ -16,6 +16,9 @@ Writes, under tests/fixtures/tokenizer/:
   unigram_albert/           the same kind of model in ALBERT's layout (spiece.model, <pad> <unk>
                             [CLS] [SEP] [MASK] first; AlbertTokenizer: Replace, NFKD,
                             StripAccents, Lowercase, Precompiled)
+  unigram_nfkc/             unigram_xlmr's tokenizer.json with other normalizers and pre-tokenizer:
+                            Strip, NFKC, Lowercase, Replace (regex, string to nothing), Metaspace
+                            with prepend_scheme "never" and no WhitespaceSplit
   unigram_bytefb/           a Unigram model with byte_fallback, as transformers builds one from a
                             bare .model (Replace regexes, Metaspace prepend_scheme "first" with
                             split false; tokenizer.json only)
@@ -435,6 +438,23 @@ def unigram_fixtures(corpus):
             write_jsonl(path, model_rows)
         elif os.path.exists(path):
             os.remove(path)
+    d = os.path.join(OUT, "unigram_nfkc")
+    os.makedirs(d, exist_ok=True)
+    tj = json.load(open(os.path.join(OUT, "unigram_xlmr", "tokenizer.json"), encoding="utf-8"))
+    tj["normalizer"] = {"type": "Sequence", "normalizers": [
+        {"type": "Strip", "strip_left": True, "strip_right": True},
+        {"type": "NFKC"},
+        {"type": "Lowercase"},
+        {"type": "Replace", "pattern": {"Regex": "[0-9]+"}, "content": "<num>"},
+        {"type": "Replace", "pattern": {"String": "the"}, "content": ""},
+        tj["normalizer"]]}
+    ms = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "never", "split": True}
+    tj["pre_tokenizer"] = ms
+    tj["decoder"] = dict(ms)
+    with open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8") as f:
+        json.dump(tj, f, ensure_ascii=False)
+    write_jsonl(os.path.join(OUT, "unigram_nfkc_expected.jsonl"),
+                expected_rows(os.path.join(d, "tokenizer.json"), corpus, 3, word_ids=True))
     d = os.path.join(OUT, "unigram_bytefb")
     make_bytefb(random.Random(13), d)
     write_jsonl(os.path.join(OUT, "unigram_bytefb_expected.jsonl"),

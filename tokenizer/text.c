@@ -307,11 +307,15 @@ static bertc_status_t handle_chinese(tok_nstr_t *s, tok_arena_t *a) {
 }
 
 /* The primary composite of a starter and the next character, or 0
- * (unicode-normalization's compose(), Hangul included). */
+ * (unicode-normalization's compose(), Hangul included). A composite whose
+ * decomposition Rust's tables lack (tok_nfd_x) is unknown to its compose()
+ * too. */
 static uint32_t compose_pair(uint32_t a, uint32_t b) {
   utf8proc_int32_t buf[2] = {(utf8proc_int32_t)a, (utf8proc_int32_t)b};
   utf8proc_ssize_t n = utf8proc_normalize_utf32(buf, 2, UTF8PROC_COMPOSE | UTF8PROC_STABLE);
-  return n == 1 ? (uint32_t)buf[0] : 0;
+  if (n != 1) return 0;
+  if (find_map(tok_nfd_x, BASE_ARRAY_LEN(tok_nfd_x), (uint32_t)buf[0])) return 0;
+  return (uint32_t)buf[0];
 }
 
 /* unicode-normalization-alignments' Recompositions over (char, change): a
