@@ -16,6 +16,11 @@ Writes, under tests/fixtures/tokenizer/:
   unigram_albert/           the same kind of model in ALBERT's layout (spiece.model, <pad> <unk>
                             [CLS] [SEP] [MASK] first; AlbertTokenizer: Replace, NFKD,
                             StripAccents, Lowercase, Precompiled)
+  unigram_xlmr_hub/, unigram_albert_hub/
+                            the same tokenizers in the tokenizer.json layout of the hub's
+                            xlm-roberta-base and albert-base-v2 (older converters): Metaspace
+                            alone with add_prefix_space instead of prepend_scheme, no
+                            WhitespaceSplit, and for ALBERT a trailing Replace of " {2,}" by " "
   unigram_nfkc/             unigram_xlmr's tokenizer.json with other normalizers and pre-tokenizer:
                             Strip, NFKC, Lowercase, Replace (regex, string to nothing), Metaspace
                             with prepend_scheme "never" and no WhitespaceSplit
@@ -438,6 +443,21 @@ def unigram_fixtures(corpus):
             write_jsonl(path, model_rows)
         elif os.path.exists(path):
             os.remove(path)
+    for layout in ("xlmr", "albert"):
+        d = os.path.join(OUT, f"unigram_{layout}_hub")
+        os.makedirs(d, exist_ok=True)
+        tj = json.load(open(os.path.join(OUT, f"unigram_{layout}", "tokenizer.json"),
+                            encoding="utf-8"))
+        ms = {"type": "Metaspace", "replacement": "\u2581", "add_prefix_space": True}
+        tj["pre_tokenizer"] = ms
+        tj["decoder"] = dict(ms)
+        if layout == "albert":
+            tj["normalizer"]["normalizers"].append(
+                {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "})
+        with open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8") as f:
+            json.dump(tj, f, ensure_ascii=False)
+        write_jsonl(os.path.join(OUT, f"unigram_{layout}_hub_expected.jsonl"),
+                    expected_rows(os.path.join(d, "tokenizer.json"), corpus, 3, word_ids=True))
     d = os.path.join(OUT, "unigram_nfkc")
     os.makedirs(d, exist_ok=True)
     tj = json.load(open(os.path.join(OUT, "unigram_xlmr", "tokenizer.json"), encoding="utf-8"))

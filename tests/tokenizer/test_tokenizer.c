@@ -344,6 +344,16 @@ static void test_parity_unigram_byte_fallback(void **state) {
   tok_release(t);
 }
 
+/* The hub's xlm-roberta-base / albert-base-v2 tokenizer.json layout. */
+static void test_parity_unigram_hub_layout(void **state) {
+  tok_tokenizer_t *t = load_fixture("unigram_xlmr_hub");
+  check_parity("unigram xlm-roberta-base layout", t, "unigram_xlmr_hub_expected.jsonl");
+  tok_release(t);
+  t = load_fixture("unigram_albert_hub");
+  check_parity("unigram albert-base-v2 layout", t, "unigram_albert_hub_expected.jsonl");
+  tok_release(t);
+}
+
 static void test_parity_unigram_nfkc(void **state) {
   tok_tokenizer_t *t = load_fixture("unigram_nfkc");
   check_parity_min("unigram nfkc/strip/replace/metaspace never", t,
@@ -896,6 +906,7 @@ int main(void) {
       cmocka_unit_test(test_parity_unigram_albert_json),
       cmocka_unit_test(test_parity_unigram_albert_model),
       cmocka_unit_test(test_parity_unigram_byte_fallback),
+      cmocka_unit_test(test_parity_unigram_hub_layout),
       cmocka_unit_test(test_parity_unigram_nfkc),
       cmocka_unit_test(test_unigram_vectors),
       cmocka_unit_test(test_unigram_hostile),
