@@ -417,7 +417,7 @@ def unigram_fixtures():
 def decode_fixtures():
     corpus = [json.loads(l) for l in open(os.path.join(REPO, "tests", "fixtures", "tokenizer",
                                                        "corpus.jsonl"), encoding="utf-8")]
-    for name in ("wordpiece", "bpe", "unigram_xlmr", "unigram_albert"):
+    for name in ("wordpiece", "bpe", "unigram_xlmr", "unigram_albert", "unigram_bytefb"):
         tok = AutoTokenizer.from_pretrained(os.path.join(REPO, "tests", "fixtures", "tokenizer", name))
         rows = []
         for row in corpus[::3]:

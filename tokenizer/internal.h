@@ -295,17 +295,28 @@ typedef enum { TOK_PREPEND_ALWAYS, TOK_PREPEND_FIRST, TOK_PREPEND_NEVER } tok_pr
  * (WordPiece and ByteLevel steps, possibly in a Sequence), or the tokenizer
  * class's default for the older files, and the special tokens
  * transformers skips with skip_special_tokens. */
-typedef enum { TOK_DEC_WORDPIECE, TOK_DEC_BYTELEVEL, TOK_DEC_METASPACE } tok_dec_kind_t;
+typedef enum {
+  TOK_DEC_WORDPIECE,
+  TOK_DEC_BYTELEVEL,
+  TOK_DEC_METASPACE,
+  TOK_DEC_REPLACE,       /* a string pattern in each token */
+  TOK_DEC_BYTE_FALLBACK, /* runs of <0xNN> tokens back to text */
+  TOK_DEC_FUSE,          /* all tokens into one */
+  TOK_DEC_STRIP,         /* up to start / stop `content` characters off each token */
+} tok_dec_kind_t;
 
 typedef struct {
   tok_dec_kind_t kind;
-  char prefix[16]; /* WordPiece */
+  char prefix[16]; /* WordPiece; Replace's pattern */
+  char content[16]; /* Replace */
   bool cleanup;    /* WordPiece */
+  uint32_t strip_char; /* Strip */
+  size_t strip_start, strip_stop;
   uint32_t replacement;  /* Metaspace */
   tok_prepend_t prepend; /* Metaspace */
 } tok_dec_step_t;
 
-#define TOK_MAX_DEC_STEPS 4
+#define TOK_MAX_DEC_STEPS 6
 
 typedef struct {
   bool has_decoder;     /* false: tokens joined with spaces */

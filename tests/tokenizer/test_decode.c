@@ -121,6 +121,8 @@ static void test_decode_unigram(void **state) {
     free(dir);
     free(src);
   }
+  /* byte fallback: Replace, ByteFallback, Fuse and Strip decoders */
+  check_decode_corpus("unigram_bytefb");
 }
 
 /* ---- The older files, token strings, lookups ------------------------------------- */
