@@ -585,7 +585,7 @@ static bertc_status_t load_pre_tokenizer(tok_tokenizer_t *t, const json_t *p) {
       t->ms_ws_split = true;
       return BERTC_OK;
     }
-    type = "Sequence of these";
+    type = "Sequence (other than one step or WhitespaceSplit + Metaspace)";
   } else if (type && strcmp(type, "WhitespaceSplit") == 0) {
     t->pre = TOK_PRE_WHITESPACE_SPLIT;
     return BERTC_OK;
