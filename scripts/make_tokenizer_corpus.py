@@ -664,7 +664,8 @@ def make_unicode_tables(path):
             seq = [ord(x) for x in lower_x[c]]
             rows.append("  {0x%05X, {%s}}" % (c, ", ".join("0x%05X" % x for x in seq + [0] * (3 - len(seq)))))
         f.write(",\n".join(rows or ["  {0x110000, {0, 0, 0}}"]) + "};\n")
-    print(f"wrote {path}: other {len(other_x)}, mn {len(mn_x)}, mark {len(mark_x)}, punct {len(punct_x)}, "
+    print(f"wrote {path}: other {len(other_x)}, mn {len(mn_x)}, mark {len(mark_x)}, "
+          f"punct {len(punct_x)}, "
           f"ccc0 {len(ccc0_x)}, L {len(onig['L'])}, N {len(onig['N'])}, S {len(onig['S'])}, nfd {len(nfd_x)}, "
           f"lower {len(lower_x)}")
 

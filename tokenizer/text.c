@@ -433,7 +433,9 @@ static bertc_status_t normalize_form(tok_nstr_t *s, bool compat, bool compose, t
   return tok_apply_changes(s, ch, k, 0, a);
 }
 
-static bertc_status_t nfd(tok_nstr_t *s, tok_arena_t *a) { return normalize_form(s, false, false, a); }
+static bertc_status_t nfd(tok_nstr_t *s, tok_arena_t *a) {
+  return normalize_form(s, false, false, a);
+}
 
 bertc_status_t tok_norm_nfk(tok_nstr_t *s, bool compose, tok_arena_t *a) {
   return normalize_form(s, true, compose, a);
