@@ -367,7 +367,7 @@ def unigram_head_models():
     from make_fixtures import new_model, seed_of
     from transformers import (AlbertConfig, AlbertForMaskedLM, AlbertForTokenClassification,
                               XLMRobertaConfig, XLMRobertaForMaskedLM,
-                              XLMRobertaForTokenClassification)
+                              XLMRobertaForQuestionAnswering, XLMRobertaForTokenClassification)
     toks = os.path.join(REPO, "tests", "fixtures", "tokenizer")
     ner = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
     ner_kw = dict(num_labels=len(ner), id2label=dict(enumerate(ner)),
@@ -377,6 +377,9 @@ def unigram_head_models():
         ("xlmr_mlm", XLMRobertaConfig, XLMRobertaForMaskedLM, "xlmr", {}, "unigram_xlmr",
          json_form),
         ("xlmr_tokcls", XLMRobertaConfig, XLMRobertaForTokenClassification, "xlmr", ner_kw,
+         "unigram_xlmr", ("sentencepiece.bpe.model", "tokenizer_config.json",
+                          "special_tokens_map.json")),
+        ("xlmr_qa", XLMRobertaConfig, XLMRobertaForQuestionAnswering, "xlmr", {},
          "unigram_xlmr", ("sentencepiece.bpe.model", "tokenizer_config.json",
                           "special_tokens_map.json")),
         ("albert_sp_mlm", AlbertConfig, AlbertForMaskedLM, "albert", {}, "unigram_albert",
@@ -412,6 +415,7 @@ def unigram_fixtures():
         fill_mask(n)
     for n in ("xlmr_tokcls", "albert_tokcls"):
         token_classification(n)
+    question_answering("xlmr_qa")
 
 
 def decode_fixtures():
