@@ -71,11 +71,13 @@ static bertc_status_t count_parameters(fe_model_t *m, st_checkpoint_t *ckpt, boo
 }
 
 /* The tokenizer files a compile packs into the .so must load now, so a broken
- * tokenizer.json, vocab.txt or merges.txt is reported with the model, not on
+ * tokenizer.json, vocab.txt, merges.txt or SentencePiece model is reported
+ * with the model, not on
  * the first `run --text`. A directory with none of the vocabulary files is
  * fine: the .so then takes token ids only. */
 static bertc_status_t check_tokenizer(const char *dir) {
-  static const char *const vocab_files[] = {"tokenizer.json", "vocab.txt", "vocab.json"};
+  static const char *const vocab_files[] = {"tokenizer.json", "vocab.txt", "vocab.json",
+                                            "sentencepiece.bpe.model", "spiece.model"};
   bool any = false;
   for (size_t i = 0; i < BASE_ARRAY_LEN(vocab_files) && !any; i++) {
     char *p;

@@ -217,6 +217,105 @@ int fuzz_tokenizer(const uint8_t *data, size_t size) {
   return 0;
 }
 
+/* ---- SentencePiece pieces: the charsmap and the model file ----------------------------- */
+
+/* A packed tokenizer blob of one or two files (see tok_pack_dir). */
+static uint8_t *pack(const char *name1, const uint8_t *d1, size_t n1, const char *name2,
+                     const uint8_t *d2, size_t n2, size_t *out_size) {
+  size_t l1 = strlen(name1) + 1, l2 = name2 ? strlen(name2) + 1 : 0;
+  size_t total = l1 + 8 + n1 + (name2 ? l2 + 8 + n2 : 0) + 1;
+  uint8_t *b = malloc(total);
+  if (!b) fail_setup("allocate", "a tokenizer blob");
+  size_t k = 0;
+  const char *names[2] = {name1, name2};
+  const uint8_t *datas[2] = {d1, d2};
+  size_t sizes[2] = {n1, n2};
+  for (int f = 0; f < (name2 ? 2 : 1); f++) {
+    size_t nl = strlen(names[f]) + 1;
+    memcpy(b + k, names[f], nl);
+    k += nl;
+    for (int i = 0; i < 8; i++) b[k++] = (uint8_t)((uint64_t)sizes[f] >> (8 * i));
+    if (sizes[f]) memcpy(b + k, datas[f], sizes[f]);
+    k += sizes[f];
+  }
+  b[k++] = 0;
+  *out_size = k;
+  return b;
+}
+
+/* Multilingual text through a tokenizer that loaded from fuzzed bytes. */
+static void encode_samples(const tok_tokenizer_t *t) {
+  static const char *const texts[] = {
+      "Hello, World! caf\xc3\xa9 na\xc3\xafve e\xcc\x81 \xef\xac\x81 \xef\xbc\xa1\xef\xbc\x91",
+      ("\xe4\xb8\xad\xe6\x96\x87 \xed\x95\x9c\xea\xb5\xad\xec\x96\xb4 \xd8\xa7\xd9\x84\xd8\xb9 "
+       "\xe0\xa4\xb9\xe0\xa4\xbf\xe0\xa4\xa8\xe0\xa5\x8d "
+       "\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd \r\n\t  x"),
+      ""};
+  for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
+    encode_checked(t, texts[i], strlen(texts[i]), "pair \xce\xb1\xce\xb2", 9, 12,
+                   TOK_TRUNC_LONGEST_FIRST);
+}
+
+static char *base64(const uint8_t *d, size_t n) {
+  static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  char *out = malloc(4 * (n / 3 + 1) + 1);
+  if (!out) fail_setup("allocate", "base64 text");
+  size_t k = 0;
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t w = (uint32_t)d[i] << 16 | (i + 1 < n ? (uint32_t)d[i + 1] << 8 : 0) |
+                 (i + 2 < n ? d[i + 2] : 0);
+    out[k++] = a[w >> 18];
+    out[k++] = a[(w >> 12) & 63];
+    out[k++] = i + 1 < n ? a[(w >> 6) & 63] : '=';
+    out[k++] = i + 2 < n ? a[w & 63] : '=';
+  }
+  out[k] = '\0';
+  return out;
+}
+
+int fuzz_charsmap(const uint8_t *data, size_t size) {
+  static const char head[] =
+      "{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"byte_fallback\": true, \"vocab\": "
+      "[[\"<unk>\", 0], [\"\\u2581\", -1], [\"a\", -2], [\"e\", -2], [\"<0x41>\", -5], "
+      "[\"\\u2581a\", -1.5]]}, \"pre_tokenizer\": {\"type\": \"Metaspace\", "
+      "\"replacement\": \"\\u2581\", \"prepend_scheme\": \"always\", \"split\": true}, "
+      "\"normalizer\": {\"type\": \"Precompiled\", \"precompiled_charsmap\": \"";
+  static const char tail[] = "\"}}";
+  char *b64 = base64(data, size);
+  size_t n = strlen(head) + strlen(b64) + strlen(tail);
+  char *json = malloc(n + 1);
+  if (!json) fail_setup("allocate", "tokenizer.json");
+  snprintf(json, n + 1, "%s%s%s", head, b64, tail);
+  size_t blob_size;
+  uint8_t *blob = pack("tokenizer.json", (const uint8_t *)json, n, NULL, NULL, 0, &blob_size);
+  tok_tokenizer_t *t = NULL;
+  bertc_status_t s = tok_load_blob(blob, blob_size, &t);
+  if (!s) {
+    encode_samples(t);
+    encode_checked(t, (const char *)data, size, NULL, 0, 16, TOK_TRUNC_LONGEST_FIRST);
+  }
+  tok_release(t);
+  bertc_status_free(s);
+  free(blob);
+  free(json);
+  free(b64);
+  return 0;
+}
+
+int fuzz_spm_model(const uint8_t *data, size_t size) {
+  /* the length's parity picks the layout: XLM-R's file or ALBERT's */
+  const char *name = size % 2 ? "spiece.model" : "sentencepiece.bpe.model";
+  size_t blob_size;
+  uint8_t *blob = pack(name, data, size, NULL, NULL, 0, &blob_size);
+  tok_tokenizer_t *t = NULL;
+  bertc_status_t s = tok_load_blob(blob, blob_size, &t);
+  if (!s) encode_samples(t);
+  tok_release(t);
+  bertc_status_free(s);
+  free(blob);
+  return 0;
+}
+
 /* ---- IR text ------------------------------------------------------------------------ */
 
 int fuzz_ir_parse(const uint8_t *data, size_t size) {
@@ -243,6 +342,7 @@ int fuzz_ir_parse(const uint8_t *data, size_t size) {
 
 const fuzz_target_t fuzz_targets[] = {
     {"safetensors", fuzz_safetensors}, {"config", fuzz_config},     {"spec", fuzz_spec},
-    {"tokenizer", fuzz_tokenizer},     {"ir_parse", fuzz_ir_parse},
+    {"tokenizer", fuzz_tokenizer},     {"ir_parse", fuzz_ir_parse},     {"charsmap", fuzz_charsmap},
+    {"spm_model", fuzz_spm_model},
 };
 const size_t fuzz_num_targets = sizeof fuzz_targets / sizeof fuzz_targets[0];

@@ -31,6 +31,12 @@ int fuzz_spec(const uint8_t *data, size_t size);
 /* The input as text (split at the first '\n' into a text pair) through the
  * WordPiece and BPE fixture tokenizers, and as a packed tokenizer blob. */
 int fuzz_tokenizer(const uint8_t *data, size_t size);
+/* The input as a SentencePiece precompiled_charsmap (base64 in a Unigram
+ * tokenizer.json): load it, then encode multilingual text and the input. */
+int fuzz_charsmap(const uint8_t *data, size_t size);
+/* The input as a SentencePiece model file (sentencepiece.bpe.model, or
+ * spiece.model when its length is odd): load it and encode text. */
+int fuzz_spm_model(const uint8_t *data, size_t size);
 /* The input as IR text: ir_parse, ir_verify, and a print/parse round trip. */
 int fuzz_ir_parse(const uint8_t *data, size_t size);
 

@@ -26,7 +26,7 @@ out=$(cd "$build/fuzz-out" && pwd)
 if [ -w /dev/shm ]; then scratch=$(mktemp -d /dev/shm/bertc-fuzz.XXXXXX); else scratch=$(mktemp -d); fi
 trap 'rm -rf "$scratch"' EXIT
 status=0
-for t in safetensors config spec tokenizer ir_parse; do
+for t in safetensors config spec tokenizer ir_parse charsmap spm_model; do
   mkdir -p "$out/$t/corpus"
   log=$out/$t/log
   if TMPDIR=$scratch "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=20 \

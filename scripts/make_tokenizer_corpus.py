@@ -9,9 +9,32 @@ Writes, under tests/fixtures/tokenizer/:
                             vocab.json, merges.txt, tokenizer.json, tokenizer_config.json,
                             special_tokens_map.json
   bpe_prefix/               the same BPE with add_prefix_space=true (tokenizer.json only)
+  unigram_xlmr/             a SentencePiece Unigram model (vocab 2000, nmt_nfkc) trained here with
+                            the `sentencepiece` package in XLM-R's layout: sentencepiece.bpe.model
+                            and the tokenizer.json, tokenizer_config.json and
+                            special_tokens_map.json transformers' XLMRobertaTokenizer saves
+  unigram_albert/           the same kind of model in ALBERT's layout (spiece.model, <pad> <unk>
+                            [CLS] [SEP] [MASK] first; AlbertTokenizer: Replace, NFKD,
+                            StripAccents, Lowercase, Precompiled)
+  unigram_xlmr_hub/, unigram_albert_hub/
+                            the same tokenizers in the tokenizer.json layout of the hub's
+                            xlm-roberta-base and albert-base-v2 (older converters): Metaspace
+                            alone with add_prefix_space instead of prepend_scheme, no
+                            WhitespaceSplit, and for ALBERT a trailing Replace of " {2,}" by " "
+  unigram_nfkc/             unigram_xlmr's tokenizer.json with other normalizers and pre-tokenizer:
+                            Strip, NFKC, Lowercase, Replace (regex, string to nothing), Metaspace
+                            with prepend_scheme "never" and no WhitespaceSplit
+  unigram_bytefb/           a Unigram model with byte_fallback, as transformers builds one from a
+                            bare .model (Replace regexes, Metaspace prepend_scheme "first" with
+                            split false; tokenizer.json only)
   <kind>_expected.jsonl     what HuggingFace `tokenizers` (Rust) returns for every line:
                             {"id", "cases": [{"max_length","strategy","ids","type_ids",
-                             "offsets","tokens"} | {"max_length","strategy","error"}]}
+                             "offsets","tokens"[,"word_ids"]} | {"max_length","strategy","error"}]}
+                            (word_ids, null as -1, for the Unigram tokenizers)
+  unigram_*_model_expected.jsonl
+                            what AutoTokenizer returns from the .model file alone (plus
+                            tokenizer_config.json), when that differs from tokenizer.json's;
+                            absent when the two forms agree on every line
 
 Everything is seeded, so rerunning gives identical files (given the same `tokenizers`).
 
@@ -309,9 +332,10 @@ def make_bpe(rng, bpe_dir, prefix_dir):
         json.dump(tj, f, ensure_ascii=False, indent=2)
 
 
-def expected_rows(tok_path, corpus, every=1):
+def expected_rows(tok_path, corpus, every=1, word_ids=False, tok=None):
     from tokenizers import Tokenizer
-    tok = Tokenizer.from_file(tok_path)
+    if tok is None:
+        tok = Tokenizer.from_file(tok_path)
     tok.no_padding()
     rows = []
     for i, (text, pair) in enumerate(corpus):
@@ -331,12 +355,133 @@ def expected_rows(tok_path, corpus, every=1):
             else:
                 case.update(ids=enc.ids, type_ids=enc.type_ids,
                             offsets=[list(o) for o in enc.offsets], tokens=enc.tokens)
+                if word_ids:
+                    case["word_ids"] = [-1 if w is None else w for w in enc.word_ids]
             cases.append(case)
         rows.append({"id": i, "cases": cases})
     return rows
 
 
-def make_fixtures(minilm):
+SPM_FILES = {"xlmr": "sentencepiece.bpe.model", "albert": "spiece.model"}
+
+
+def train_spm(rng, layout, vocab_size=2000, byte_fallback=False):
+    """A SentencePiece Unigram model (nmt_nfkc) trained on the BPE training text: the
+    serialized ModelProto. XLM-R's layout has <unk> <s> </s> first (fairseq shifts it by one
+    and puts <pad> in), ALBERT's <pad> <unk> [CLS] [SEP] [MASK]."""
+    import io
+    import sentencepiece as spm
+    text = bpe_training_text(rng)
+    # Long runs of one character, so the model has long pieces and Viterbi has choices.
+    text += ["".join(rng.choice("abcdefghij") for _ in range(rng.randint(20, 60)))
+             for _ in range(200)]
+    out = io.BytesIO()
+    opts = dict(sentence_iterator=iter(text), model_writer=out, model_type="unigram",
+                vocab_size=vocab_size, normalization_rule_name="nmt_nfkc",
+                character_coverage=0.995, byte_fallback=byte_fallback, num_threads=1,
+                seed_sentencepiece_size=200000, minloglevel=2, hard_vocab_limit=False,
+                )
+    if layout == "albert":
+        opts.update(pad_id=0, unk_id=1, bos_id=-1, eos_id=-1,
+                    control_symbols=["[CLS]", "[SEP]", "[MASK]"])
+    else:
+        opts.update(unk_id=0, bos_id=1, eos_id=2, pad_id=-1)
+    spm.SentencePieceTrainer.train(**opts)
+    return out.getvalue()
+
+
+def make_unigram(rng, layout, out_dir):
+    """Writes the .model and what transformers saves from it; returns the tokenizer that
+    AutoTokenizer makes from the .model alone."""
+    from transformers import AlbertTokenizer, AutoTokenizer, XLMRobertaTokenizer
+    os.makedirs(out_dir, exist_ok=True)
+    model = train_spm(rng, layout)
+    name = SPM_FILES[layout]
+    with tempfile.TemporaryDirectory() as src, tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(src, name), "wb") as f:
+            f.write(model)
+        cls = XLMRobertaTokenizer if layout == "xlmr" else AlbertTokenizer
+        tok = cls.from_pretrained(src)
+        tok.save_pretrained(tmp)
+        for n in ("tokenizer.json", "tokenizer_config.json"):
+            shutil.copy(os.path.join(tmp, n), os.path.join(out_dir, n))
+        shutil.copy(os.path.join(src, name), os.path.join(out_dir, name))
+        cfg = json.load(open(os.path.join(out_dir, "tokenizer_config.json"), encoding="utf-8"))
+        special = {k: cfg[k] for k in ("bos_token", "eos_token", "unk_token", "sep_token",
+                                       "pad_token", "cls_token", "mask_token") if k in cfg}
+        with open(os.path.join(out_dir, "special_tokens_map.json"), "w") as f:
+            json.dump(special, f, indent=2)
+        # The .model form: what AutoTokenizer builds from the .model and tokenizer_config.json.
+        only = os.path.join(tmp, "only")
+        os.makedirs(only)
+        for n in ("tokenizer_config.json", "special_tokens_map.json", name):
+            shutil.copy(os.path.join(out_dir, n), os.path.join(only, n))
+        return AutoTokenizer.from_pretrained(only).backend_tokenizer
+
+
+def make_bytefb(rng, out_dir):
+    """byte_fallback Unigram as transformers builds it from a bare .model."""
+    from transformers.convert_slow_tokenizer import SpmConverter, import_protobuf
+    os.makedirs(out_dir, exist_ok=True)
+    model = train_spm(rng, "xlmr", vocab_size=1000, byte_fallback=True)
+    proto = import_protobuf().ModelProto()
+    proto.ParseFromString(model)
+    vocab = [(p.piece, p.score) for p in proto.pieces]
+    tok = SpmConverter.build_tokenizer_from_spm_proto(proto, vocab=vocab, legacy=False)
+    tok.save(os.path.join(out_dir, "tokenizer.json"))
+
+
+def unigram_fixtures(corpus):
+    for layout in ("xlmr", "albert"):
+        d = os.path.join(OUT, f"unigram_{layout}")
+        model_tok = make_unigram(random.Random(11), layout, d)
+        rows = expected_rows(os.path.join(d, "tokenizer.json"), corpus, word_ids=True)
+        write_jsonl(os.path.join(OUT, f"unigram_{layout}_expected.jsonl"), rows)
+        model_rows = expected_rows(None, corpus, word_ids=True, tok=model_tok)
+        path = os.path.join(OUT, f"unigram_{layout}_model_expected.jsonl")
+        if model_rows != rows:
+            write_jsonl(path, model_rows)
+        elif os.path.exists(path):
+            os.remove(path)
+    for layout in ("xlmr", "albert"):
+        d = os.path.join(OUT, f"unigram_{layout}_hub")
+        os.makedirs(d, exist_ok=True)
+        tj = json.load(open(os.path.join(OUT, f"unigram_{layout}", "tokenizer.json"),
+                            encoding="utf-8"))
+        ms = {"type": "Metaspace", "replacement": "\u2581", "add_prefix_space": True}
+        tj["pre_tokenizer"] = ms
+        tj["decoder"] = dict(ms)
+        if layout == "albert":
+            tj["normalizer"]["normalizers"].append(
+                {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "})
+        with open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8") as f:
+            json.dump(tj, f, ensure_ascii=False)
+        write_jsonl(os.path.join(OUT, f"unigram_{layout}_hub_expected.jsonl"),
+                    expected_rows(os.path.join(d, "tokenizer.json"), corpus, 3, word_ids=True))
+    d = os.path.join(OUT, "unigram_nfkc")
+    os.makedirs(d, exist_ok=True)
+    tj = json.load(open(os.path.join(OUT, "unigram_xlmr", "tokenizer.json"), encoding="utf-8"))
+    tj["normalizer"] = {"type": "Sequence", "normalizers": [
+        {"type": "Strip", "strip_left": True, "strip_right": True},
+        {"type": "NFKC"},
+        {"type": "Lowercase"},
+        {"type": "Replace", "pattern": {"Regex": "[0-9]+"}, "content": "<num>"},
+        {"type": "Replace", "pattern": {"String": "the"}, "content": ""},
+        tj["normalizer"]]}
+    ms = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "never", "split": True}
+    tj["pre_tokenizer"] = ms
+    tj["decoder"] = dict(ms)
+    with open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8") as f:
+        json.dump(tj, f, ensure_ascii=False)
+    write_jsonl(os.path.join(OUT, "unigram_nfkc_expected.jsonl"),
+                expected_rows(os.path.join(d, "tokenizer.json"), corpus, 3, word_ids=True))
+    d = os.path.join(OUT, "unigram_bytefb")
+    make_bytefb(random.Random(13), d)
+    write_jsonl(os.path.join(OUT, "unigram_bytefb_expected.jsonl"),
+                expected_rows(os.path.join(d, "tokenizer.json"), corpus, 2, word_ids=True))
+
+
+def make_fixtures(minilm, only_unigram=False):
     rng = random.Random(20240611)
     os.makedirs(OUT, exist_ok=True)
     corpus = build_corpus(rng)
@@ -347,6 +492,9 @@ def make_fixtures(minilm):
             r["pair"] = p
         rows.append(r)
     write_jsonl(os.path.join(OUT, "corpus.jsonl"), rows)
+    unigram_fixtures(corpus)
+    if only_unigram:
+        return
 
     wp = os.path.join(OUT, "wordpiece")
     os.makedirs(wp, exist_ok=True)
@@ -441,6 +589,10 @@ def make_unicode_tables(path):
     stripped = _batch(normalizers.BertNormalizer(clean_text=False, handle_chinese_chars=False,
                                                  strip_accents=True, lowercase=False), cps)
     mn_x = {c for c in cps if nfd[c] == chr(c) and (stripped[c] == "") != (cat[c] == "Mn")}
+    # The StripAccents normalizer's is_combining_mark() (Mn, Mc, Me in
+    # unicode-normalization-alignments' tables).
+    marks = _batch(normalizers.StripAccents(), cps)
+    mark_x = {c for c in cps if (marks[c] == "") != (cat[c] in ("Mn", "Mc", "Me"))}
     # char::to_lowercase (full mapping) against utf8proc's simple mapping.
     low = _batch(normalizers.Lowercase(), cps)
     lower_x = {c: low[c] for c in cps if low[c] != chr(lib.utf8proc_tolower(c))}
@@ -490,6 +642,7 @@ def make_unicode_tables(path):
 """)
         f.write(rtab("tok_other_x", other_x, "is_other() (Cc|Cf|Co) differences"))
         f.write(rtab("tok_mn_x", mn_x, "is_mark_nonspacing() differences"))
+        f.write(rtab("tok_mark_x", mark_x, "is_combining_mark() (StripAccents) differences"))
         f.write(rtab("tok_ccc0_x", ccc0_x,
                      "non-starters for utf8proc that Rust's NFD treats as starters"))
         f.write(rtab("tok_punct_x", punct_x, "BertPreTokenizer punctuation differences"))
@@ -511,7 +664,8 @@ def make_unicode_tables(path):
             seq = [ord(x) for x in lower_x[c]]
             rows.append("  {0x%05X, {%s}}" % (c, ", ".join("0x%05X" % x for x in seq + [0] * (3 - len(seq)))))
         f.write(",\n".join(rows or ["  {0x110000, {0, 0, 0}}"]) + "};\n")
-    print(f"wrote {path}: other {len(other_x)}, mn {len(mn_x)}, punct {len(punct_x)}, "
+    print(f"wrote {path}: other {len(other_x)}, mn {len(mn_x)}, mark {len(mark_x)}, "
+          f"punct {len(punct_x)}, "
           f"ccc0 {len(ccc0_x)}, L {len(onig['L'])}, N {len(onig['N'])}, S {len(onig['S'])}, nfd {len(nfd_x)}, "
           f"lower {len(lower_x)}")
 
@@ -519,13 +673,15 @@ def make_unicode_tables(path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minilm", default=DEFAULT_MINILM, help="all-MiniLM-L6-v2 model directory")
+    ap.add_argument("--unigram-only", action="store_true",
+                    help="write the corpus and the Unigram fixtures only")
     ap.add_argument("--unicode-tables", metavar="OUT_H",
                     help="write the Unicode exception tables instead of the fixtures")
     args = ap.parse_args()
     if args.unicode_tables:
         make_unicode_tables(args.unicode_tables)
     else:
-        make_fixtures(args.minilm)
+        make_fixtures(args.minilm, args.unigram_only)
     return 0
 
 

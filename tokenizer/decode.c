@@ -5,10 +5,12 @@
  * transformers applies clean_up_tokenization_spaces when the config asks
  * for it (not for BPE models).
  *
- * The decoder comes from tokenizer.json ("decoder": WordPiece or ByteLevel,
- * possibly in a Sequence); without tokenizer.json it is the tokenizer
- * class's: WordPiece ("##", cleanup) for vocab.txt, ByteLevel for vocab.json
- * + merges.txt. The special tokens are the ones transformers registers: the
+ * The decoder comes from tokenizer.json ("decoder": WordPiece, ByteLevel,
+ * Metaspace, Replace (a string), ByteFallback, Fuse, Strip, possibly in a
+ * Sequence); without tokenizer.json it is the tokenizer class's: WordPiece
+ * ("##", cleanup) for vocab.txt, ByteLevel for vocab.json + merges.txt,
+ * Metaspace for a SentencePiece model. Decoded text is a C string: it ends
+ * at a NUL byte the decoded bytes hold. The special tokens are the ones transformers registers: the
  * configs' named and additional special tokens, added tokens flagged
  * special, and the pad and mask tokens. */
 #include <stdlib.h>
@@ -135,6 +137,41 @@ static bertc_status_t parse_decoder(tok_decoder_t *d, const json_t *dec) {
     st.cleanup = json_is_boolean(c) ? json_is_true(c) : true;
   } else if (!strcmp(type, "ByteLevel")) {
     st.kind = TOK_DEC_BYTELEVEL;
+  } else if (!strcmp(type, "Replace")) {
+    const char *pat = json_string_value(json_object_get(json_object_get(dec, "pattern"), "String"));
+    const char *content = json_string_value(json_object_get(dec, "content"));
+    if (!pat || !content || !*pat || strlen(pat) >= sizeof st.prefix ||
+        strlen(content) >= sizeof st.content) {
+      snprintf(d->unsupported, sizeof d->unsupported, "Replace (other than a short string)");
+      return BERTC_OK;
+    }
+    st.kind = TOK_DEC_REPLACE;
+    snprintf(st.prefix, sizeof st.prefix, "%s", pat);
+    snprintf(st.content, sizeof st.content, "%s", content);
+  } else if (!strcmp(type, "ByteFallback")) {
+    st.kind = TOK_DEC_BYTE_FALLBACK;
+  } else if (!strcmp(type, "Fuse")) {
+    st.kind = TOK_DEC_FUSE;
+  } else if (!strcmp(type, "Strip")) {
+    const char *c = json_string_value(json_object_get(dec, "content"));
+    json_t *a = json_object_get(dec, "start"), *z = json_object_get(dec, "stop");
+    uint32_t cp[2];
+    size_t ncp = 0;
+    if (!c || strlen(c) > 4 || tok_utf8_decode(c, strlen(c), "decoder", cp, &ncp) || ncp != 1 ||
+        !json_is_integer(a) || !json_is_integer(z) || json_integer_value(a) < 0 ||
+        json_integer_value(z) < 0)
+      return bertc_status_make(BERTC_STATUS_DATA,
+                               "tokenizer.json: decoder Strip needs one content character and "
+                               "non-negative start and stop");
+    st.kind = TOK_DEC_STRIP;
+    st.strip_char = cp[0];
+    st.strip_start = (size_t)json_integer_value(a);
+    st.strip_stop = (size_t)json_integer_value(z);
+  } else if (!strcmp(type, "Metaspace")) {
+    st.kind = TOK_DEC_METASPACE;
+    bool split;
+    BERTC_RETURN_IF_ERROR(tok_metaspace_options(dec, "tokenizer.json: decoder Metaspace",
+                                                &st.replacement, &st.prepend, &split));
   } else {
     snprintf(d->unsupported, sizeof d->unsupported, "%s", type);
     return BERTC_OK;
@@ -165,6 +202,10 @@ static bertc_status_t decoder_load(tok_tokenizer_t *t, const tok_docs_t *docs, b
   } else if (legacy_bpe) {
     d->has_decoder = true;
     d->steps[d->num_steps++] = (tok_dec_step_t){.kind = TOK_DEC_BYTELEVEL};
+  } else if (t->model.kind == TOK_MODEL_UNIGRAM) {
+    d->has_decoder = true;
+    d->steps[d->num_steps++] = (tok_dec_step_t){
+        .kind = TOK_DEC_METASPACE, .replacement = t->ms_replacement, .prepend = t->ms_prepend};
   } else {
     d->has_decoder = true;
     d->steps[d->num_steps++] =
@@ -196,18 +237,24 @@ static bertc_status_t decoder_load(tok_tokenizer_t *t, const tok_docs_t *docs, b
   if (!tj && !cfg && !stm) { /* the tokenizer classes' defaults */
     static const char *const wp[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
     static const char *const bpe[] = {"<s>", "<pad>", "</s>", "<unk>", "<mask>"};
+    static const char *const albert[] = {"<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"};
+    bool unigram = t->model.kind == TOK_MODEL_UNIGRAM;
+    bool spiece = unigram && tok_token_id(t, "[CLS]") >= 0;
     for (size_t i = 0; i < BASE_ARRAY_LEN(wp); i++)
-      BERTC_RETURN_IF_ERROR(add_special(d, tok_token_id(t, legacy_bpe ? bpe[i] : wp[i])));
+      BERTC_RETURN_IF_ERROR(add_special(
+          d, tok_token_id(t, spiece ? albert[i] : legacy_bpe || unigram ? bpe[i] : wp[i])));
   }
   BERTC_RETURN_IF_ERROR(add_special(d, t->pad_id));
   BERTC_RETURN_IF_ERROR(add_special(d, t->mask_id));
   json_t *cu = cfg ? json_object_get(cfg, "clean_up_tokenization_spaces") : NULL;
   d->clean_up_spaces = json_is_true(cu);
+  bool angle = model_bpe || t->model.kind == TOK_MODEL_UNIGRAM; /* <unk>, <s> */
   d->unk_id = unk ? tok_token_id(t, unk) : -1;
-  if (d->unk_id < 0) d->unk_id = tok_token_id(t, model_bpe ? "<unk>" : "[UNK]");
+  if (d->unk_id < 0) d->unk_id = tok_token_id(t, angle ? "<unk>" : "[UNK]");
   const char *cls = tok_special_name(docs, "cls_token", NULL);
   d->cls_id = cls ? tok_token_id(t, cls) : -1;
-  if (d->cls_id < 0 && !cls) d->cls_id = tok_token_id(t, model_bpe ? "<s>" : "[CLS]");
+  if (d->cls_id < 0 && !cls) d->cls_id = tok_token_id(t, angle ? "<s>" : "[CLS]");
+  if (d->cls_id < 0 && !cls && angle) d->cls_id = tok_token_id(t, "[CLS]");
   return BERTC_OK;
 }
 
@@ -344,6 +391,122 @@ static bertc_status_t decode_bytelevel(char *const *cur, size_t m, char **out) {
   return sb_finish(&text, out);
 }
 
+/* The Metaspace decoder over cur[0, m): the replacement character becomes a
+ * space, except in the first token (every one of them there) unless the
+ * prepend scheme is "never". */
+static bertc_status_t decode_metaspace(const tok_dec_step_t *st, char **cur, size_t m) {
+  char rep[8];
+  size_t rl = tok_utf8_put(st->replacement, rep);
+  rep[rl] = '\0';
+  for (size_t i = 0; i < m; i++) {
+    const char *to = i == 0 && st->prepend != TOK_PREPEND_NEVER ? "" : " ";
+    BERTC_RETURN_IF_ERROR(str_replace_all(&cur[i], rep, to));
+  }
+  return BERTC_OK;
+}
+
+/* The ByteFallback decoder: a run of "<0xNN>" tokens becomes its bytes as
+ * one token when they are UTF-8, else one U+FFFD per byte token. Returns the
+ * new token count; *cur may be replaced. */
+static int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* u8::from_str_radix(token[3..5], 16) of a 6-byte "<0x..>" token, or -1. */
+static int byte_token(const char *t) {
+  if (strlen(t) != 6 || strncmp(t, "<0x", 3) || t[5] != '>') return -1;
+  int hi = hex_digit(t[3]), lo = hex_digit(t[4]);
+  if (t[3] == '+' && lo >= 0) return lo; /* Rust's from_str_radix takes a sign */
+  return hi >= 0 && lo >= 0 ? hi * 16 + lo : -1;
+}
+
+/* String::from_utf8 succeeds. */
+static bool utf8_valid(const uint8_t *s, size_t n) {
+  for (size_t i = 0; i < n;) {
+    utf8proc_int32_t c;
+    utf8proc_ssize_t r = utf8proc_iterate(s + i, (utf8proc_ssize_t)(n - i), &c);
+    if (r <= 0) return false;
+    i += (size_t)r;
+  }
+  return true;
+}
+
+static bertc_status_t flush_bytes(char **out, size_t *m, uint8_t *bytes, size_t *nb,
+                                  bool *ended) {
+  if (!*nb) return BERTC_OK;
+  if (utf8_valid(bytes, *nb)) {
+    /* decoded text is a C string: it ends at a NUL byte, as ByteLevel's does */
+    *ended = memchr(bytes, 0, *nb) != NULL;
+    char *s = malloc(*nb + 1);
+    if (!s) return tok_oom();
+    memcpy(s, bytes, *nb);
+    s[*nb] = '\0';
+    out[(*m)++] = s;
+  } else {
+    for (size_t i = 0; i < *nb; i++)
+      BERTC_RETURN_IF_ERROR(base_strdup("\xEF\xBF\xBD", &out[(*m)++]));
+  }
+  *nb = 0;
+  return BERTC_OK;
+}
+
+static bertc_status_t decode_byte_fallback(char **cur, size_t *m) {
+  size_t n = *m, k = 0, nb = 0;
+  bool ended = false;
+  uint8_t *bytes = malloc(n ? n : 1);
+  if (!bytes) return tok_oom();
+  bertc_status_t s = BERTC_OK;
+  for (size_t i = 0; i < n; i++) {
+    if (ended) {
+      free(cur[i]);
+      cur[i] = NULL;
+      continue;
+    }
+    int b = byte_token(cur[i]);
+    if (b >= 0) {
+      bytes[nb++] = (uint8_t)b;
+      free(cur[i]);
+      cur[i] = NULL;
+      continue;
+    }
+    /* the nb byte tokens before i left exactly nb free slots at [k, i) */
+    s = flush_bytes(cur, &k, bytes, &nb, &ended);
+    if (s) break;
+    if (ended) {
+      free(cur[i]);
+      cur[i] = NULL;
+      continue;
+    }
+    char *t = cur[i];
+    cur[i] = NULL;
+    cur[k++] = t;
+  }
+  if (!s) s = flush_bytes(cur, &k, bytes, &nb, &ended);
+  free(bytes);
+  *m = s ? n : k; /* on failure every slot is a distinct string or NULL */
+  return s;
+}
+
+/* The Strip decoder: up to `start` leading and `stop` trailing characters
+ * equal to the content character off each token. */
+static bertc_status_t decode_strip(const tok_dec_step_t *st, char **cur, size_t m) {
+  char c[8];
+  size_t cl = tok_utf8_put(st->strip_char, c);
+  for (size_t i = 0; i < m; i++) {
+    char *t = cur[i];
+    size_t len = strlen(t), a = 0, z = len;
+    for (size_t j = 0; j < st->strip_start && z - a >= cl && !memcmp(t + a, c, cl); j++) a += cl;
+    for (size_t j = 0; j < st->strip_stop && z - a >= cl && !memcmp(t + z - cl, c, cl); j++)
+      z -= cl;
+    memmove(t, t + a, z - a);
+    t[z - a] = '\0';
+  }
+  return BERTC_OK;
+}
+
 /* Decoder::decode: the chain of decoders over the token list, joined. */
 static bertc_status_t decode_tokens(const tok_decoder_t *d, const char *const *tokens, size_t n,
                                     char **out) {
@@ -351,7 +514,8 @@ static bertc_status_t decode_tokens(const tok_decoder_t *d, const char *const *t
   if (d->unsupported[0])
     return bertc_status_make(BERTC_STATUS_UNSUPPORTED,
                              "tokenizer.json: decoder '%s' is not supported; bertc decodes "
-                             "WordPiece and ByteLevel",
+                             "WordPiece, ByteLevel, Metaspace, Replace, ByteFallback, Fuse "
+                             "and Strip",
                              d->unsupported);
   sbuf_t b = {0};
   if (!d->has_decoder) {
@@ -372,8 +536,31 @@ static bertc_status_t decode_tokens(const tok_decoder_t *d, const char *const *t
       s = decode_wordpiece(&d->steps[k], cur, m);
       continue;
     }
+    if (d->steps[k].kind == TOK_DEC_METASPACE) {
+      s = decode_metaspace(&d->steps[k], cur, m);
+      continue;
+    }
+    if (d->steps[k].kind == TOK_DEC_REPLACE) {
+      for (size_t i = 0; !s && i < m; i++)
+        s = str_replace_all(&cur[i], d->steps[k].prefix, d->steps[k].content);
+      continue;
+    }
+    if (d->steps[k].kind == TOK_DEC_BYTE_FALLBACK) {
+      s = decode_byte_fallback(cur, &m);
+      continue;
+    }
+    if (d->steps[k].kind == TOK_DEC_STRIP) {
+      s = decode_strip(&d->steps[k], cur, m);
+      continue;
+    }
     char *joined = NULL;
-    s = decode_bytelevel(cur, m, &joined);
+    if (d->steps[k].kind == TOK_DEC_FUSE) {
+      sbuf_t f = {0};
+      for (size_t i = 0; i < m; i++) sb_str(&f, cur[i]);
+      s = sb_finish(&f, &joined);
+    } else {
+      s = decode_bytelevel(cur, m, &joined);
+    }
     if (s) break;
     free_strings(cur, m);
     m = 1;

@@ -1,10 +1,13 @@
 /* Loading tokenizers: from a model directory, from a packed blob, and from
  * either tokenizer.json (the full Rust `tokenizers` description) or the older
  * files (vocab.txt for WordPiece, vocab.json + merges.txt for byte-level BPE,
- * with tokenizer_config.json and special_tokens_map.json), which we turn into
- * the pipeline transformers' fast tokenizers would build from them.
+ * a SentencePiece sentencepiece.bpe.model (XLM-RoBERTa) or spiece.model
+ * (ALBERT) for Unigram, with tokenizer_config.json and
+ * special_tokens_map.json), which we turn into the pipeline transformers'
+ * tokenizer classes build from them.
  *
  * Blob format: records "name\0" u64le(size) bytes..., then an empty name. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +29,13 @@ static bertc_status_t bad_data(const char *fmt, ...) {
 
 /* ---- File sets ------------------------------------------------------------------- */
 
-static const char *const k_files[] = {"tokenizer.json", "tokenizer_config.json",
+static const char *const k_files[] = {"tokenizer.json",          "tokenizer_config.json",
                                       "special_tokens_map.json", "vocab.txt",
-                                      "vocab.json", "merges.txt"};
+                                      "vocab.json",              "merges.txt",
+                                      "sentencepiece.bpe.model", "spiece.model"};
+
+/* The vocabulary files that make a tokenizer on their own. */
+static bool has_vocabulary(const tok_files_t *f);
 
 static const tok_file_t *get_file(const tok_files_t *f, const char *name) {
   for (size_t i = 0; i < f->n; i++)
@@ -77,12 +84,19 @@ static bertc_status_t read_dir(const char *dir, tok_files_t *f) {
       return s;
     }
   }
-  if (!get_file(f, "tokenizer.json") && !get_file(f, "vocab.txt") && !get_file(f, "vocab.json")) {
+  if (!has_vocabulary(f)) {
     files_free(f);
     return bertc_status_make(BERTC_STATUS_NOT_FOUND,
-                             "%s: no tokenizer.json, vocab.txt or vocab.json", dir);
+                             "%s: no tokenizer.json, vocab.txt, vocab.json, "
+                             "sentencepiece.bpe.model or spiece.model",
+                             dir);
   }
   return BERTC_OK;
+}
+
+static bool has_vocabulary(const tok_files_t *f) {
+  return get_file(f, "tokenizer.json") || get_file(f, "vocab.txt") || get_file(f, "vocab.json") ||
+         get_file(f, "sentencepiece.bpe.model") || get_file(f, "spiece.model");
 }
 
 bertc_status_t tok_load_dir(const char *dir, tok_tokenizer_t **out) {
@@ -181,10 +195,8 @@ bertc_status_t tok_load_blob(const uint8_t *blob, size_t size, tok_tokenizer_t *
     f.n++;
     k += (size_t)len;
   }
-  if (!s && !get_file(&f, "tokenizer.json") && !get_file(&f, "vocab.txt") &&
-      !get_file(&f, "vocab.json"))
-    s = bertc_status_make(BERTC_STATUS_DATA,
-                          "tokenizer blob: no tokenizer.json, vocab.txt or vocab.json");
+  if (!s && !has_vocabulary(&f))
+    s = bertc_status_make(BERTC_STATUS_DATA, "tokenizer blob: no vocabulary file");
   if (!s) s = tok_build(&f, out);
   files_free(&f);
   return s;
@@ -335,6 +347,44 @@ static bertc_status_t load_merges_txt(const tok_file_t *f, tok_model_t *m) {
   return BERTC_OK;
 }
 
+/* Unigram: "vocab": [[piece, score], ...] (id = position), "unk_id", "byte_fallback". */
+static bertc_status_t load_unigram_json(tok_model_t *m, const json_t *model) {
+  const char *F = "tokenizer.json: model";
+  m->kind = TOK_MODEL_UNIGRAM;
+  m->fuse_unk = true;
+  m->byte_fallback = get_bool(model, "byte_fallback", false);
+  json_t *vocab = json_object_get(model, "vocab");
+  if (!json_is_array(vocab)) return bad_data("%s.vocab is not an array", F);
+  size_t n = json_array_size(vocab);
+  if (n == 0 || n > INT32_MAX) return bad_data("%s.vocab is empty", F);
+  m->scores = malloc(n * sizeof *m->scores);
+  if (!m->scores) return tok_oom();
+  for (size_t i = 0; i < n; i++) {
+    json_t *e = json_array_get(vocab, i);
+    json_t *piece = json_array_get(e, 0), *score = json_array_get(e, 1);
+    if (!json_is_array(e) || json_array_size(e) != 2 || !json_is_string(piece) ||
+        !json_is_number(score))
+      return bad_data("%s.vocab[%zu] is not [piece, score]", F, i);
+    double sc = json_number_value(score);
+    if (!isfinite(sc)) return bad_data("%s.vocab[%zu]: the score is not finite", F, i);
+    m->scores[i] = sc;
+    BERTC_RETURN_IF_ERROR(tok_vocab_put(&m->vocab, json_string_value(piece),
+                                        json_string_length(piece), (int32_t)i));
+  }
+  BERTC_RETURN_IF_ERROR(tok_vocab_finish(&m->vocab));
+  json_t *unk = json_object_get(model, "unk_id");
+  m->unk_id = -1;
+  if (json_is_integer(unk)) {
+    if (json_integer_value(unk) < 0 || json_integer_value(unk) >= (json_int_t)n)
+      return bad_data("%s.unk_id %lld is not in the vocabulary (%zu pieces)", F,
+                      (long long)json_integer_value(unk), n);
+    m->unk_id = (int32_t)json_integer_value(unk);
+  } else if (unk && !json_is_null(unk)) {
+    return bad_data("%s.unk_id is not an integer", F);
+  }
+  return tok_unigram_finish(m, F);
+}
+
 static bertc_status_t load_model_json(tok_tokenizer_t *t, const json_t *model) {
   const char *F = "tokenizer.json: model";
   if (!json_is_object(model)) return bad_data("%s is missing", F);
@@ -354,9 +404,11 @@ static bertc_status_t load_model_json(tok_tokenizer_t *t, const json_t *model) {
     return load_vocab_object(json_object_get(model, "vocab"), "tokenizer.json: model.vocab",
                              &m->vocab);
   }
+  if (strcmp(type, "Unigram") == 0) return load_unigram_json(m, model);
   if (strcmp(type, "BPE") != 0)
     return bertc_status_make(BERTC_STATUS_UNSUPPORTED,
-                             "%s: type '%s' is not supported (WordPiece and BPE are)", F, type);
+                             "%s: type '%s' is not supported (WordPiece, BPE and Unigram are)", F,
+                             type);
   m->kind = TOK_MODEL_BPE;
   json_t *dropout = json_object_get(model, "dropout");
   if (json_is_number(dropout) && json_number_value(dropout) > 0.0)
@@ -408,6 +460,20 @@ static bertc_status_t add_norm(tok_tokenizer_t *t, tok_norm_step_t step) {
   return BERTC_OK;
 }
 
+/* Adds a Replace step; the step owns the compiled pattern. */
+static bertc_status_t add_replace(tok_tokenizer_t *t, const char *pattern, bool regex,
+                                  const char *content, const char *what) {
+  tok_replace_t *r = calloc(1, sizeof *r);
+  if (!r) return tok_oom();
+  bertc_status_t st = tok_replace_init(r, pattern, regex, content, what);
+  if (!st) st = add_norm(t, (tok_norm_step_t){.kind = TOK_NORM_REPLACE, .replace = r});
+  if (st) {
+    tok_replace_deinit(r);
+    free(r);
+  }
+  return st;
+}
+
 static bertc_status_t load_normalizer(tok_tokenizer_t *t, const json_t *n) {
   if (json_is_null(n) || !n) return BERTC_OK;
   const char *type = get_str(n, "type");
@@ -420,17 +486,86 @@ static bertc_status_t load_normalizer(tok_tokenizer_t *t, const json_t *n) {
   }
   if (strcmp(type, "BertNormalizer") == 0) {
     bool lower = get_bool(n, "lowercase", true);
-    return add_norm(t, (tok_norm_step_t){TOK_NORM_BERT, get_bool(n, "clean_text", true),
-                                         get_bool(n, "handle_chinese_chars", true),
-                                         get_bool(n, "strip_accents", lower), lower});
+    return add_norm(t, (tok_norm_step_t){.kind = TOK_NORM_BERT,
+                                         .clean_text = get_bool(n, "clean_text", true),
+                                         .handle_chinese_chars =
+                                             get_bool(n, "handle_chinese_chars", true),
+                                         .strip_accents = get_bool(n, "strip_accents", lower),
+                                         .lowercase = lower});
   }
   if (strcmp(type, "Lowercase") == 0)
     return add_norm(t, (tok_norm_step_t){.kind = TOK_NORM_LOWERCASE});
   if (strcmp(type, "NFD") == 0) return add_norm(t, (tok_norm_step_t){.kind = TOK_NORM_NFD});
   if (strcmp(type, "StripAccents") == 0)
     return add_norm(t, (tok_norm_step_t){.kind = TOK_NORM_STRIP_ACCENTS});
+  if (strcmp(type, "NFKD") == 0) return add_norm(t, (tok_norm_step_t){.kind = TOK_NORM_NFKD});
+  if (strcmp(type, "NFKC") == 0) return add_norm(t, (tok_norm_step_t){.kind = TOK_NORM_NFKC});
+  if (strcmp(type, "Strip") == 0)
+    return add_norm(t, (tok_norm_step_t){.kind = TOK_NORM_STRIP,
+                                         .strip_left = get_bool(n, "strip_left", true),
+                                         .strip_right = get_bool(n, "strip_right", true)});
+  if (strcmp(type, "Replace") == 0) {
+    json_t *pat = json_object_get(n, "pattern");
+    const char *lit = get_str(pat, "String"), *rx = get_str(pat, "Regex");
+    const char *content = get_str(n, "content");
+    if ((!lit && !rx) || !content)
+      return bad_data("tokenizer.json: Replace normalizer needs pattern.String or "
+                      "pattern.Regex and content");
+    return add_replace(t, rx ? rx : lit, rx != NULL, content, "tokenizer.json: Replace");
+  }
+  if (strcmp(type, "Precompiled") == 0) {
+    json_t *cm = json_object_get(n, "precompiled_charsmap");
+    if (!json_is_string(cm) || json_string_length(cm) == 0)
+      return bad_data("tokenizer.json: Precompiled normalizer without precompiled_charsmap");
+    tok_charsmap_t *m = calloc(1, sizeof *m);
+    if (!m) return tok_oom();
+    bertc_status_t st = tok_charsmap_parse_base64(json_string_value(cm), json_string_length(cm),
+                                                  "tokenizer.json: normalizer", m);
+    if (!st) st = add_norm(t, (tok_norm_step_t){.kind = TOK_NORM_PRECOMPILED, .charsmap = m});
+    if (st) {
+      tok_charsmap_deinit(m);
+      free(m);
+    }
+    return st;
+  }
   return bertc_status_make(BERTC_STATUS_UNSUPPORTED,
                            "tokenizer.json: normalizer '%s' is not supported", type);
+}
+
+/* Metaspace's options (pre-tokenizer and decoder): replacement, prepend_scheme
+ * (or the older add_prefix_space), split. */
+bertc_status_t tok_metaspace_options(const json_t *p, const char *what, uint32_t *replacement,
+                                     tok_prepend_t *prepend, bool *split) {
+  const char *rep = get_str(p, "replacement");
+  if (!rep) rep = get_str(p, "str_rep");
+  if (!rep) rep = "\xE2\x96\x81";
+  uint32_t cps[2];
+  size_t n = 0;
+  if (strlen(rep) > 4 || tok_utf8_decode(rep, strlen(rep), what, cps, &n) || n != 1)
+    return bertc_status_make(BERTC_STATUS_DATA, "%s: replacement must be one character", what);
+  *replacement = cps[0];
+  const char *scheme = get_str(p, "prepend_scheme");
+  if (scheme) {
+    if (!strcmp(scheme, "always"))
+      *prepend = TOK_PREPEND_ALWAYS;
+    else if (!strcmp(scheme, "first"))
+      *prepend = TOK_PREPEND_FIRST;
+    else if (!strcmp(scheme, "never"))
+      *prepend = TOK_PREPEND_NEVER;
+    else
+      return bertc_status_make(BERTC_STATUS_DATA, "%s: unknown prepend_scheme '%.32s'", what,
+                               scheme);
+  } else {
+    *prepend = get_bool(p, "add_prefix_space", true) ? TOK_PREPEND_ALWAYS : TOK_PREPEND_NEVER;
+  }
+  *split = get_bool(p, "split", true);
+  return BERTC_OK;
+}
+
+static bertc_status_t load_metaspace(tok_tokenizer_t *t, const json_t *p) {
+  t->pre = TOK_PRE_METASPACE;
+  return tok_metaspace_options(p, "tokenizer.json: pre_tokenizer Metaspace", &t->ms_replacement,
+                               &t->ms_prepend, &t->ms_split);
 }
 
 static bertc_status_t load_pre_tokenizer(tok_tokenizer_t *t, const json_t *p) {
@@ -442,6 +577,20 @@ static bertc_status_t load_pre_tokenizer(tok_tokenizer_t *t, const json_t *p) {
   if (type && strcmp(type, "Sequence") == 0) {
     json_t *list = json_object_get(p, "pretokenizers");
     if (json_array_size(list) == 1) return load_pre_tokenizer(t, json_array_get(list, 0));
+    const char *t0 = get_str(json_array_get(list, 0), "type");
+    const char *t1 = get_str(json_array_get(list, 1), "type");
+    if (json_array_size(list) == 2 && t0 && t1 && !strcmp(t0, "WhitespaceSplit") &&
+        !strcmp(t1, "Metaspace")) {
+      BERTC_RETURN_IF_ERROR(load_metaspace(t, json_array_get(list, 1)));
+      t->ms_ws_split = true;
+      return BERTC_OK;
+    }
+    type = "Sequence (other than one step or WhitespaceSplit + Metaspace)";
+  } else if (type && strcmp(type, "WhitespaceSplit") == 0) {
+    t->pre = TOK_PRE_WHITESPACE_SPLIT;
+    return BERTC_OK;
+  } else if (type && strcmp(type, "Metaspace") == 0) {
+    return load_metaspace(t, p);
   } else if (type && strcmp(type, "BertPreTokenizer") == 0) {
     t->pre = TOK_PRE_BERT;
     return BERTC_OK;
@@ -715,8 +864,12 @@ static bertc_status_t load_legacy_wordpiece(tok_tokenizer_t *t, const tok_file_t
   json_t *sa = c ? json_object_get(c, "strip_accents") : NULL;
   bool strip = json_is_boolean(sa) ? json_is_true(sa) : lower;
   BERTC_RETURN_IF_ERROR(add_norm(
-      t, (tok_norm_step_t){TOK_NORM_BERT, true,
-                           c ? get_bool(c, "tokenize_chinese_chars", true) : true, strip, lower}));
+      t, (tok_norm_step_t){.kind = TOK_NORM_BERT,
+                           .clean_text = true,
+                           .handle_chinese_chars =
+                               c ? get_bool(c, "tokenize_chinese_chars", true) : true,
+                           .strip_accents = strip,
+                           .lowercase = lower}));
   t->pre = TOK_PRE_BERT;
   const char *cls = tok_special_name(d, "cls_token", "[CLS]");
   const char *sep = tok_special_name(d, "sep_token", "[SEP]");
@@ -765,6 +918,123 @@ static bertc_status_t load_legacy_bpe(tok_tokenizer_t *t, const tok_file_t *voca
   return legacy_added(t, d, keys, BASE_ARRAY_LEN(keys));
 }
 
+/* A SentencePiece model file with the id layout and pipeline of
+ * transformers' tokenizer class (XLMRobertaTokenizer or AlbertTokenizer,
+ * from tokenizer_config's tokenizer_class or else the file's name):
+ *   XLM-R:  <s> <pad> </s> <unk>, the file's pieces from the fourth on (the
+ *           fairseq offset: file id + 1), <mask> last; unk id 3; Precompiled;
+ *           <s> A </s> (</s> B </s>), all type 0.
+ *   ALBERT: the file's pieces as they are; its unk_id; Replace `` and '' by
+ *           ", NFKD + StripAccents unless keep_accents, Lowercase when
+ *           do_lower_case (default), Precompiled; [CLS] A [SEP] (B [SEP] type 1).
+ * Both: WhitespaceSplit + Metaspace ("always", or "never" when
+ * add_prefix_space is false), the Metaspace decoder, and the control pieces
+ * and named special tokens as special added tokens. */
+static bertc_status_t load_legacy_spm(tok_tokenizer_t *t, const tok_file_t *f,
+                                      const tok_docs_t *d) {
+  const json_t *c = d->config;
+  const char *cls_name = c ? get_str(c, "tokenizer_class") : NULL;
+  bool albert = cls_name ? strstr(cls_name, "Albert") != NULL : !strcmp(f->name, "spiece.model");
+  if (cls_name && !albert && !strstr(cls_name, "XLMRoberta"))
+    return bertc_status_make(BERTC_STATUS_UNSUPPORTED,
+                             "%s: tokenizer_class '%s' is not supported with a SentencePiece "
+                             "model (XLMRobertaTokenizer and AlbertTokenizer are)",
+                             f->name, cls_name);
+  tok_spm_model_t spm;
+  BERTC_RETURN_IF_ERROR(tok_spm_parse((const uint8_t *)f->data, f->size, f->name, &spm));
+  bertc_status_t s = BERTC_OK;
+  tok_model_t *m = &t->model;
+  m->kind = TOK_MODEL_UNIGRAM;
+  m->fuse_unk = true;
+  m->byte_fallback = spm.byte_fallback;
+  if (spm.model_type != 1)
+    s = bertc_status_make(BERTC_STATUS_UNSUPPORTED,
+                          "%s: SentencePiece model type %d is not supported (Unigram is)",
+                          f->name, spm.model_type);
+  size_t n = spm.n_pieces + (albert ? 0 : 2);
+  if (!s && !albert && spm.n_pieces < 3)
+    s = bertc_status_make(BERTC_STATUS_DATA, "%s: fewer than 3 pieces", f->name);
+  if (!s) {
+    m->scores = malloc(n * sizeof *m->scores);
+    if (!m->scores) s = tok_oom();
+  }
+  int32_t id = 0;
+  if (!s && !albert) {
+    const char *first[4] = {tok_special_name(d, "bos_token", "<s>"),
+                            tok_special_name(d, "pad_token", "<pad>"),
+                            tok_special_name(d, "eos_token", "</s>"),
+                            tok_special_name(d, "unk_token", "<unk>")};
+    for (int i = 0; i < 4 && !s; i++, id++) {
+      m->scores[id] = 0.0;
+      s = tok_vocab_put(&m->vocab, first[i], strlen(first[i]), id);
+    }
+  }
+  for (size_t i = albert ? 0 : 3; i < spm.n_pieces && !s; i++, id++) {
+    m->scores[id] = spm.pieces[i].score;
+    s = tok_vocab_put(&m->vocab, spm.pieces[i].piece, strlen(spm.pieces[i].piece), id);
+  }
+  if (!s && !albert) {
+    const char *mask = tok_special_name(d, "mask_token", "<mask>");
+    m->scores[id] = 0.0;
+    s = tok_vocab_put(&m->vocab, mask, strlen(mask), id);
+  }
+  if (!s) s = tok_vocab_finish(&m->vocab);
+  if (!s) {
+    m->unk_id = albert ? spm.unk_id : 3;
+    s = tok_unigram_finish(m, f->name);
+  }
+  if (!s && albert) {
+    bool keep_accents = c ? get_bool(c, "keep_accents", false) : false;
+    bool lower = c ? get_bool(c, "do_lower_case", true) : true;
+    s = add_replace(t, "``", false, "\"", f->name);
+    if (!s) s = add_replace(t, "''", false, "\"", f->name);
+    if (!s && !keep_accents) s = add_norm(t, (tok_norm_step_t){.kind = TOK_NORM_NFKD});
+    if (!s && !keep_accents) s = add_norm(t, (tok_norm_step_t){.kind = TOK_NORM_STRIP_ACCENTS});
+    if (!s && lower) s = add_norm(t, (tok_norm_step_t){.kind = TOK_NORM_LOWERCASE});
+  }
+  if (!s && spm.charsmap_size) {
+    tok_charsmap_t *cm = calloc(1, sizeof *cm);
+    if (!cm) s = tok_oom();
+    if (!s) s = tok_charsmap_parse(spm.charsmap, spm.charsmap_size, f->name, cm);
+    if (!s) s = add_norm(t, (tok_norm_step_t){.kind = TOK_NORM_PRECOMPILED, .charsmap = cm});
+    if (s && cm) {
+      tok_charsmap_deinit(cm);
+      free(cm);
+    }
+  }
+  if (!s) {
+    t->pre = TOK_PRE_METASPACE;
+    t->ms_ws_split = true;
+    t->ms_split = true;
+    t->ms_replacement = 0x2581;
+    t->ms_prepend = (c ? get_bool(c, "add_prefix_space", true) : true) ? TOK_PREPEND_ALWAYS
+                                                                      : TOK_PREPEND_NEVER;
+  }
+  if (!s) {
+    const char *cls = tok_special_name(d, "cls_token", albert ? "[CLS]" : "<s>");
+    const char *sep = tok_special_name(d, "sep_token", albert ? "[SEP]" : "</s>");
+    if (!albert) { /* XLM-R's template names bos and eos */
+      cls = tok_special_name(d, "bos_token", "<s>");
+      sep = tok_special_name(d, "eos_token", "</s>");
+    }
+    int32_t cls_id, sep_id;
+    s = need_id(t, f->name, "cls", cls, &cls_id);
+    if (!s) s = need_id(t, f->name, "sep", sep, &sep_id);
+    if (!s) s = tpl_classic(&t->post, cls, cls_id, sep, sep_id, !albert);
+  }
+  static const char *const keys[] = {"bos_token", "eos_token", "unk_token", "sep_token",
+                                     "pad_token", "cls_token", "mask_token"};
+  if (!s) s = legacy_added(t, d, keys, BASE_ARRAY_LEN(keys));
+  for (size_t i = 0; !s && i < spm.n_pieces; i++) {
+    if (spm.pieces[i].type != 3) continue; /* control pieces are special tokens */
+    const char *p = spm.pieces[i].piece;
+    int32_t pid = tok_vocab_get(&m->vocab, p, strlen(p));
+    if (pid >= 0) s = add_added(t, p, pid, true, false, false, false, false);
+  }
+  tok_spm_deinit(&spm);
+  return s;
+}
+
 static int32_t find_named_id(const tok_tokenizer_t *t, const tok_docs_t *d, const char *key,
                              const char *const *fallbacks) {
   const char *name = tok_special_name(d, key, NULL);
@@ -788,12 +1058,15 @@ static bertc_status_t build(tok_tokenizer_t *t, const tok_files_t *f, tok_docs_t
     BERTC_RETURN_IF_ERROR(load_tokenizer_json(t, d->tj));
   } else if (get_file(f, "vocab.txt")) {
     BERTC_RETURN_IF_ERROR(load_legacy_wordpiece(t, get_file(f, "vocab.txt"), d));
+  } else if (get_file(f, "sentencepiece.bpe.model") || get_file(f, "spiece.model")) {
+    const tok_file_t *spm = get_file(f, "sentencepiece.bpe.model");
+    BERTC_RETURN_IF_ERROR(load_legacy_spm(t, spm ? spm : get_file(f, "spiece.model"), d));
   } else {
     legacy_bpe = true;
     BERTC_RETURN_IF_ERROR(
         load_legacy_bpe(t, get_file(f, "vocab.json"), get_file(f, "merges.txt"), d));
   }
-  if (t->model.unk_token)
+  if (t->model.unk_token && t->model.kind != TOK_MODEL_UNIGRAM)
     t->model.unk_id = tok_vocab_get(&t->model.vocab, t->model.unk_token,
                                     strlen(t->model.unk_token));
   BERTC_RETURN_IF_ERROR(tok_added_finish(t));

@@ -1,4 +1,5 @@
-/* Tokenizer models: the vocabulary map and the two subword algorithms.
+/* Tokenizer models: the vocabulary map and two subword algorithms (the
+ * third, Unigram, is in unigram.c).
  *
  * WordPiece (Schuster & Nakajima 2012, as in BERT): a pre-token longer than
  * max_input_chars_per_word is the unknown token; otherwise take the longest
@@ -182,6 +183,7 @@ void tok_model_deinit(tok_model_t *m) {
   free(m->continuing_prefix);
   free(m->end_of_word_suffix);
   free(m->merges);
+  free(m->scores);
   memset(m, 0, sizeof *m);
 }
 
@@ -431,5 +433,6 @@ bertc_status_t tok_model_tokenize(const tok_model_t *m, const tok_nstr_t *s, siz
                                   size_t end, tok_arena_t *a, tok_tokens_t *out) {
   if (end <= begin) return BERTC_OK;
   if (m->kind == TOK_MODEL_WORDPIECE) return wordpiece(m, s, begin, end, a, out);
+  if (m->kind == TOK_MODEL_UNIGRAM) return tok_unigram_tokenize(m, s, begin, end, a, out);
   return bpe(m, s, begin, end, a, out);
 }

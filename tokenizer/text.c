@@ -80,6 +80,13 @@ static bool is_mark_nonspacing(uint32_t c) {
   return (category(c) == UTF8PROC_CATEGORY_MN) != IN_TABLE(tok_mn_x, c);
 }
 
+/* The StripAccents normalizer's is_combining_mark(): Mn, Mc or Me. */
+static bool is_combining_mark(uint32_t c) {
+  utf8proc_category_t k = category(c);
+  bool u = k == UTF8PROC_CATEGORY_MN || k == UTF8PROC_CATEGORY_MC || k == UTF8PROC_CATEGORY_ME;
+  return u != IN_TABLE(tok_mark_x, c);
+}
+
 static bool is_ascii_punct(uint32_t c) {
   return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) ||
          (c >= 123 && c <= 126);
@@ -133,8 +140,10 @@ static size_t to_lowercase(uint32_t c, uint32_t out[3]) {
   return n;
 }
 
-/* Full canonical decomposition of one code point (not yet reordered). */
-static size_t decompose(uint32_t c, uint32_t out[16]) {
+/* Full canonical (or compatibility) decomposition of one code point, not yet
+ * reordered. */
+#define TOK_MAX_DECOMP 32
+static size_t decompose(uint32_t c, uint32_t out[TOK_MAX_DECOMP], bool compat) {
   const tok_map_t *m = find_map(tok_nfd_x, BASE_ARRAY_LEN(tok_nfd_x), c);
   if (m) {
     size_t n = 0;
@@ -144,11 +153,12 @@ static size_t decompose(uint32_t c, uint32_t out[16]) {
     }
     return n;
   }
-  utf8proc_int32_t buf[16];
+  utf8proc_int32_t buf[TOK_MAX_DECOMP];
   int boundclass = 0;
-  utf8proc_ssize_t n =
-      utf8proc_decompose_char((utf8proc_int32_t)c, buf, 16, UTF8PROC_DECOMPOSE, &boundclass);
-  if (n <= 0 || n > 16) {
+  utf8proc_ssize_t n = utf8proc_decompose_char(
+      (utf8proc_int32_t)c, buf, TOK_MAX_DECOMP,
+      compat ? UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT : UTF8PROC_DECOMPOSE, &boundclass);
+  if (n <= 0 || n > TOK_MAX_DECOMP) {
     out[0] = c;
     return 1;
   }
@@ -231,14 +241,9 @@ void tok_arena_free(tok_arena_t *a) {
 
 /* ---- Normalizers -------------------------------------------------------------- */
 
-typedef struct {
-  uint32_t c;
-  int32_t change;
-} change_t;
-
 /* NormalizedString::transform over the whole string. */
-static bertc_status_t apply_changes(tok_nstr_t *s, const change_t *ch, size_t n,
-                                    size_t initial_offset, tok_arena_t *a) {
+bertc_status_t tok_apply_changes(tok_nstr_t *s, const tok_change_t *ch, size_t n,
+                                 size_t initial_offset, tok_arena_t *a) {
   uint32_t *cp = tok_arena_alloc(a, n, sizeof *cp);
   tok_span_t *al = tok_arena_alloc(a, n, sizeof *al);
   if (!cp || !al) return tok_oom();
@@ -285,43 +290,116 @@ static bertc_status_t handle_chinese(tok_nstr_t *s, tok_arena_t *a) {
   size_t n = s->len, extra = 0;
   for (size_t i = 0; i < n; i++) extra += is_chinese_char(s->cp[i]) ? 2 : 0;
   if (!extra) return BERTC_OK;
-  change_t *ch = tok_arena_alloc(a, n + extra, sizeof *ch);
+  tok_change_t *ch = tok_arena_alloc(a, n + extra, sizeof *ch);
   if (!ch) return tok_oom();
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     uint32_t c = s->cp[i];
     if (is_chinese_char(c)) {
-      ch[k++] = (change_t){' ', 0};
-      ch[k++] = (change_t){c, 1};
-      ch[k++] = (change_t){' ', 1};
+      ch[k++] = (tok_change_t){' ', 0};
+      ch[k++] = (tok_change_t){c, 1};
+      ch[k++] = (tok_change_t){' ', 1};
     } else {
-      ch[k++] = (change_t){c, 0};
+      ch[k++] = (tok_change_t){c, 0};
     }
   }
-  return apply_changes(s, ch, k, 0, a);
+  return tok_apply_changes(s, ch, k, 0, a);
 }
 
-/* NFD with canonical reordering; the (char, change) pairs move together, as in
- * unicode-normalization-alignments. */
-static bertc_status_t nfd(tok_nstr_t *s, tok_arena_t *a) {
-  size_t n = s->len, total = 0;
-  uint32_t buf[16];
-  bool changed = false;
+/* The primary composite of a starter and the next character, or 0
+ * (unicode-normalization's compose(), Hangul included). A composite whose
+ * decomposition Rust's tables lack (tok_nfd_x) is unknown to its compose()
+ * too. */
+static uint32_t compose_pair(uint32_t a, uint32_t b) {
+  utf8proc_int32_t buf[2] = {(utf8proc_int32_t)a, (utf8proc_int32_t)b};
+  utf8proc_ssize_t n = utf8proc_normalize_utf32(buf, 2, UTF8PROC_COMPOSE | UTF8PROC_STABLE);
+  if (n != 1) return 0;
+  if (find_map(tok_nfd_x, BASE_ARRAY_LEN(tok_nfd_x), (uint32_t)buf[0])) return 0;
+  return (uint32_t)buf[0];
+}
+
+/* unicode-normalization-alignments' Recompositions over (char, change): a
+ * composite keeps its starter's change plus the absorbed one's minus 1. */
+static size_t recompose(const tok_change_t *in, size_t n, const int *ccc, tok_change_t *out) {
+  size_t k = 0, nbuf = 0;
+  tok_change_t *buf = out + n; /* scratch after the output (out holds 2n) */
+  bool have = false;
+  tok_change_t composee = {0, 0};
+  int last_ccc = -1;
   for (size_t i = 0; i < n; i++) {
-    size_t k = decompose(s->cp[i], buf);
+    tok_change_t ch = in[i];
+    int cls = ccc[i];
+    if (!have) {
+      if (cls != 0) {
+        out[k++] = ch;
+        continue;
+      }
+      composee = ch;
+      have = true;
+      continue;
+    }
+    if (last_ccc < 0) {
+      uint32_t r = compose_pair(composee.c, ch.c);
+      if (r) {
+        composee = (tok_change_t){r, composee.change + ch.change - 1};
+        continue;
+      }
+      if (cls == 0) {
+        out[k++] = composee;
+        composee = ch;
+        continue;
+      }
+      buf[nbuf++] = ch;
+      last_ccc = cls;
+      continue;
+    }
+    if (last_ccc >= cls) {
+      if (cls == 0) { /* blocked: flush the composee and the marks */
+        out[k++] = composee;
+        for (size_t j = 0; j < nbuf; j++) out[k++] = buf[j];
+        nbuf = 0;
+        composee = ch;
+        last_ccc = -1;
+        continue;
+      }
+      buf[nbuf++] = ch;
+      last_ccc = cls;
+      continue;
+    }
+    uint32_t r = compose_pair(composee.c, ch.c);
+    if (r) {
+      composee = (tok_change_t){r, composee.change + ch.change - 1};
+      continue;
+    }
+    buf[nbuf++] = ch;
+    last_ccc = cls;
+  }
+  if (have) out[k++] = composee;
+  for (size_t j = 0; j < nbuf; j++) out[k++] = buf[j];
+  return k;
+}
+
+/* NFD / NFKD with canonical reordering, NFKC with recomposition; the (char,
+ * change) pairs move together, as in unicode-normalization-alignments. */
+static bertc_status_t normalize_form(tok_nstr_t *s, bool compat, bool compose, tok_arena_t *a) {
+  size_t n = s->len, total = 0;
+  uint32_t buf[TOK_MAX_DECOMP];
+  bool changed = compose;
+  for (size_t i = 0; i < n; i++) {
+    size_t k = decompose(s->cp[i], buf, compat);
     total += k;
     changed |= k != 1 || buf[0] != s->cp[i] || combining_class(s->cp[i]) != 0;
   }
   if (!changed) return BERTC_OK;
-  change_t *ch = tok_arena_alloc(a, total, sizeof *ch);
+  tok_change_t *ch = tok_arena_alloc(a, total, sizeof *ch);
   int *ccc = tok_arena_alloc(a, total, sizeof *ccc);
   if (!ch || !ccc) return tok_oom();
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
-    size_t m = decompose(s->cp[i], buf);
+    size_t m = decompose(s->cp[i], buf, compat);
     for (size_t j = 0; j < m; j++) {
       ccc[k] = combining_class(buf[j]);
-      ch[k++] = (change_t){buf[j], j > 0 ? 1 : 0};
+      ch[k++] = (tok_change_t){buf[j], j > 0 ? 1 : 0};
     }
   }
   /* Stable insertion sort of each run of non-starters by combining class. */
@@ -333,7 +411,7 @@ static bertc_status_t nfd(tok_nstr_t *s, tok_arena_t *a) {
     size_t j = i;
     while (j < k && ccc[j] != 0) j++;
     for (size_t x = i + 1; x < j; x++) {
-      change_t cv = ch[x];
+      tok_change_t cv = ch[x];
       int cc = ccc[x];
       size_t y = x;
       while (y > i && ccc[y - 1] > cc) {
@@ -346,7 +424,21 @@ static bertc_status_t nfd(tok_nstr_t *s, tok_arena_t *a) {
     }
     i = j;
   }
-  return apply_changes(s, ch, k, 0, a);
+  if (compose) {
+    tok_change_t *out = tok_arena_alloc(a, 2 * (k ? k : 1), sizeof *out);
+    if (!out) return tok_oom();
+    k = recompose(ch, k, ccc, out);
+    ch = out;
+  }
+  return tok_apply_changes(s, ch, k, 0, a);
+}
+
+static bertc_status_t nfd(tok_nstr_t *s, tok_arena_t *a) {
+  return normalize_form(s, false, false, a);
+}
+
+bertc_status_t tok_norm_nfk(tok_nstr_t *s, bool compose, tok_arena_t *a) {
+  return normalize_form(s, true, compose, a);
 }
 
 static bertc_status_t lowercase(tok_nstr_t *s, tok_arena_t *a) {
@@ -365,14 +457,14 @@ static bertc_status_t lowercase(tok_nstr_t *s, tok_arena_t *a) {
     }
     return BERTC_OK;
   }
-  change_t *ch = tok_arena_alloc(a, total, sizeof *ch);
+  tok_change_t *ch = tok_arena_alloc(a, total, sizeof *ch);
   if (!ch) return tok_oom();
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     size_t m = to_lowercase(s->cp[i], out);
-    for (size_t j = 0; j < m; j++) ch[k++] = (change_t){out[j], j > 0 ? 1 : 0};
+    for (size_t j = 0; j < m; j++) ch[k++] = (tok_change_t){out[j], j > 0 ? 1 : 0};
   }
-  return apply_changes(s, ch, k, 0, a);
+  return tok_apply_changes(s, ch, k, 0, a);
 }
 
 bertc_status_t tok_normalize(const tok_norm_step_t *steps, size_t n_steps, tok_arena_t *a,
@@ -400,7 +492,20 @@ bertc_status_t tok_normalize(const tok_norm_step_t *steps, size_t n_steps, tok_a
       BERTC_RETURN_IF_ERROR(nfd(s, a));
       break;
     case TOK_NORM_STRIP_ACCENTS:
-      filter(s, is_mark_nonspacing);
+      filter(s, is_combining_mark);
+      break;
+    case TOK_NORM_NFKD:
+    case TOK_NORM_NFKC:
+      BERTC_RETURN_IF_ERROR(tok_norm_nfk(s, st->kind == TOK_NORM_NFKC, a));
+      break;
+    case TOK_NORM_STRIP:
+      BERTC_RETURN_IF_ERROR(tok_norm_strip(s, st->strip_left, st->strip_right, a));
+      break;
+    case TOK_NORM_REPLACE:
+      BERTC_RETURN_IF_ERROR(tok_norm_replace(st->replace, s, a));
+      break;
+    case TOK_NORM_PRECOMPILED:
+      BERTC_RETURN_IF_ERROR(tok_norm_precompiled(st->charsmap, s, a));
       break;
     }
   }
@@ -499,13 +604,31 @@ bertc_status_t tok_pre_bytelevel_split(const tok_nstr_t *s, tok_arena_t *a, tok_
 }
 
 bertc_status_t tok_nstr_prepend_space(tok_nstr_t *s, tok_arena_t *a) {
+  return tok_nstr_prepend(s, ' ', a);
+}
+
+bertc_status_t tok_pre_whitespace_split(const tok_nstr_t *s, tok_arena_t *a, tok_piece_t **out,
+                                        size_t *out_n) {
+  tok_piece_t *v = NULL;
+  size_t n = 0, cap = 0, start = 0;
+  for (size_t i = 0; i <= s->len; i++) {
+    if (i < s->len && !tok_is_whitespace(s->cp[i])) continue;
+    if (i > start) BERTC_RETURN_IF_ERROR(push_piece(&v, &n, &cap, a, start, i));
+    start = i + 1;
+  }
+  *out = v;
+  *out_n = n;
+  return BERTC_OK;
+}
+
+bertc_status_t tok_nstr_prepend(tok_nstr_t *s, uint32_t c, tok_arena_t *a) {
   if (s->len == 0) return BERTC_OK;
-  change_t *ch = tok_arena_alloc(a, s->len + 1, sizeof *ch);
+  tok_change_t *ch = tok_arena_alloc(a, s->len + 1, sizeof *ch);
   if (!ch) return tok_oom();
-  ch[0] = (change_t){' ', 0};
-  ch[1] = (change_t){s->cp[0], 1};
-  for (size_t i = 1; i < s->len; i++) ch[i + 1] = (change_t){s->cp[i], 0};
-  return apply_changes(s, ch, s->len + 1, 0, a);
+  ch[0] = (tok_change_t){c, 0};
+  ch[1] = (tok_change_t){s->cp[0], 1};
+  for (size_t i = 1; i < s->len; i++) ch[i + 1] = (tok_change_t){s->cp[i], 0};
+  return tok_apply_changes(s, ch, s->len + 1, 0, a);
 }
 
 /* GPT-2 bytes_to_unicode: printable Latin-1 bytes map to themselves, the 68

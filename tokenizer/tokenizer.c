@@ -164,7 +164,7 @@ static bertc_status_t split_added(const tok_tokenizer_t *t, const size_t *pats, 
 
 /* ---- One sequence ----------------------------------------------------------------- */
 
-static bertc_status_t copy_nstr(const tok_nstr_t *in, tok_arena_t *a, tok_nstr_t *out) {
+bertc_status_t tok_nstr_copy(const tok_nstr_t *in, tok_arena_t *a, tok_nstr_t *out) {
   out->cp = tok_arena_alloc(a, in->len, sizeof *out->cp);
   out->al = tok_arena_alloc(a, in->len, sizeof *out->al);
   if (!out->cp || !out->al) return tok_oom();
@@ -186,6 +186,33 @@ static bertc_status_t tokenize_piece(const tok_tokenizer_t *t, const tok_nstr_t 
   return BERTC_OK;
 }
 
+/* Metaspace on one piece (pre_tokenizers/metaspace.rs): spaces become the
+ * replacement character, which is prepended unless the piece starts with it
+ * (scheme "first": only to a piece that starts the text, i.e. whose first
+ * character comes from original offset 0); with `split`, a new piece starts
+ * at every replacement character. */
+static bertc_status_t metaspace_piece(const tok_tokenizer_t *t, const tok_nstr_t *split,
+                                      size_t begin, size_t end, tok_arena_t *a,
+                                      tok_tokens_t *out, int32_t *word) {
+  tok_nstr_t s = {split->cp + begin, split->al + begin, end - begin};
+  tok_nstr_t m;
+  BERTC_RETURN_IF_ERROR(tok_nstr_copy(&s, a, &m));
+  uint32_t rep = t->ms_replacement;
+  for (size_t i = 0; i < m.len; i++)
+    if (m.cp[i] == ' ') m.cp[i] = rep;
+  bool prepend = t->ms_prepend == TOK_PREPEND_ALWAYS ||
+                 (t->ms_prepend == TOK_PREPEND_FIRST && m.len && m.al[0].start == 0);
+  if (prepend && m.len && m.cp[0] != rep) BERTC_RETURN_IF_ERROR(tok_nstr_prepend(&m, rep, a));
+  if (!t->ms_split) return tokenize_piece(t, &m, 0, m.len, a, out, word);
+  size_t start = 0;
+  for (size_t i = 1; i <= m.len; i++) {
+    if (i < m.len && m.cp[i] != rep) continue;
+    BERTC_RETURN_IF_ERROR(tokenize_piece(t, &m, start, i, a, out, word));
+    start = i;
+  }
+  return BERTC_OK;
+}
+
 /* Pre-tokenizes a split and runs the model on each piece. Every piece is a
  * word (Encoding.word_ids: the index of the pre-tokenized split). */
 static bertc_status_t tokenize_split(const tok_tokenizer_t *t, const tok_nstr_t *split,
@@ -200,6 +227,21 @@ static bertc_status_t tokenize_split(const tok_tokenizer_t *t, const tok_nstr_t 
     for (size_t i = 0; i < n; i++)
       BERTC_RETURN_IF_ERROR(
           tokenize_piece(t, split, pieces[i].begin, pieces[i].end, a, out, word));
+    return BERTC_OK;
+  case TOK_PRE_WHITESPACE_SPLIT:
+  case TOK_PRE_METASPACE:
+    if (t->pre == TOK_PRE_WHITESPACE_SPLIT || t->ms_ws_split)
+      BERTC_RETURN_IF_ERROR(tok_pre_whitespace_split(split, a, &pieces, &n));
+    else
+      pieces = &whole;
+    for (size_t i = 0; i < n; i++) {
+      if (t->pre == TOK_PRE_WHITESPACE_SPLIT)
+        BERTC_RETURN_IF_ERROR(
+            tokenize_piece(t, split, pieces[i].begin, pieces[i].end, a, out, word));
+      else
+        BERTC_RETURN_IF_ERROR(
+            metaspace_piece(t, split, pieces[i].begin, pieces[i].end, a, out, word));
+    }
     return BERTC_OK;
   case TOK_PRE_BYTELEVEL: {
     tok_nstr_t s = *split;
@@ -237,7 +279,7 @@ static bertc_status_t encode_sequence(const tok_tokenizer_t *t, const char *text
       continue;
     }
     tok_nstr_t s;
-    BERTC_RETURN_IF_ERROR(copy_nstr(&raw.v[i].s, a, &s));
+    BERTC_RETURN_IF_ERROR(tok_nstr_copy(&raw.v[i].s, a, &s));
     BERTC_RETURN_IF_ERROR(tok_normalize(t->norm, t->n_norm, a, &s));
     BERTC_RETURN_IF_ERROR(split_added(t, t->pat_norm, t->n_pat_norm, &s, a, &norm));
   }
@@ -512,7 +554,7 @@ size_t tok_vocab_size(const tok_tokenizer_t *t) {
 
 void tok_release(tok_tokenizer_t *t) {
   if (!t) return;
-  free(t->norm);
+  tok_norm_steps_free(t->norm, t->n_norm);
   tok_model_deinit(&t->model);
   for (size_t i = 0; i < t->n_added; i++) {
     free(t->added[i].content);

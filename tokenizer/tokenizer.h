@@ -5,9 +5,12 @@
  *     BertPreTokenizer, WordPiece with a "##" continuation prefix.
  *   - Byte-level BPE (RoBERTa, GPT-2 style): ByteLevel pre-tokenizer with the
  *     GPT-2 split regex, merges by rank, RoBERTa post-processing.
+ *   - SentencePiece Unigram (XLM-RoBERTa, ALBERT): Precompiled charsmap and
+ *     the other normalizers, Metaspace, Viterbi over piece scores.
  *
  * Configuration comes from tokenizer.json when the model directory has one,
- * otherwise from vocab.txt (WordPiece) or vocab.json + merges.txt (BPE) plus
+ * otherwise from vocab.txt (WordPiece), vocab.json + merges.txt (BPE) or
+ * sentencepiece.bpe.model / spiece.model (Unigram) plus
  * tokenizer_config.json and special_tokens_map.json.
  *
  * Offsets are Unicode code point offsets into the caller's text (what the
@@ -89,8 +92,9 @@ size_t tok_vocab_size(const tok_tokenizer_t *t);
 
 /* ---- Decoding (decode.c) ---------------------------------------------------------
  * The way back from tokens to text, read from the same files as the rest:
- * tokenizer.json's "decoder" (WordPiece and ByteLevel, possibly in a
- * Sequence) applied as `tokenizers` applies it, then transformers'
+ * tokenizer.json's "decoder" (WordPiece, ByteLevel, Metaspace, Replace,
+ * ByteFallback, Fuse, Strip, possibly in a Sequence) applied as `tokenizers`
+ * applies it, then transformers'
  * clean_up_tokenization_spaces when tokenizer_config.json asks for it;
  * without tokenizer.json the tokenizer class's decoder. A decoder type bertc
  * does not know loads, and decoding with it fails. */

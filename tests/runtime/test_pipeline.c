@@ -51,7 +51,8 @@ static const char *exe(void) {
 }
 
 /* A fixture model: tests/fixtures/pipelines/models/<name> (the byte-level BPE
- * heads the tiny set lacks) or tests/fixtures/tiny/<name>. */
+ * heads the tiny set lacks, XLM-R and ALBERT on SentencePiece Unigram
+ * tokenizers) or tests/fixtures/tiny/<name>. */
 static char *model_dir(const char *name) {
   char *rel = fmt("tests/fixtures/pipelines/models/%s/config.json", name);
   char *p = tu_source_path(rel);
@@ -519,7 +520,9 @@ static void test_api_errors(void **state) {
 
 static void test_fill_mask(void **state) {
   (void)state;
-  static const char *const models[] = {"bert_mlm", "roberta_mlm", "distilbert_mlm", "electra_mlm"};
+  /* xlmr_mlm carries tokenizer.json, albert_sp_mlm spiece.model alone */
+  static const char *const models[] = {"bert_mlm",    "roberta_mlm", "distilbert_mlm",
+                                       "electra_mlm", "xlmr_mlm",    "albert_sp_mlm"};
   for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
     char *f = fmt("%s.fill-mask", models[i]);
     check_fixture(f, models[i], "");
@@ -540,9 +543,11 @@ static void test_text_classification(void **state) {
 
 static void test_token_classification(void **state) {
   (void)state;
-  static const char *const models[] = {"bert_tokcls", "distilbert_tokcls", "roberta_tokcls"};
+  /* xlmr_tokcls carries sentencepiece.bpe.model alone, albert_tokcls tokenizer.json */
+  static const char *const models[] = {"bert_tokcls", "distilbert_tokcls", "roberta_tokcls",
+                                       "xlmr_tokcls", "albert_tokcls"};
   static const char *const aggs[] = {"none", "simple", "first", "average", "max"};
-  for (size_t i = 0; i < 3; i++)
+  for (size_t i = 0; i < sizeof models / sizeof *models; i++)
     for (size_t a = 0; a < 5; a++) {
       char *f = fmt("%s.token-classification.%s", models[i], aggs[a]);
       char *args = fmt("--aggregation %s", aggs[a]);
@@ -554,8 +559,9 @@ static void test_token_classification(void **state) {
 
 static void test_question_answering(void **state) {
   (void)state;
-  static const char *const models[] = {"bert_qa", "distilbert_qa", "roberta_qa"};
-  for (size_t i = 0; i < 3; i++) {
+  /* xlmr_qa carries sentencepiece.bpe.model alone */
+  static const char *const models[] = {"bert_qa", "distilbert_qa", "roberta_qa", "xlmr_qa"};
+  for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
     char *f = fmt("%s.question-answering", models[i]);
     check_fixture(f, models[i], "");
     free(f);

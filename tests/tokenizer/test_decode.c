@@ -27,10 +27,12 @@ static void encode(const tok_tokenizer_t *t, const char *s, tok_encoding_t *e) {
 
 /* ---- decode() and word_ids() on the tokenizer corpus ------------------------------ */
 
-static void check_decode_corpus(const char *name) {
+/* The corpus of tokenizer `name` through the tokenizer in `dir` (NULL: the
+ * fixture directory of that name). */
+static void check_decode_in(const char *name, const char *in_dir) {
   char rel[256];
   snprintf(rel, sizeof rel, "tests/fixtures/tokenizer/%s", name);
-  char *dir = tu_source_path(rel);
+  char *dir = in_dir ? strdup(in_dir) : tu_source_path(rel);
   snprintf(rel, sizeof rel, "tests/fixtures/pipelines/decode.%s.jsonl", name);
   char *file = tu_source_path(rel);
   tok_tokenizer_t *t = load(dir);
@@ -85,6 +87,10 @@ static void check_decode_corpus(const char *name) {
   free(file);
 }
 
+static void check_decode_corpus(const char *name) { check_decode_in(name, NULL); }
+
+static void copy_file(const char *from_dir, const char *to_dir, const char *name);
+
 static void test_decode_wordpiece(void **state) {
   (void)state;
   check_decode_corpus("wordpiece");
@@ -93,6 +99,30 @@ static void test_decode_wordpiece(void **state) {
 static void test_decode_bpe(void **state) {
   (void)state;
   check_decode_corpus("bpe");
+}
+
+/* SentencePiece Unigram: the Metaspace decoder, from tokenizer.json and from
+ * the .model file alone (the tokenizer class's decoder). */
+static void test_decode_unigram(void **state) {
+  (void)state;
+  static const char *const kinds[][2] = {{"unigram_xlmr", "sentencepiece.bpe.model"},
+                                         {"unigram_albert", "spiece.model"}};
+  for (size_t k = 0; k < 2; k++) {
+    check_decode_corpus(kinds[k][0]);
+    char rel[256];
+    snprintf(rel, sizeof rel, "tests/fixtures/tokenizer/%s", kinds[k][0]);
+    char *src = tu_source_path(rel);
+    snprintf(rel, sizeof rel, "tokenizer/%s_model/", kinds[k][0]);
+    char *dir = tu_scratch_path(rel);
+    copy_file(src, dir, kinds[k][1]);
+    copy_file(src, dir, "tokenizer_config.json");
+    copy_file(src, dir, "special_tokens_map.json");
+    check_decode_in(kinds[k][0], dir);
+    free(dir);
+    free(src);
+  }
+  /* byte fallback: Replace, ByteFallback, Fuse and Strip decoders */
+  check_decode_corpus("unigram_bytefb");
 }
 
 /* ---- The older files, token strings, lookups ------------------------------------- */
@@ -180,16 +210,16 @@ static void test_decode_unsupported(void **state) {
   TU_ASSERT_OK(base_read_file(src, (size_t)1 << 26, &json, &size));
   json_t *tj = json_loads(json, 0, NULL);
   assert_non_null(tj);
-  char *dir = tu_scratch_path("tokenizer/metaspace/"), *dst = NULL;
+  char *dir = tu_scratch_path("tokenizer/ctc/"), *dst = NULL;
   TU_ASSERT_OK(base_path_join(dir, "tokenizer.json", &dst));
-  json_object_set_new(tj, "decoder", json_pack("{s:s}", "type", "Metaspace"));
+  json_object_set_new(tj, "decoder", json_pack("{s:s}", "type", "CTC"));
   char *text = json_dumps(tj, 0);
   tu_write_file(dst, text, strlen(text));
   free(text);
   tok_tokenizer_t *t = load(dir);
   int32_t ids[] = {2, 3};
   char *out = NULL;
-  TU_ASSERT_ERROR(tok_decode(t, ids, 2, false, &out), "decoder 'Metaspace' is not supported");
+  TU_ASSERT_ERROR(tok_decode(t, ids, 2, false, &out), "decoder 'CTC' is not supported");
   assert_null(out);
   tok_release(t);
   json_object_set_new(tj, "decoder", json_pack("{s:s}", "prefix", "##"));
@@ -231,6 +261,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_decode_wordpiece),
       cmocka_unit_test(test_decode_bpe),
+      cmocka_unit_test(test_decode_unigram),
       cmocka_unit_test(test_decode_legacy_files),
       cmocka_unit_test(test_decode_unsupported),
       cmocka_unit_test(test_chars),

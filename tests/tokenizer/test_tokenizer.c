@@ -30,9 +30,10 @@ static char *scratch_dir(const char *name) {
   snprintf(buf, sizeof buf, "tokenizer/%s/", name);
   char *p = tu_scratch_path(buf);
   p[strlen(p) - 1] = '\0';
-  static const char *const names[] = {"tokenizer.json", "tokenizer_config.json",
-                                      "special_tokens_map.json", "vocab.txt", "vocab.json",
-                                      "merges.txt"};
+  static const char *const names[] = {"tokenizer.json",          "tokenizer_config.json",
+                                      "special_tokens_map.json", "vocab.txt",
+                                      "vocab.json",              "merges.txt",
+                                      "sentencepiece.bpe.model", "spiece.model"};
   for (size_t i = 0; i < BASE_ARRAY_LEN(names); i++) {
     char *f = NULL;
     TU_ASSERT_OK(base_path_join(p, names[i], &f));
@@ -184,11 +185,22 @@ static const char *compare(const tok_encoding_t *e, const json_t *want) {
     bool special = e->sequence_ids[i] < 0;
     if (special && (e->offsets[2 * i] != 0 || e->offsets[2 * i + 1] != 0))
       return "special offsets";
+    json_t *words = json_object_get(want, "word_ids");
+    if (words && e->word_ids[i] != json_integer_value(json_array_get(words, i)))
+      return "word_ids";
   }
   return NULL;
 }
 
+static void check_parity_min(const char *label, const tok_tokenizer_t *t,
+                             const char *expected_rel, size_t min_lines);
+
 static void check_parity(const char *label, const tok_tokenizer_t *t, const char *expected_rel) {
+  check_parity_min(label, t, expected_rel, 800);
+}
+
+static void check_parity_min(const char *label, const tok_tokenizer_t *t,
+                             const char *expected_rel, size_t min_lines) {
   corpus_t c;
   corpus_load(&c);
   char *path = fixture(expected_rel), *data = NULL;
@@ -240,7 +252,7 @@ static void check_parity(const char *label, const tok_tokenizer_t *t, const char
   free(path);
   corpus_free(&c);
   if (failures) fail_msg("[%s] %zu cases differ from HuggingFace tokenizers", label, failures);
-  assert_true(lines >= 800);
+  assert_true(lines >= min_lines);
 }
 
 static void test_parity_wordpiece_json(void **state) {
@@ -284,6 +296,223 @@ static void test_parity_bpe_prefix_space(void **state) {
   tok_tokenizer_t *t = load_fixture("bpe_prefix");
   check_parity("bpe add_prefix_space", t, "bpe_prefix_expected.jsonl");
   tok_release(t);
+}
+
+/* SentencePiece Unigram tokenizers trained by scripts/make_tokenizer_corpus.py:
+ * tokenizer.json in XLM-R's and ALBERT's layouts, and the .model file alone
+ * (with tokenizer_config.json), which must load into the same tokenizer
+ * transformers builds from it (the generator checks that the two forms
+ * agree in HuggingFace; a *_model_expected.jsonl would hold the difference). */
+static void test_parity_unigram_xlmr_json(void **state) {
+  tok_tokenizer_t *t = load_fixture("unigram_xlmr");
+  check_parity("unigram xlmr tokenizer.json", t, "unigram_xlmr_expected.jsonl");
+  tok_release(t);
+}
+
+static void unigram_model_only(const char *kind, const char *model_file) {
+  char *src = fixture(kind), *dir = scratch_dir(kind);
+  copy_in(src, dir, model_file);
+  copy_in(src, dir, "tokenizer_config.json");
+  copy_in(src, dir, "special_tokens_map.json");
+  tok_tokenizer_t *t = load(dir);
+  char label[128], expected[128];
+  snprintf(label, sizeof label, "%s %s", kind, model_file);
+  snprintf(expected, sizeof expected, "%s_expected.jsonl", kind);
+  check_parity(label, t, expected);
+  tok_release(t);
+  free(src);
+  free(dir);
+}
+
+static void test_parity_unigram_xlmr_model(void **state) {
+  unigram_model_only("unigram_xlmr", "sentencepiece.bpe.model");
+}
+
+static void test_parity_unigram_albert_json(void **state) {
+  tok_tokenizer_t *t = load_fixture("unigram_albert");
+  check_parity("unigram albert tokenizer.json", t, "unigram_albert_expected.jsonl");
+  tok_release(t);
+}
+
+static void test_parity_unigram_albert_model(void **state) {
+  unigram_model_only("unigram_albert", "spiece.model");
+}
+
+static void test_parity_unigram_byte_fallback(void **state) {
+  tok_tokenizer_t *t = load_fixture("unigram_bytefb");
+  check_parity_min("unigram byte_fallback", t, "unigram_bytefb_expected.jsonl", 1200);
+  tok_release(t);
+}
+
+/* The hub's xlm-roberta-base / albert-base-v2 tokenizer.json layout. */
+static void test_parity_unigram_hub_layout(void **state) {
+  tok_tokenizer_t *t = load_fixture("unigram_xlmr_hub");
+  check_parity("unigram xlm-roberta-base layout", t, "unigram_xlmr_hub_expected.jsonl");
+  tok_release(t);
+  t = load_fixture("unigram_albert_hub");
+  check_parity("unigram albert-base-v2 layout", t, "unigram_albert_hub_expected.jsonl");
+  tok_release(t);
+}
+
+static void test_parity_unigram_nfkc(void **state) {
+  tok_tokenizer_t *t = load_fixture("unigram_nfkc");
+  check_parity_min("unigram nfkc/strip/replace/metaspace never", t,
+                   "unigram_nfkc_expected.jsonl", 800);
+  tok_release(t);
+}
+
+/* tokenizers' Unigram doc test: "abcdacdxx" -> abcd a cd xx (the unknown xx fused). */
+static void test_unigram_vectors(void **state) {
+  char *dir = scratch_dir("unigram_doc");
+  write_in(dir, "tokenizer.json",
+           "{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"vocab\": [[\"<unk>\", 0], "
+           "[\"a\", 0], [\"b\", 0], [\"c\", 0], [\"d\", 0], [\"cd\", 1], [\"ab\", 2], "
+           "[\"abc\", 5], [\"abcd\", 10]]}}");
+  tok_tokenizer_t *t = load(dir);
+  expect_tokens(t, "abcdacdxx", NULL, "abcd a cd xx");
+  static const int32_t offs[] = {0, 4, 4, 5, 5, 7, 7, 9};
+  expect_offsets(t, "abcdacdxx", offs, 4);
+  tok_encoding_t e;
+  TU_ASSERT_OK(tok_encode(t, "xxab", 4, NULL, 0, 0, TOK_TRUNC_LONGEST_FIRST, &e));
+  assert_int_equal(e.len, 2);
+  assert_int_equal(e.ids[0], 0); /* unknown, its own text as the token */
+  assert_string_equal(e.tokens[0], "xx");
+  assert_int_equal(e.ids[1], 6);
+  tok_encoding_deinit(&e);
+  tok_release(t);
+  /* without unk_id an unknown character is an error, as in tokenizers */
+  write_in(dir, "tokenizer.json",
+           "{\"model\": {\"type\": \"Unigram\", \"unk_id\": null, \"vocab\": [[\"a\", -1]]}}");
+  t = load(dir);
+  TU_ASSERT_ERROR(tok_encode(t, "ab", 2, NULL, 0, 0, TOK_TRUNC_LONGEST_FIRST, &e), "no unk_id");
+  tok_release(t);
+  free(dir);
+}
+
+/* Hostile SentencePiece inputs: refused with the file and the problem. */
+static void expect_charsmap_error(const char *dir, const uint8_t *blob, size_t n,
+                                  const char *want) {
+  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  char text[1024];
+  size_t k = 0;
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t w = (uint32_t)blob[i] << 16 | (i + 1 < n ? (uint32_t)blob[i + 1] << 8 : 0) |
+                 (i + 2 < n ? blob[i + 2] : 0);
+    text[k++] = b64[w >> 18];
+    text[k++] = b64[(w >> 12) & 63];
+    text[k++] = i + 1 < n ? b64[(w >> 6) & 63] : '=';
+    text[k++] = i + 2 < n ? b64[w & 63] : '=';
+  }
+  text[k] = '\0';
+  char json[1400];
+  snprintf(json, sizeof json,
+           "{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"vocab\": [[\"<unk>\", 0]]}, "
+           "\"normalizer\": {\"type\": \"Precompiled\", \"precompiled_charsmap\": \"%s\"}}",
+           text);
+  write_in(dir, "tokenizer.json", json);
+  tok_tokenizer_t *t = NULL;
+  bertc_status_t s = tok_load_dir(dir, &t);
+  if (!s) fail_msg("charsmap accepted, want '%s'", want);
+  if (!strstr(bertc_status_message(s), want) ||
+      !strstr(bertc_status_message(s), "tokenizer.json: normalizer: precompiled_charsmap"))
+    fail_msg("'%s' does not say '%s'", bertc_status_message(s), want);
+  assert_null(t);
+  bertc_status_free(s);
+}
+
+static void put32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void test_unigram_hostile(void **state) {
+  char *dir = scratch_dir("unigram_hostile");
+  uint8_t b[64];
+  memset(b, 0, sizeof b);
+  expect_charsmap_error(dir, b, 3, "shorter than its 4-byte trie size");
+  put32(b, 6);
+  expect_charsmap_error(dir, b, 12, "not a multiple of 4");
+  put32(b, 400);
+  expect_charsmap_error(dir, b, 12, "runs past the end");
+  /* root unit 0 (offset 0); unit 'a' (0x61) at 0 ^ 0x61 = 97 would be out of
+   * the 4-unit trie: no child, fine. Unit 1: label 1, leaf, offset 64 -> its
+   * leaf at 1 ^ 64 = 65, outside the trie. */
+  put32(b, 16);
+  put32(b + 4, 0);
+  put32(b + 8, 1u | (1u << 8) | (64u << 10));
+  put32(b + 12, 0);
+  put32(b + 16, 0);
+  expect_charsmap_error(dir, b, 24, "a trie leaf lies outside the trie");
+  /* the same leaf inside (offset 2: leaf at 1 ^ 2 = 3) but valued past the strings */
+  put32(b + 8, 1u | (1u << 8) | (2u << 10));
+  put32(b + 16, 100);
+  memcpy(b + 20, "x\0", 2);
+  expect_charsmap_error(dir, b, 22, "does not start a replacement string");
+  put32(b + 16, 0);
+  b[20] = 0xFF;
+  expect_charsmap_error(dir, b, 22, "not valid UTF-8");
+  write_in(dir, "tokenizer.json",
+           "{\"model\": {\"type\": \"Unigram\", \"unk_id\": 0, \"vocab\": [[\"<unk>\", 0]]}, "
+           "\"normalizer\": {\"type\": \"Precompiled\", \"precompiled_charsmap\": \"AA$=\"}}");
+  tok_tokenizer_t *t = NULL;
+  TU_ASSERT_ERROR(tok_load_dir(dir, &t), "invalid base64");
+  write_in(dir, "tokenizer.json",
+           "{\"model\": {\"type\": \"Unigram\", \"unk_id\": 5, \"vocab\": [[\"<unk>\", 0]]}}");
+  TU_ASSERT_ERROR(tok_load_dir(dir, &t), "unk_id 5 is not in the vocabulary");
+  write_in(dir, "tokenizer.json",
+           "{\"model\": {\"type\": \"Unigram\", \"vocab\": [[\"<unk>\", \"x\"]]}}");
+  TU_ASSERT_ERROR(tok_load_dir(dir, &t), "vocab[0] is not [piece, score]");
+  write_in(dir, "tokenizer.json",
+           "{\"model\": {\"type\": \"Unigram\", \"vocab\": [[\"a\", 0]]}, \"normalizer\": "
+           "{\"type\": \"Replace\", \"pattern\": {\"Regex\": \"(\"}, \"content\": \"\"}}");
+  TU_ASSERT_ERROR(tok_load_dir(dir, &t), "regex '('");
+  free(dir);
+
+  /* The SentencePiece model file: every cut of it, and broken fields. */
+  char *src = fixture("unigram_albert"), *mdir = scratch_dir("spm_hostile"), *data = NULL;
+  char *path = NULL;
+  size_t size = 0;
+  TU_ASSERT_OK(base_path_join(src, "spiece.model", &path));
+  TU_ASSERT_OK(base_read_file(path, (size_t)1 << 26, &data, &size));
+  free(path);
+  TU_ASSERT_OK(base_path_join(mdir, "spiece.model", &path));
+  size_t refused = 0, cuts = 0;
+  for (size_t cut = 0; cut < size; cut += cut < 256 ? 1 : size / 13 + 1) {
+    tu_write_file(path, data, cut);
+    cuts++;
+    bertc_status_t s = tok_load_dir(mdir, &t);
+    if (s) {
+      refused++;
+      assert_non_null(strstr(bertc_status_message(s), "spiece.model"));
+    }
+    tok_release(t);
+    t = NULL;
+    bertc_status_free(s);
+  }
+  assert_true(refused * 10 >= cuts * 9); /* a cut inside a field can leave a valid prefix */
+  static const uint8_t long_varint[] = {0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                                        0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01};
+  tu_write_file(path, long_varint, sizeof long_varint);
+  TU_ASSERT_ERROR(tok_load_dir(mdir, &t), "spiece.model: invalid SentencePiece model: varint "
+                                          "longer than 10 bytes at byte 11");
+  static const uint8_t past_end[] = {0x0A, 0x10, 0x0A, 0x01, 'a'};
+  tu_write_file(path, past_end, sizeof past_end);
+  TU_ASSERT_ERROR(tok_load_dir(mdir, &t), "length past the end of its message");
+  static const uint8_t group[] = {0x0B, 0x0C};
+  tu_write_file(path, group, sizeof group);
+  TU_ASSERT_ERROR(tok_load_dir(mdir, &t), "unsupported wire type");
+  static const uint8_t bad_utf8[] = {0x0A, 0x05, 0x0A, 0x01, 0xFF, 0x10, 0x01};
+  tu_write_file(path, bad_utf8, sizeof bad_utf8);
+  TU_ASSERT_ERROR(tok_load_dir(mdir, &t), "a piece that is not UTF-8");
+  static const uint8_t no_pieces[] = {0x12, 0x02, 0x18, 0x01};
+  tu_write_file(path, no_pieces, sizeof no_pieces);
+  TU_ASSERT_ERROR(tok_load_dir(mdir, &t), "no pieces");
+  static const uint8_t bpe[] = {0x0A, 0x03, 0x0A, 0x01, 'a', 0x12, 0x02, 0x18, 0x02};
+  tu_write_file(path, bpe, sizeof bpe);
+  TU_ASSERT_ERROR(tok_load_dir(mdir, &t), "SentencePiece model type 2 is not supported");
+  free(path);
+  free(data);
+  free(src);
+  free(mdir);
 }
 
 /* ---- public vectors: transformers' test_tokenization_bert.py, tokenizers' tests ---- */
@@ -439,7 +668,7 @@ static void same_encoding(const tok_tokenizer_t *x, const tok_tokenizer_t *y, co
 }
 
 static void test_blob_round_trip(void **state) {
-  static const char *const kinds[] = {"wordpiece", "bpe"};
+  static const char *const kinds[] = {"wordpiece", "bpe", "unigram_xlmr", "unigram_albert"};
   static const char *const texts[] = {
       "Hello world, <mask> [MASK] caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC",
       "  tokenizer's   runtime!", ""};
@@ -487,6 +716,31 @@ static void test_blob_round_trip(void **state) {
   free(blob);
   free(src);
   free(dir);
+  /* a SentencePiece model alone packs itself */
+  static const char *const spm[][2] = {{"unigram_xlmr", "sentencepiece.bpe.model"},
+                                       {"unigram_albert", "spiece.model"}};
+  for (size_t k = 0; k < 2; k++) {
+    char *from = fixture(spm[k][0]), *to = scratch_dir(spm[k][0]);
+    copy_in(from, to, spm[k][1]);
+    copy_in(from, to, "tokenizer_config.json");
+    TU_ASSERT_OK(tok_pack_dir(to, &blob, &size));
+    assert_non_null(memmem(blob, size, spm[k][1], strlen(spm[k][1]) + 1));
+    tok_tokenizer_t *p = NULL, *q = load(to), *r = load(from);
+    TU_ASSERT_OK(tok_load_blob(blob, size, &p));
+    for (size_t i = 0; i < BASE_ARRAY_LEN(texts); i++) {
+      same_encoding(p, q, texts[i]);
+      same_encoding(p, r, texts[i]);
+    }
+    assert_int_equal(tok_mask_id(p), tok_mask_id(r));
+    assert_int_equal(tok_pad_id(p), tok_pad_id(r));
+    assert_int_equal(tok_vocab_size(p), tok_vocab_size(r));
+    tok_release(p);
+    tok_release(q);
+    tok_release(r);
+    free(blob);
+    free(from);
+    free(to);
+  }
   static const uint8_t unknown[] = "evil.bin\0\1\0\0\0\0\0\0\0x";
   tok_tokenizer_t *bad = NULL;
   TU_ASSERT_ERROR(tok_load_blob(unknown, sizeof unknown, &bad), "unexpected file");
@@ -499,12 +753,14 @@ static void test_blob_round_trip(void **state) {
 static void test_errors(void **state) {
   tok_tokenizer_t *t = NULL;
   char *dir = scratch_dir("empty");
-  TU_ASSERT_ERROR(tok_load_dir(dir, &t), "no tokenizer.json, vocab.txt or vocab.json");
+  TU_ASSERT_ERROR(tok_load_dir(dir, &t), "no tokenizer.json, vocab.txt, vocab.json");
   assert_null(t);
   write_in(dir, "tokenizer.json", "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0,}}");
   TU_ASSERT_ERROR(tok_load_dir(dir, &t), "tokenizer.json: invalid JSON at line 1");
   write_in(dir, "tokenizer.json", "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}");
-  TU_ASSERT_ERROR(tok_load_dir(dir, &t), "'Unigram' is not supported");
+  TU_ASSERT_ERROR(tok_load_dir(dir, &t), "model.vocab is empty");
+  write_in(dir, "tokenizer.json", "{\"model\": {\"type\": \"WordPieceX\", \"vocab\": {}}}");
+  TU_ASSERT_ERROR(tok_load_dir(dir, &t), "'WordPieceX' is not supported");
   write_in(dir, "tokenizer.json", "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": -1}}}");
   TU_ASSERT_ERROR(tok_load_dir(dir, &t), "id of token 'a'");
   write_in(dir, "tokenizer.json",
@@ -555,7 +811,11 @@ static void test_bpe_lookups(void **state) {
 static void expect_bert_norm(bool strip_accents, const uint32_t *in, size_t n,
                              const uint32_t *want, size_t n_want) {
   tok_arena_t a = {0};
-  tok_norm_step_t step = {TOK_NORM_BERT, true, true, strip_accents, true};
+  tok_norm_step_t step = {.kind = TOK_NORM_BERT,
+                          .clean_text = true,
+                          .handle_chinese_chars = true,
+                          .strip_accents = strip_accents,
+                          .lowercase = true};
   tok_span_t al[8];
   uint32_t cp[8];
   for (size_t i = 0; i < n; i++) {
@@ -641,6 +901,15 @@ int main(void) {
       cmocka_unit_test(test_parity_bpe_json),
       cmocka_unit_test(test_parity_bpe_vocab_json),
       cmocka_unit_test(test_parity_bpe_prefix_space),
+      cmocka_unit_test(test_parity_unigram_xlmr_json),
+      cmocka_unit_test(test_parity_unigram_xlmr_model),
+      cmocka_unit_test(test_parity_unigram_albert_json),
+      cmocka_unit_test(test_parity_unigram_albert_model),
+      cmocka_unit_test(test_parity_unigram_byte_fallback),
+      cmocka_unit_test(test_parity_unigram_hub_layout),
+      cmocka_unit_test(test_parity_unigram_nfkc),
+      cmocka_unit_test(test_unigram_vectors),
+      cmocka_unit_test(test_unigram_hostile),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
