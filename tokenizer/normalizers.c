@@ -7,6 +7,7 @@
  * it replaces nothing at its very start). */
 #include <stdlib.h>
 #include <string.h>
+#include <threads.h>
 
 #include <oniguruma.h>
 
@@ -37,6 +38,15 @@ static bertc_status_t utf8_to_cps(const char *text, const char *what, uint32_t *
   return tok_utf8_decode(text, n, what, *out, out_len);
 }
 
+/* Oniguruma's process-wide set-up (its encoding tables), done once however many
+ * threads load tokenizers at the same time: the library keeps that state itself,
+ * and onig_initialize is not safe to race. */
+static once_flag onig_once = ONCE_FLAG_INIT;
+static void onig_setup(void) {
+  OnigEncoding enc = ONIG_ENCODING_UTF8;
+  onig_initialize(&enc, 1);
+}
+
 bertc_status_t tok_replace_init(tok_replace_t *r, const char *pattern, bool regex,
                                 const char *content, const char *what) {
   memset(r, 0, sizeof *r);
@@ -47,8 +57,7 @@ bertc_status_t tok_replace_init(tok_replace_t *r, const char *pattern, bool rege
       return bertc_status_make(BERTC_STATUS_DATA, "%s: empty string pattern", what);
     return BERTC_OK;
   }
-  OnigEncoding enc = ONIG_ENCODING_UTF8;
-  onig_initialize(&enc, 1);
+  call_once(&onig_once, onig_setup);
   OnigRegex re = NULL;
   OnigErrorInfo info;
   const UChar *p = (const UChar *)pattern;
