@@ -216,6 +216,63 @@ static bertc_status_t lower_linear_add_ln(emitter_t *e, const ir_node_t *n) {
   return lower_linear(e, n);
 }
 
+/* The unfused int8 ops define qlinear's arithmetic; fuse-int8 (part of the
+ * int8 pipeline) turns them into qlinear, which has kernels. */
+static bertc_status_t lower_unfused_int8(const ir_node_t *n) {
+  return bertc_status_make(BERTC_STATUS_UNSUPPORTED,
+                           "%s has no kernel of its own: the fuse-int8 pass turns quantize, "
+                           "matmul_i8 and dequantize into qlinear",
+                           ir_op_info(n->op)->name);
+}
+static bertc_status_t lower_quantize(emitter_t *e, const ir_node_t *n) {
+  (void)e;
+  return lower_unfused_int8(n);
+}
+static bertc_status_t lower_matmul_i8(emitter_t *e, const ir_node_t *n) {
+  (void)e;
+  return lower_unfused_int8(n);
+}
+static bertc_status_t lower_dequantize(emitter_t *e, const ir_node_t *n) {
+  (void)e;
+  return lower_unfused_int8(n);
+}
+
+/* qlinear: the int8 GEMM for the target's level (kernels/qgemm.c), with
+ * bk_gemm's tiling; per-task scratch for the quantized rows after the arena. */
+static bertc_status_t lower_qlinear(emitter_t *e, const ir_node_t *n) {
+  static const char *const variants[] = {"bk_qgemm_generic", "bk_qgemm_avx2",
+                                         "bk_qgemm_avxvnni", "bk_qgemm_vnni512"};
+  int32_t x = n->operands[0], w = n->operands[1], r = n->result;
+  const ir_value_t *wv = &e->g->values[w];
+  if (wv->layout != IR_LAYOUT_PANEL || wv->layout_param != BK_GEMM_NR)
+    return bertc_status_make(BERTC_STATUS_INTERNAL,
+                             "qlinear weight %%%d is not in the int8 panels of %d columns", (int)w,
+                             BK_GEMM_NR);
+  bool fused_ln = n->num_operands == 7;
+  int64_t k = wv->dims[1], nn = wv->dims[0], m = numel(e, x) / k;
+  bool ln_apart = fused_ln && !bk_gemm_fuse_ln(m, nn, k, e->threads);
+  int64_t m_block, n_block;
+  bk_gemm_plan(m, nn, k, fused_ln && !ln_apart, e->threads, &m_block, &n_block);
+  int64_t ntasks = ceil_div(m, m_block) * ceil_div(nn, n_block);
+  uint64_t need = (uint64_t)ntasks * (uint64_t)bk_qgemm_scratch_bytes(m_block, k);
+  if (need > e->scratch_bytes) e->scratch_bytes = need;
+  int level = e->o->int8_level < 0 ? 0 : e->o->int8_level > 3 ? 3 : e->o->int8_level;
+  cg_arg_t res = fused_ln ? arg_v(e, n->operands[4], 0) : arg_null();
+  cg_arg_t gamma = fused_ln ? arg_v(e, n->operands[5], 0) : arg_null();
+  cg_arg_t beta = fused_ln ? arg_v(e, n->operands[6], 0) : arg_null();
+  float eps = fused_ln ? n->fattr[0] : 0.0f;
+  BERTC_RETURN_IF_ERROR(EMIT(
+      e, variants[level], ntasks, arg_v(e, x, 0), arg_v(e, w, 0), arg_v(e, n->operands[2], 0),
+      arg_v(e, n->operands[3], 0), res, ln_apart ? arg_null() : gamma,
+      ln_apart ? arg_null() : beta, arg_v(e, r, 0), arg_i(m), arg_i(nn), arg_i(k),
+      arg_i(m_block), arg_i(n_block), arg_i(fused_ln ? IR_ACT_NONE : n->iattr[0]), arg_f(eps),
+      ((cg_arg_t){CG_ARG_PTR, CG_REGION_ARENA, 0, (int64_t)e->scratch_base, 0})));
+  if (!ln_apart) return BERTC_OK;
+  int64_t lrpt = rows_for(e, m, nn);
+  return EMIT(e, "bk_layer_norm", ceil_div(m, lrpt), arg_v(e, r, 0), gamma, beta,
+              arg_v(e, r, 0), arg_i(lrpt), arg_i(m), arg_i(nn), arg_f(eps));
+}
+
 static bertc_status_t lower_gather(emitter_t *e, const ir_node_t *n) {
   const int32_t *op = n->operands;
   const ir_value_t *t = &e->g->values[op[0]];

@@ -64,9 +64,10 @@ static bertc_status_t check_options(const bertc_compile_options_t *o) {
     return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "jobs: %d is outside 0..%d", o->jobs,
                              BERTC_COMPILE_MAX_JOBS);
   if ((unsigned)o->emit > BERTC_EMIT_HEADER || (unsigned)o->weights > BERTC_WEIGHTS_EXTERNAL ||
-      (unsigned)o->gemm > BERTC_GEMM_BLAS || (unsigned)o->task > BERTC_TASK_DISCRIMINATOR)
+      (unsigned)o->gemm > BERTC_GEMM_BLAS || (unsigned)o->task > BERTC_TASK_DISCRIMINATOR ||
+      (unsigned)o->precision > BERTC_PRECISION_INT8)
     return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
-                             "compile options: emit, weights, gemm or task out of range");
+                             "compile options: emit, weights, gemm, task or precision out of range");
   return BERTC_OK;
 }
 
@@ -82,6 +83,8 @@ bertc_status_t bertc_compile(const char *model, const bertc_compile_options_t *o
   d.weights_external = o->weights == BERTC_WEIGHTS_MODEL ? -1 : o->weights == BERTC_WEIGHTS_EXTERNAL;
   static const int gemms[] = {-1, FE_GEMM_BERTC, FE_GEMM_AMX, FE_GEMM_BLAS};
   d.gemm = gemms[o->gemm];
+  d.precision = o->precision == BERTC_PRECISION_MODEL ? -1 : o->precision == BERTC_PRECISION_INT8;
+  d.pass.keep_fp32 = o->keep_fp32;
   d.passes = o->passes;
   d.disabled_passes = o->disabled_passes;
   d.pass.print_after = o->print_after;

@@ -211,6 +211,103 @@ static bertc_status_t ref_add_ln(const ir_node_t *n, const view_t *in, view_t *o
   return BERTC_OK;
 }
 
+/* --- int8 linear layers: the integer semantics every int8 kernel reproduces ---
+ *
+ * A row x[0..K) quantizes with amax = max |x[i]| (exact), inv = 127 / amax in
+ * f32 (0 for a zero row), q[i] = x[i] * inv rounded to f32, then to the
+ * nearest integer with ties to even, clamped to [-127, 127] (NaN -> 0). Its
+ * scale is amax / 127 in f32. The integer products are exact in int32
+ * (|sum| <= 127 * 127 * K < 2^31 for K < 133,000), and dequantization is
+ * f32: (float)acc * (scale * ws[j]) + b[j], then the activation. */
+static float quant_row(const float *x, int64_t k, int8_t *q) {
+  float amax = 0.0f;
+  for (int64_t i = 0; i < k; i++) amax = fmaxf(amax, fabsf(x[i]));
+  float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+  for (int64_t i = 0; i < k; i++) {
+    float v = x[i] * inv;
+    float r = nearbyintf(v);
+    q[i] = (int8_t)(r > 127.0f ? 127 : r < -127.0f ? -127 : r == r ? (int)r : 0);
+  }
+  return amax / 127.0f;
+}
+
+static int32_t dot_i8(const int8_t *q, const ir_value_t *w, int64_t j, int64_t k) {
+  int32_t acc = 0;
+  for (int64_t i = 0; i < k; i++) acc += (int32_t)q[i] * (int32_t)ir_weight_at(w, j, i);
+  return acc;
+}
+
+static float dequant(int32_t acc, float scale, float ws, float b) {
+  float s = scale * ws;
+  float y = (float)acc * s;
+  return y + b;
+}
+
+static bertc_status_t ref_quantize(const ir_node_t *n, const view_t *in, view_t *out) {
+  int64_t k = last(&in[0]), rows = numel(&in[0]) / k;
+  for (int64_t r = 0; r < rows; r++) quant_row(F(&in[0]) + r * k, k, (int8_t *)out->data + r * k);
+  return BERTC_OK;
+}
+
+static bertc_status_t ref_matmul_i8(const ir_node_t *n, const view_t *in, view_t *out) {
+  int64_t k = last(&in[0]), rows = numel(&in[0]) / k, nout = in[1].dims[0];
+  const int8_t *q = in[0].data;
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t j = 0; j < nout; j++)
+      ((int32_t *)out->data)[r * nout + j] = dot_i8(q + r * k, in[1].value, j, k);
+  return BERTC_OK;
+}
+
+/* The row scale quantize used for each row of x, into scales[rows]. */
+static bertc_status_t row_scales(const view_t *x, float **out) {
+  int64_t k = last(x), rows = numel(x) / k;
+  float *scales = malloc((size_t)(rows ? rows : 1) * sizeof(float));
+  int8_t *tmp = malloc((size_t)(k ? k : 1));
+  if (!scales || !tmp) {
+    free(scales);
+    free(tmp);
+    return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
+  }
+  for (int64_t r = 0; r < rows; r++) scales[r] = quant_row(F(x) + r * k, k, tmp);
+  free(tmp);
+  *out = scales;
+  return BERTC_OK;
+}
+
+static bertc_status_t ref_dequantize(const ir_node_t *n, const view_t *in, view_t *out) {
+  int64_t nout = last(&in[0]), rows = numel(&in[0]) / nout;
+  float *scales;
+  BERTC_RETURN_IF_ERROR(row_scales(&in[1], &scales));
+  const int32_t *acc = in[0].data;
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t j = 0; j < nout; j++) {
+      float y = dequant(acc[r * nout + j], scales[r], F(&in[2])[j], F(&in[3])[j]);
+      FO(out)[r * nout + j] = (float)act_apply(n->iattr[0], y);
+    }
+  free(scales);
+  return BERTC_OK;
+}
+
+static bertc_status_t ref_qlinear(const ir_node_t *n, const view_t *in, view_t *out) {
+  int64_t k = last(&in[0]), rows = numel(&in[0]) / k, nout = in[1].dims[0];
+  int8_t *q = malloc((size_t)(k ? k : 1));
+  if (!q) return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
+  for (int64_t r = 0; r < rows; r++) {
+    float scale = quant_row(F(&in[0]) + r * k, k, q);
+    for (int64_t j = 0; j < nout; j++) {
+      float y = dequant(dot_i8(q, in[1].value, j, k), scale, F(&in[2])[j], F(&in[3])[j]);
+      y = (float)act_apply(n->iattr[0], y);
+      if (n->num_operands == 7) y += F(&in[4])[r * nout + j];
+      FO(out)[r * nout + j] = y;
+    }
+    if (n->num_operands == 7)
+      layer_norm_row(FO(out) + r * nout, F(&in[5]), F(&in[6]), FO(out) + r * nout, nout,
+                     n->fattr[0]);
+  }
+  free(q);
+  return BERTC_OK;
+}
+
 /* Attention pieces, on [B,S,H] with heads of width d = H / A. */
 static void scores_into(const float *q, const float *k, int64_t ld, float *scores, int64_t batch,
                         int64_t seq, int64_t heads, int64_t d, double scale) {

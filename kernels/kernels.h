@@ -118,6 +118,27 @@ int64_t bk_gemm_amx_kc(int64_t k);
  * `threads` threads runs faster on AMX (given a target with it) than bk_gemm. */
 int bk_gemm_use_amx(int64_t m, int64_t n, int64_t k, int64_t m_block, int threads);
 
+/* --- int8 linear layers (qgemm.c): the IR's qlinear --- */
+/* bk_gemm's contract and tiling (bk_gemm_plan) with int8 weights packed by
+ * bk_pack_weights_i8 and per-output-channel scales ws[n]; x is quantized per row
+ * at run time as the IR's quantize defines. scratch holds ntasks *
+ * bk_qgemm_scratch_bytes(m_block, k) bytes; residual may not alias out. One
+ * variant per x86 level (see qgemm.c): AVX512-VNNI, AVX-VNNI, AVX2, portable. */
+#define BK_QGEMM_ARGS                                                                        \
+  const bertc_env_t *env, int64_t task, const float *x, const uint8_t *w, const float *ws,   \
+      const float *bias, const float *residual, const float *gamma, const float *beta,       \
+      float *out, int64_t m, int64_t n, int64_t k, int64_t m_block, int64_t n_block,         \
+      int64_t act, float eps, uint8_t *scratch
+void bk_qgemm_vnni512(BK_QGEMM_ARGS);
+void bk_qgemm_avxvnni(BK_QGEMM_ARGS);
+void bk_qgemm_avx2(BK_QGEMM_ARGS);
+void bk_qgemm_generic(BK_QGEMM_ARGS);
+int64_t bk_qgemm_scratch_bytes(int64_t m_block, int64_t k);
+/* Packs wq i8[N,K] into ceil(N/32) panels of [ceil(K/4)][32][4] bytes (zero
+ * padded), then ceil(N/32)*32 int32 column sums: bk_packed_i8_bytes(n, k) bytes. */
+int64_t bk_packed_i8_bytes(int64_t n, int64_t k);
+void bk_pack_weights_i8(const int8_t *w, int64_t n, int64_t k, uint8_t *out);
+
 /* --- Attention --- */
 /* Unfused: task = b * heads + h. q, k, v rows have stride ld (floats). */
 void bk_attn_scores(const bertc_env_t *env, int64_t task, const float *q, const float *k,

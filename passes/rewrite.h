@@ -35,6 +35,8 @@ bertc_status_t pass_fuse_attention(ir_graph_t *g, const pass_options_t *o) BERTC
 bertc_status_t pass_merge_qkv(ir_graph_t *g, const pass_options_t *o) BERTC_MUST_USE;
 bertc_status_t pass_fuse_linear_act(ir_graph_t *g, const pass_options_t *o) BERTC_MUST_USE;
 bertc_status_t pass_fuse_linear_add_ln(ir_graph_t *g, const pass_options_t *o) BERTC_MUST_USE;
+bertc_status_t pass_quantize_int8(ir_graph_t *g, const pass_options_t *o) BERTC_MUST_USE;
+bertc_status_t pass_fuse_int8(ir_graph_t *g, const pass_options_t *o) BERTC_MUST_USE;
 
 /* --- Rewriting --- */
 

@@ -75,6 +75,15 @@ typedef enum bertc_gemm_e {
   BERTC_GEMM_BLAS = 3,  /* the host's CBLAS, loaded by the runtime */
 } bertc_gemm_t;
 
+/* The number format of the linear layers. */
+typedef enum bertc_precision_e {
+  BERTC_PRECISION_MODEL = 0, /* model.json's "precision", else fp32 (default) */
+  BERTC_PRECISION_FP32 = 1,
+  BERTC_PRECISION_INT8 = 2,  /* linear layers applied to every token in int8: weights per
+                                output channel, activations per row at run time, int32
+                                accumulation, fp32 epilogue */
+} bertc_precision_t;
+
 /* Called once per phase as it ends, with its name and the seconds it took:
  * "import", "passes", "lower", "target", then for a .so "llvm (N modules,
  * T threads)" and "link", for the other outputs "codegen", "verify",
@@ -126,6 +135,10 @@ typedef struct bertc_compile_options {
   bool quiet;       /* no notes on stderr (warnings stay) */
   bertc_progress_fn_t progress; /* NULL: no progress reports */
   void *progress_user;
+  bertc_precision_t precision;
+  /* int8 only: NULL or a comma-separated list of weight names (as the
+   * checkpoint names them) whose layers stay fp32. */
+  const char *keep_fp32;
 } bertc_compile_options_t;
 
 void bertc_compile_options_init(bertc_compile_options_t *options);

@@ -1,0 +1,368 @@
+/* int8 linear layers (qlinear): out = act(dequant(quant(x) wq^T) + bias) (+ residual)
+ * (-> LayerNorm), with the integer semantics of the IR's reference (ir/interp.c):
+ *
+ *   per row of x: amax = max |x|, inv = 127 / amax (f32; 0 for a zero row),
+ *   q = round_half_even(x * inv) in [-127, 127], row scale amax / 127;
+ *   acc[i,j] = sum_k q[i,k] wq[j,k] exactly in int32;
+ *   y = (float)acc * (row_scale * ws[j]) + bias[j], then act, + residual, LayerNorm.
+ *
+ * A task computes one m_block x n_block block (bk_gemm's tiling, bk_gemm_plan):
+ * it first quantizes its rows of x into its scratch (task `task` owns bytes
+ * [task * bk_qgemm_scratch_bytes(m_block, k), ...)), then runs register tiles
+ * over the block's 32-column panels, each over all of K (int32 accumulators
+ * need no reload between K slices), then the epilogue on the tile's rows.
+ *
+ * Weights are packed at compile time (bk_pack_weights_i8) in [K/4][32][4]
+ * byte panels, the operand layout of vpdpbusd, followed by the int32 column
+ * sums. Three x86 variants, chosen by lowering from the target's features:
+ *
+ *  - bk_qgemm_vnni512 (AVX512-VNNI): vpdpbusd multiplies unsigned by signed
+ *    bytes, so activations are stored as u = q + 128 (0..255) and the shift is
+ *    taken back exactly with the column sums: sum u w = sum q w + 128 sum w.
+ *    Products are summed in 32 bits (vpdpbusd does not saturate), so the result
+ *    is exact. Tiles of 8 rows x 32 columns (16 zmm accumulators).
+ *  - bk_qgemm_avxvnni (AVX-VNNI, 256-bit): the same on ymm, tiles of 6 rows
+ *    x 16 columns (12 accumulators).
+ *  - bk_qgemm_avx2 (AVX2 without VNNI): vpmaddubsw would add two u8 x s8
+ *    products in a saturating int16 (255 * 127 * 2 = 64770 > 32767: wrong
+ *    answers on real activations). Here both operands are sign-extended to
+ *    int16 (activations once per task into the scratch, weights with vpmovsxbw
+ *    as they are loaded) and multiplied with vpmaddwd, which adds two int16
+ *    products into int32: at most 2 * 127 * 127 = 32258 per pair, so nothing
+ *    can saturate for any input (vpmaddwd saturates only for -32768 * -32768
+ *    pairs, which values in [-127, 127] never are). Tiles of 2 rows x 16
+ *    columns.
+ *  - bk_qgemm_generic: portable C for other targets (the same integers).
+ *
+ * The first three use target intrinsics (immintrin.h) in functions carrying
+ * their target attribute; codegen links only the variant a model calls. */
+#include <immintrin.h>
+#include <stdbool.h>
+
+#include "kernels/gemm_block.h"
+#include "kernels/kernels.h"
+#include "kernels/rows.h"
+#include "kernels/simd.h"
+#include "kernels/tile.h"
+
+#define QK4(k) BK_CEIL_DIV(BK_MAX(k, 1), 4)
+
+int64_t bk_packed_i8_bytes(int64_t n, int64_t k) {
+  int64_t cols = BK_CEIL_DIV(n, BK_GEMM_NR) * BK_GEMM_NR;
+  return cols * QK4(k) * 4 + cols * 4;
+}
+
+void bk_pack_weights_i8(const int8_t *w, int64_t n, int64_t k, uint8_t *out) {
+  int64_t panels = BK_CEIL_DIV(n, BK_GEMM_NR), k4 = QK4(k);
+  int8_t *q = (int8_t *)out;
+  int32_t sums[BK_GEMM_NR];
+  uint8_t *sum_at = out + panels * BK_GEMM_NR * k4 * 4;
+  for (int64_t p = 0; p < panels; p++) {
+    for (int c = 0; c < BK_GEMM_NR; c++) sums[c] = 0;
+    for (int64_t kk = 0; kk < k4 * 4; kk++) {
+      for (int64_t c = 0; c < BK_GEMM_NR; c++) {
+        int64_t col = p * BK_GEMM_NR + c;
+        int8_t v = col < n && kk < k ? w[col * k + kk] : 0;
+        q[((p * k4 + kk / 4) * BK_GEMM_NR + c) * 4 + kk % 4] = v;
+        sums[c] += v;
+      }
+    }
+    memcpy(sum_at + p * BK_GEMM_NR * 4, sums, sizeof sums);
+  }
+}
+
+int64_t bk_qgemm_scratch_bytes(int64_t m_block, int64_t k) {
+  int64_t rows = BK_MAX(m_block, 1);
+  /* int16 rows (the AVX2 variant; the others use half), then the row scales */
+  return BK_CEIL_DIV(rows * QK4(k) * 4 * 2, 64) * 64 + BK_CEIL_DIV(rows * 4, 64) * 64;
+}
+
+/* Quantizes one row of x (k floats) to q, as the reference does; returns the
+ * row scale. q is written through `put(q, i, value)` by the callers below, as
+ * u8 (value + 128), s8 or s16, and padded to a multiple of 4 with zeros (u8: 128). */
+BK_INLINE float quant_row_max(const float *x, int64_t k) {
+  int64_t kv = k / BK_VL * BK_VL;
+  v16f m = v_splat(0.0f);
+  for (int64_t i = 0; i < kv; i += BK_VL) m = v_max(m, v_abs(v_load(x + i)));
+  if (kv < k) m = v_max(m, v_abs(v_load_part(x + kv, k - kv, 0.0f)));
+  return v_hmax(m);
+}
+
+/* round_half_even(x * inv) for |x * inv| <= 2^22 (here <= 127.00001): adding and
+ * subtracting 1.5 * 2^23 rounds to an integer in the current (nearest-even)
+ * mode. Separate statements, so nothing contracts into an FMA. */
+BK_INLINE v16i quant_vec(v16f x, float inv) {
+  const v16f magic = v_splat(12582912.0f);
+  v16f t = x * inv;
+  v16f r = t + magic;
+  r = r - magic;
+  v16i q = __builtin_convertvector(r, v16i);
+  v16i hi = q > 127, lo = q < -127;
+  q = (hi & 127) | (~hi & q);
+  return (lo & -127) | (~lo & q);
+}
+
+/* Quantizes rows [i0, i1) of x into the scratch: elem_bytes 1 stores bytes
+ * (u8 = q + shift), 2 stores int16. Returns the rows' scales at *scales. */
+BK_INLINE void quant_rows(const float *x, int64_t i0, int64_t i1, int64_t k, uint8_t *scratch,
+                          int64_t m_block, int elem_bytes, int shift, float **scales) {
+  int64_t kp = QK4(k) * 4;
+  float *sc = (float *)(scratch + BK_CEIL_DIV(BK_MAX(m_block, 1) * kp * 2, 64) * 64);
+  for (int64_t i = i0; i < i1; i++) {
+    const float *xr = x + i * k;
+    float amax = quant_row_max(xr, k);
+    float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    sc[i - i0] = amax / 127.0f;
+    uint8_t *row8 = scratch + (i - i0) * kp * elem_bytes;
+    int16_t *row16 = (int16_t *)row8;
+    for (int64_t j = 0; j < kp; j += BK_VL) {
+      int64_t cnt = BK_MIN(BK_VL, k - j);
+      v16f v = cnt >= BK_VL ? v_load(xr + j) : v_load_part(xr + j, BK_MAX(cnt, 0), 0.0f);
+      v16i q = quant_vec(v, inv) + shift;
+      int64_t w = BK_MIN(BK_VL, kp - j);
+      if (elem_bytes == 1) {
+        typedef uint8_t v16u8 __attribute__((vector_size(16)));
+        v16u8 b = __builtin_convertvector(q, v16u8);
+        memcpy(row8 + j, &b, (size_t)w);
+      } else {
+        typedef int16_t v16s16 __attribute__((vector_size(32)));
+        v16s16 h = __builtin_convertvector(q, v16s16);
+        memcpy(row16 + j, &h, (size_t)w * 2);
+      }
+    }
+  }
+  *scales = sc;
+}
+
+/* The dequantized tile into out: acc (int32, `w` columns per row, stride ldacc)
+ * minus shift * colsum, times scale[r] * ws[j]; then bias, act, residual. */
+BK_INLINE void dequant_store(const int32_t *acc, int64_t ldacc, int rows, int64_t w,
+                             const int32_t *colsum, int shift, const float *scales,
+                             const float *ws, float *out, int64_t ldc) {
+  for (int r = 0; r < rows; r++)
+    for (int64_t j = 0; j < w; j++) {
+      int32_t a = acc[r * ldacc + j] - shift * colsum[j];
+      float s = scales[r] * ws[j];
+      out[r * ldc + j] = (float)a * s;
+    }
+}
+
+/* ---- AVX512-VNNI ---- */
+#define QV512 __attribute__((target("avx512f,avx512bw,avx512vnni")))
+
+void bk_qgemm_vnni512(const bertc_env_t *env, int64_t task, const float *x, const uint8_t *w,
+                      const float *ws, const float *bias, const float *residual,
+                      const float *gamma, const float *beta, float *out, int64_t m, int64_t n,
+                      int64_t k, int64_t m_block, int64_t n_block, int64_t act, float eps,
+                      uint8_t *scratch) QV512;
+void bk_qgemm_vnni512(const bertc_env_t *env, int64_t task, const float *x, const uint8_t *w,
+                      const float *ws, const float *bias, const float *residual,
+                      const float *gamma, const float *beta, float *out, int64_t m, int64_t n,
+                      int64_t k, int64_t m_block, int64_t n_block, int64_t act, float eps,
+                      uint8_t *scratch) {
+  (void)env;
+  int64_t i0, i1, j0, j1;
+  bk_gemm_block(task, m, n, m_block, n_block, &i0, &i1, &j0, &j1);
+  if (i0 >= i1 || j0 >= j1) return;
+  uint8_t *sc = scratch + task * bk_qgemm_scratch_bytes(m_block, k);
+  int64_t k4 = QK4(k), kp = k4 * 4;
+  float *scales;
+  quant_rows(x, i0, i1, k, sc, m_block, 1, 128, &scales);
+  const int32_t *colsums = (const int32_t *)(w + BK_CEIL_DIV(n, BK_GEMM_NR) * BK_GEMM_NR * kp);
+  for (int64_t j = j0; j < j1; j += BK_GEMM_NR) {
+    const uint8_t *panel = w + j / BK_GEMM_NR * (k4 * BK_GEMM_NR * 4);
+    int64_t wcols = BK_MIN(BK_GEMM_NR, j1 - j);
+    for (int64_t i = i0; i < i1; i += 8) {
+      int rows = (int)BK_MIN(8, i1 - i);
+      __m512i acc[8][2];
+      for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+      const uint8_t *a = sc + (i - i0) * kp;
+#define QV512_STEP(R)                                                                              \
+  for (int64_t p = 0; p < k4; p++) {                                                               \
+    __m512i b0 = _mm512_loadu_si512(panel + p * 128), b1 = _mm512_loadu_si512(panel + p * 128 + 64); \
+    for (int r = 0; r < (R); r++) {                                                                \
+      int32_t quad;                                                                                \
+      memcpy(&quad, a + r * kp + p * 4, 4);                                                        \
+      __m512i av = _mm512_set1_epi32(quad);                                                        \
+      acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], av, b0);                                          \
+      acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], av, b1);                                          \
+    }                                                                                              \
+  }
+      BK_TILE_DISPATCH(rows, QV512_STEP)
+#undef QV512_STEP
+      int32_t tile[8][32];
+      for (int r = 0; r < rows; r++) {
+        _mm512_storeu_si512(tile[r], acc[r][0]);
+        _mm512_storeu_si512(tile[r] + 16, acc[r][1]);
+      }
+      dequant_store(&tile[0][0], 32, rows, wcols, colsums + j, 128, scales + (i - i0), ws + j,
+                    out + i * n + j, n);
+      bk_epilogue(out + i * n + j, n, rows, wcols, bias ? bias + j : 0,
+                  residual ? residual + i * n + j : 0, n, act);
+    }
+  }
+  bk_gemm_ln_rows(out, gamma, beta, i0, i1, n, eps);
+}
+
+/* ---- AVX-VNNI (256-bit) ---- */
+#define QVNNI256 __attribute__((target("avx2,avxvnni")))
+
+void bk_qgemm_avxvnni(const bertc_env_t *env, int64_t task, const float *x, const uint8_t *w,
+                      const float *ws, const float *bias, const float *residual,
+                      const float *gamma, const float *beta, float *out, int64_t m, int64_t n,
+                      int64_t k, int64_t m_block, int64_t n_block, int64_t act, float eps,
+                      uint8_t *scratch) QVNNI256;
+void bk_qgemm_avxvnni(const bertc_env_t *env, int64_t task, const float *x, const uint8_t *w,
+                      const float *ws, const float *bias, const float *residual,
+                      const float *gamma, const float *beta, float *out, int64_t m, int64_t n,
+                      int64_t k, int64_t m_block, int64_t n_block, int64_t act, float eps,
+                      uint8_t *scratch) {
+  (void)env;
+  int64_t i0, i1, j0, j1;
+  bk_gemm_block(task, m, n, m_block, n_block, &i0, &i1, &j0, &j1);
+  if (i0 >= i1 || j0 >= j1) return;
+  uint8_t *sc = scratch + task * bk_qgemm_scratch_bytes(m_block, k);
+  int64_t k4 = QK4(k), kp = k4 * 4;
+  float *scales;
+  quant_rows(x, i0, i1, k, sc, m_block, 1, 128, &scales);
+  const int32_t *colsums = (const int32_t *)(w + BK_CEIL_DIV(n, BK_GEMM_NR) * BK_GEMM_NR * kp);
+  for (int64_t j = j0; j < j1; j += BK_GEMM_NR) {
+    const uint8_t *panel = w + j / BK_GEMM_NR * (k4 * BK_GEMM_NR * 4);
+    for (int64_t h = 0; h < 2 && j + h * 16 < j1; h++) {
+      int64_t c0 = j + h * 16, wcols = BK_MIN(16, j1 - c0);
+      for (int64_t i = i0; i < i1; i += 6) {
+        int rows = (int)BK_MIN(6, i1 - i);
+        __m256i acc[6][2];
+        for (int r = 0; r < 6; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+        const uint8_t *a = sc + (i - i0) * kp;
+#define QV256_STEP(R)                                                                              \
+  if ((R) <= 6)                                                                                    \
+    for (int64_t p = 0; p < k4; p++) {                                                             \
+      const uint8_t *bp = panel + p * 128 + h * 64;                                                \
+      __m256i b0 = _mm256_loadu_si256((const __m256i *)bp);                                        \
+      __m256i b1 = _mm256_loadu_si256((const __m256i *)(bp + 32));                                 \
+      for (int r = 0; r < (R); r++) {                                                              \
+        int32_t quad;                                                                              \
+        memcpy(&quad, a + r * kp + p * 4, 4);                                                      \
+        __m256i av = _mm256_set1_epi32(quad);                                                      \
+        acc[r][0] = _mm256_dpbusd_avx_epi32(acc[r][0], av, b0);                                    \
+        acc[r][1] = _mm256_dpbusd_avx_epi32(acc[r][1], av, b1);                                    \
+      }                                                                                            \
+    }
+        BK_TILE_DISPATCH(rows, QV256_STEP)
+#undef QV256_STEP
+        int32_t tile[6][16];
+        for (int r = 0; r < rows; r++) {
+          _mm256_storeu_si256((__m256i *)tile[r], acc[r][0]);
+          _mm256_storeu_si256((__m256i *)(tile[r] + 8), acc[r][1]);
+        }
+        dequant_store(&tile[0][0], 16, rows, wcols, colsums + c0, 128, scales + (i - i0),
+                      ws + c0, out + i * n + c0, n);
+        bk_epilogue(out + i * n + c0, n, rows, wcols, bias ? bias + c0 : 0,
+                    residual ? residual + i * n + c0 : 0, n, act);
+      }
+    }
+  }
+  bk_gemm_ln_rows(out, gamma, beta, i0, i1, n, eps);
+}
+
+/* ---- AVX2 without VNNI: int16 x int16 -> int32 pairs (vpmaddwd) ---- */
+#define QAVX2 __attribute__((target("avx2")))
+
+void bk_qgemm_avx2(const bertc_env_t *env, int64_t task, const float *x, const uint8_t *w,
+                   const float *ws, const float *bias, const float *residual,
+                   const float *gamma, const float *beta, float *out, int64_t m, int64_t n,
+                   int64_t k, int64_t m_block, int64_t n_block, int64_t act, float eps,
+                   uint8_t *scratch) QAVX2;
+void bk_qgemm_avx2(const bertc_env_t *env, int64_t task, const float *x, const uint8_t *w,
+                   const float *ws, const float *bias, const float *residual,
+                   const float *gamma, const float *beta, float *out, int64_t m, int64_t n,
+                   int64_t k, int64_t m_block, int64_t n_block, int64_t act, float eps,
+                   uint8_t *scratch) {
+  (void)env;
+  int64_t i0, i1, j0, j1;
+  bk_gemm_block(task, m, n, m_block, n_block, &i0, &i1, &j0, &j1);
+  if (i0 >= i1 || j0 >= j1) return;
+  uint8_t *sc = scratch + task * bk_qgemm_scratch_bytes(m_block, k);
+  int64_t k4 = QK4(k), kp = k4 * 4;
+  float *scales;
+  quant_rows(x, i0, i1, k, sc, m_block, 2, 0, &scales);
+  for (int64_t j = j0; j < j1; j += BK_GEMM_NR) {
+    const uint8_t *panel = w + j / BK_GEMM_NR * (k4 * BK_GEMM_NR * 4);
+    for (int64_t h = 0; h < 2 && j + h * 16 < j1; h++) {
+      int64_t c0 = j + h * 16, wcols = BK_MIN(16, j1 - c0);
+      for (int64_t i = i0; i < i1; i += 2) {
+        int rows = (int)BK_MIN(2, i1 - i);
+        /* acc[r][v]: columns 4v..4v+3, each as two int32 halves (k%4 in {0,1}
+         * and {2,3}), added together at the end */
+        __m256i acc[2][4];
+        for (int r = 0; r < 2; r++)
+          for (int v = 0; v < 4; v++) acc[r][v] = _mm256_setzero_si256();
+        const int16_t *a = (const int16_t *)sc + (i - i0) * kp;
+        for (int64_t p = 0; p < k4; p++) {
+          const uint8_t *bp = panel + p * 128 + h * 64;
+          __m256i b[4];
+          for (int v = 0; v < 4; v++)
+            b[v] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(bp + v * 16)));
+          for (int r = 0; r < rows; r++) {
+            int64_t quad;
+            memcpy(&quad, a + r * kp + p * 4, 8);
+            __m256i av = _mm256_set1_epi64x(quad);
+            for (int v = 0; v < 4; v++)
+              acc[r][v] = _mm256_add_epi32(acc[r][v], _mm256_madd_epi16(av, b[v]));
+          }
+        }
+        int32_t tile[2][16];
+        for (int r = 0; r < rows; r++)
+          for (int v = 0; v < 4; v++) {
+            int32_t t[8];
+            _mm256_storeu_si256((__m256i *)t, acc[r][v]);
+            for (int c = 0; c < 4; c++) tile[r][v * 4 + c] = t[2 * c] + t[2 * c + 1];
+          }
+        static const int32_t zero_sums[16] = {0};
+        dequant_store(&tile[0][0], 16, rows, wcols, zero_sums, 0, scales + (i - i0), ws + c0,
+                      out + i * n + c0, n);
+        bk_epilogue(out + i * n + c0, n, rows, wcols, bias ? bias + c0 : 0,
+                    residual ? residual + i * n + c0 : 0, n, act);
+      }
+    }
+  }
+  bk_gemm_ln_rows(out, gamma, beta, i0, i1, n, eps);
+}
+
+/* ---- portable ---- */
+void bk_qgemm_generic(const bertc_env_t *env, int64_t task, const float *x, const uint8_t *w,
+                      const float *ws, const float *bias, const float *residual,
+                      const float *gamma, const float *beta, float *out, int64_t m, int64_t n,
+                      int64_t k, int64_t m_block, int64_t n_block, int64_t act, float eps,
+                      uint8_t *scratch) {
+  (void)env;
+  int64_t i0, i1, j0, j1;
+  bk_gemm_block(task, m, n, m_block, n_block, &i0, &i1, &j0, &j1);
+  if (i0 >= i1 || j0 >= j1) return;
+  uint8_t *sc = scratch + task * bk_qgemm_scratch_bytes(m_block, k);
+  int64_t k4 = QK4(k), kp = k4 * 4;
+  float *scales;
+  quant_rows(x, i0, i1, k, sc, m_block, 2, 0, &scales);
+  for (int64_t i = i0; i < i1; i++) {
+    const int16_t *a = (const int16_t *)sc + (i - i0) * kp;
+    for (int64_t j = j0; j < j1; j += 16) {
+      int64_t wcols = BK_MIN(16, j1 - j);
+      int32_t tile[16];
+      for (int64_t c = 0; c < wcols; c++) {
+        const int8_t *col = (const int8_t *)w + (j + c) / BK_GEMM_NR * (k4 * BK_GEMM_NR * 4) +
+                            (j + c) % BK_GEMM_NR * 4;
+        int32_t s = 0;
+        for (int64_t p = 0; p < k4; p++)
+          for (int q = 0; q < 4; q++) s += (int32_t)a[p * 4 + q] * col[p * BK_GEMM_NR * 4 + q];
+        tile[c] = s;
+      }
+      static const int32_t zero_sums[16] = {0};
+      dequant_store(tile, 16, 1, wcols, zero_sums, 0, scales + (i - i0), ws + j, out + i * n + j,
+                    n);
+      bk_epilogue(out + i * n + j, n, 1, wcols, bias ? bias + j : 0,
+                  residual ? residual + i * n + j : 0, n, act);
+    }
+  }
+  bk_gemm_ln_rows(out, gamma, beta, i0, i1, n, eps);
+}
