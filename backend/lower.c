@@ -297,6 +297,19 @@ static bertc_status_t lower_embed_ln(emitter_t *e, const ir_node_t *n) {
               arg_i(n->iattr[0]), arg_f(n->fattr[0]));
 }
 
+static bertc_status_t lower_embed_ln_i8(emitter_t *e, const ir_node_t *n) {
+  const int32_t *op = n->operands;
+  const ir_value_t *w = &e->g->values[op[0]], *p = &e->g->values[op[3]];
+  bool types = n->num_operands == 8;
+  return EMIT(e, "bk_embed_ln_i8", e->batch, arg_v(e, op[2], 0),
+              types ? arg_v(e, op[7], 0) : arg_null(), arg_v(e, op[0], 0), arg_v(e, op[1], 0),
+              arg_v(e, op[3], 0), types ? arg_v(e, op[6], 0) : arg_null(), arg_v(e, op[4], 0),
+              arg_v(e, op[5], 0), arg_v(e, n->result, 0), arg_i(e->seq), arg_i(w->dims[1]),
+              arg_i(w->dims[0]), arg_i(p->dims[0]),
+              arg_i(types ? e->g->values[op[6]].dims[0] : 0), arg_i(n->iattr[0]),
+              arg_f(n->fattr[0]));
+}
+
 static bertc_status_t lower_add(emitter_t *e, const ir_node_t *n) {
   const int32_t *op = n->operands;
   int64_t total = numel(e, op[0]), chunk = chunk_for(e, total);

@@ -717,6 +717,31 @@ static bertc_status_t shape_embed_ln(const ir_graph_t *g, const ir_node_t *n, ir
   return BERTC_OK;
 }
 
+static bertc_status_t shape_embed_ln_i8(const ir_graph_t *g, const ir_node_t *n,
+                                        ir_value_t *out) {
+  if (n->num_operands != 6 && n->num_operands != 8)
+    return SHAPE_ERR("embed_ln_i8 takes 6 or 8 operands, got %d", n->num_operands);
+  const ir_value_t *w = opnd(g, n, 0);
+  BERTC_RETURN_IF_ERROR(expect(n, 0, w, IR_I8, 2));
+  int64_t e = w->dims[1];
+  BERTC_RETURN_IF_ERROR(expect_vec(n, 1, opnd(g, n, 1), w->dims[0]));
+  BERTC_RETURN_IF_ERROR(expect_ids(n, 2, opnd(g, n, 2)));
+  BERTC_RETURN_IF_ERROR(expect_table(n, 3, opnd(g, n, 3)));
+  if (opnd(g, n, 3)->dims[1] != e) return SHAPE_ERR("embed_ln_i8: position table width differs");
+  BERTC_RETURN_IF_ERROR(expect_vec(n, 4, opnd(g, n, 4), e));
+  BERTC_RETURN_IF_ERROR(expect_vec(n, 5, opnd(g, n, 5), e));
+  if (n->num_operands == 8) {
+    BERTC_RETURN_IF_ERROR(expect_table(n, 6, opnd(g, n, 6)));
+    if (opnd(g, n, 6)->dims[1] != e) return SHAPE_ERR("embed_ln_i8: type table width differs");
+    BERTC_RETURN_IF_ERROR(expect_ids(n, 7, opnd(g, n, 7)));
+  }
+  out->rank = 3;
+  out->dims[0] = IR_DIM_BATCH;
+  out->dims[1] = IR_DIM_SEQ;
+  out->dims[2] = e;
+  return BERTC_OK;
+}
+
 static bertc_status_t expect_f32_any(const ir_node_t *n, int i, const ir_value_t *v) {
   if (v->dtype == IR_F32 && v->rank >= 1) return BERTC_OK;
   return SHAPE_ERR("%s: operand %d must be f32 of rank >= 1", ir_op_info(n->op)->name, i);

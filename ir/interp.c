@@ -120,7 +120,26 @@ static bertc_status_t ref_position_ids(const ir_node_t *n, const view_t *in, vie
   return BERTC_OK;
 }
 
+/* embed_ln on in[] = (word, ids, pos, gamma, beta[, type_table, type_ids]); with
+ * word_q, the word rows are word_q[v] * word_scale[v] instead (embed_ln_i8). */
+static bertc_status_t embed_ln_rows(const ir_node_t *n, const view_t *in, int num_operands,
+                                    const int8_t *word_q, const float *word_scale,
+                                    view_t *out);
+
 static bertc_status_t ref_embed_ln(const ir_node_t *n, const view_t *in, view_t *out) {
+  return embed_ln_rows(n, in, n->num_operands, NULL, NULL, out);
+}
+
+static bertc_status_t ref_embed_ln_i8(const ir_node_t *n, const view_t *in, view_t *out) {
+  view_t rest[7];
+  rest[0] = in[0]; /* for its dims: [V,E] */
+  for (int i = 2; i < n->num_operands; i++) rest[i - 1] = in[i];
+  return embed_ln_rows(n, rest, n->num_operands - 1, in[0].data, F(&in[1]), out);
+}
+
+static bertc_status_t embed_ln_rows(const ir_node_t *n, const view_t *in, int num_operands,
+                                    const int8_t *word_q, const float *word_scale,
+                                    view_t *out) {
   int64_t batch = in[1].dims[0], seq = in[1].dims[1], e = in[0].dims[1];
   int32_t *pos = malloc((size_t)seq * sizeof(int32_t));
   float *row = malloc((size_t)e * sizeof(float));
@@ -136,12 +155,13 @@ static bertc_status_t ref_embed_ln(const ir_node_t *n, const view_t *in, view_t 
     for (int64_t t = 0; t < seq && !s; t++) {
       s = check_id(ids[t], in[0].dims[0], "token id");
       if (!s) s = check_id(pos[t], in[2].dims[0], "position id");
-      int64_t type = n->num_operands == 7 ? I(&in[6])[b * seq + t] : 0;
-      if (!s && n->num_operands == 7) s = check_id(type, in[5].dims[0], "token type id");
+      int64_t type = num_operands == 7 ? I(&in[6])[b * seq + t] : 0;
+      if (!s && num_operands == 7) s = check_id(type, in[5].dims[0], "token type id");
       if (s) break;
       for (int64_t i = 0; i < e; i++) {
-        float v = F(&in[0])[ids[t] * e + i];
-        if (n->num_operands == 7) v += F(&in[5])[type * e + i];
+        float v = word_q ? (float)word_q[ids[t] * e + i] * word_scale[ids[t]]
+                         : F(&in[0])[ids[t] * e + i];
+        if (num_operands == 7) v += F(&in[5])[type * e + i];
         v += F(&in[2])[pos[t] * e + i];
         row[i] = v;
       }
@@ -276,7 +296,7 @@ static bertc_status_t row_scales(const view_t *x, float **out) {
 
 static bertc_status_t ref_dequantize(const ir_node_t *n, const view_t *in, view_t *out) {
   int64_t nout = last(&in[0]), rows = numel(&in[0]) / nout;
-  float *scales;
+  float *scales = NULL;
   BERTC_RETURN_IF_ERROR(row_scales(&in[1], &scales));
   const int32_t *acc = in[0].data;
   for (int64_t r = 0; r < rows; r++)

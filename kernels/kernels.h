@@ -48,6 +48,12 @@ void bk_embed_ln(const bertc_env_t *env, int64_t task, const int32_t *ids,
                  const float *type_table, const float *gamma, const float *beta, float *out,
                  int64_t seq, int64_t dim, int64_t vocab, int64_t num_pos, int64_t num_types,
                  int64_t padding_idx, float eps);
+/* bk_embed_ln with an int8 word table: row v is word[v] * word_scale[v]. */
+void bk_embed_ln_i8(const bertc_env_t *env, int64_t task, const int32_t *ids,
+                    const int32_t *type_ids, const int8_t *word, const float *word_scale,
+                    const float *pos, const float *type_table, const float *gamma,
+                    const float *beta, float *out, int64_t seq, int64_t dim, int64_t vocab,
+                    int64_t num_pos, int64_t num_types, int64_t padding_idx, float eps);
 /* task = sequence b: out[b,s,:] = table[ids[b,s],:]. */
 void bk_gather(const bertc_env_t *env, int64_t task, const float *table, const int32_t *ids,
                float *out, int64_t seq, int64_t dim, int64_t vocab);

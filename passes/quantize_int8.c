@@ -13,6 +13,11 @@
  * and keep fp32. Weights named in pass_options_t.keep_fp32 stay fp32 too.
  * Layers sharing a weight share its quantized copy.
  *
+ * The word embedding table of embed_ln is stored the same way, int8 per row
+ * with a row scale (embed_ln -> embed_ln_i8): it is most of a small model's
+ * bytes. A tied MLM decoder shares it (its per-output-channel quantization is
+ * the same per-row one).
+ *
  * This pass adds nodes (two or three per layer), which the rewrite helpers do
  * not: it appends them with ir_add_node, turns the linear itself into the last
  * op of its replacement (it keeps its result value), and then reorders the node
@@ -29,6 +34,11 @@ static bool is_candidate(const ir_graph_t *g, const ir_node_t *n) {
   const ir_value_t *x = &g->values[n->operands[0]], *w = &g->values[n->operands[1]];
   return x->rank == 3 && w->kind == IR_VALUE_CONST && w->data && w->dtype == IR_F32 &&
          w->rank == 2 && w->layout == IR_LAYOUT_ROW_MAJOR;
+}
+
+static bool is_table(const ir_value_t *w) {
+  return w->kind == IR_VALUE_CONST && w->data && w->dtype == IR_F32 && w->rank == 2 &&
+         w->layout == IR_LAYOUT_ROW_MAJOR;
 }
 
 static bool kept(const char *list, const char *name) {
@@ -101,9 +111,10 @@ bertc_status_t pass_quantize_int8(ir_graph_t *g, const pass_options_t *o) {
   if (!s) s = base_calloc(n0 + 1, sizeof(int32_t), (void **)&qs);
   for (size_t i = 0; !s && i < n0; i++) {
     ir_node_t node = g->nodes[i];
-    if (!is_candidate(g, &node) || kept(o ? o->keep_fp32 : NULL, g->values[node.operands[1]].name))
-      continue;
-    int32_t w = node.operands[1], wq = IR_NONE, ws = IR_NONE;
+    bool embed = node.op == IR_OP_EMBED_LN && is_table(&g->values[node.operands[0]]);
+    if (!embed && !is_candidate(g, &node)) continue;
+    int32_t w = node.operands[embed ? 0 : 1], wq = IR_NONE, ws = IR_NONE;
+    if (kept(o ? o->keep_fp32 : NULL, g->values[w].name)) continue;
     for (size_t j = 0; j < made && wq == IR_NONE; j++)
       if (g->values[srcw[j]].data == g->values[w].data &&
           ir_same_type(&g->values[srcw[j]], &g->values[w])) {
@@ -116,6 +127,15 @@ bertc_status_t pass_quantize_int8(ir_graph_t *g, const pass_options_t *o) {
       srcw[made] = w;
       qw[made] = wq;
       qs[made++] = ws;
+    }
+    if (embed) { /* (word, rest...) -> (wq, ws, rest...) */
+      ir_node_t *at = &g->nodes[i];
+      at->op = IR_OP_EMBED_LN_I8;
+      at->operands[0] = wq;
+      for (int k = 1; k < node.num_operands; k++) at->operands[k + 1] = node.operands[k];
+      at->operands[1] = ws;
+      at->num_operands = node.num_operands + 1;
+      continue;
     }
     int32_t x = node.operands[0], q, acc;
     s = ir_add_node(g, IR_OP_QUANTIZE, 1, &x, NULL, NULL, &q);
