@@ -846,14 +846,14 @@ static bertc_status_t expect_i8_weight(const ir_node_t *n, int i, const ir_value
 static bertc_status_t shape_quantize(const ir_graph_t *g, const ir_node_t *n, ir_value_t *out) {
   BERTC_RETURN_IF_ERROR(expect_f32_any(n, 0, opnd(g, n, 0)));
   copy_type(out, opnd(g, n, 0));
-  out->dtype = IR_I8;
+  out->dtype = IR_I32;
   return BERTC_OK;
 }
 
 static bertc_status_t shape_matmul_i8(const ir_graph_t *g, const ir_node_t *n, ir_value_t *out) {
   const ir_value_t *q = opnd(g, n, 0), *w = opnd(g, n, 1);
-  if (q->dtype != IR_I8 || q->rank < 1)
-    return SHAPE_ERR("matmul_i8: operand 0 must be i8 of rank >= 1");
+  if (q->dtype != IR_I32 || q->rank < 1)
+    return SHAPE_ERR("matmul_i8: operand 0 must be i32 (quantize's codes) of rank >= 1");
   BERTC_RETURN_IF_ERROR(expect_i8_weight(n, 1, w, q));
   copy_type(out, q);
   out->dtype = IR_I32;

@@ -233,25 +233,40 @@ static bertc_status_t ref_add_ln(const ir_node_t *n, const view_t *in, view_t *o
 
 /* --- int8 linear layers: the integer semantics every int8 kernel reproduces ---
  *
- * A row x[0..K) quantizes with amax = max |x[i]| (exact), inv = 127 / amax in
- * f32 (0 for a zero row), q[i] = x[i] * inv rounded to f32, then to the
- * nearest integer with ties to even, clamped to [-127, 127] (NaN -> 0). Its
- * scale is amax / 127 in f32. The integer products are exact in int32
- * (|sum| <= 127 * 127 * K < 2^31 for K < 133,000), and dequantization is
- * f32: (float)acc * (scale * ws[j]) + b[j], then the activation. */
-static float quant_row(const float *x, int64_t k, int8_t *q) {
-  float amax = 0.0f;
-  for (int64_t i = 0; i < k; i++) amax = fmaxf(amax, fabsf(x[i]));
-  float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-  for (int64_t i = 0; i < k; i++) {
-    float v = x[i] * inv;
-    float r = nearbyintf(v);
-    q[i] = (int8_t)(r > 127.0f ? 127 : r < -127.0f ? -127 : r == r ? (int)r : 0);
-  }
-  return amax / 127.0f;
+ * A row x[0..K) quantizes asymmetrically to 8 bits over [lo, hi] = [min(x, 0),
+ * max(x, 0)] (exact): inv = 255 / (hi - lo) in f32 (0 when hi == lo), the zero
+ * point z = round(-lo * inv), the codes u = clamp(round(x * inv) + z, 0, 255),
+ * where round is to the nearest integer, ties to even, of the f32 product, and
+ * NaN gives 0. quantize stores the centered codes q = u - z (in [-255, 255]),
+ * so that x ~ scale * q with scale = (hi - lo) / 255 in f32. The integer
+ * products are exact in int32 (|sum| <= 255 * 127 * K < 2^31 for K < 66,000),
+ * and dequantization is f32: (float)acc * (scale * ws[j]) + b[j], then the
+ * activation. */
+static float round_code(float v) {
+  float r = nearbyintf(v);
+  return r == r ? r : 0.0f;
 }
 
-static int32_t dot_i8(const int8_t *q, const ir_value_t *w, int64_t j, int64_t k) {
+static float quant_row(const float *x, int64_t k, int32_t *q) {
+  float lo = 0.0f, hi = 0.0f;
+  for (int64_t i = 0; i < k; i++) {
+    lo = fminf(lo, x[i]);
+    hi = fmaxf(hi, x[i]);
+  }
+  float range = hi - lo;
+  float inv = range > 0.0f ? 255.0f / range : 0.0f;
+  float zp = -lo * inv;
+  int32_t z = (int32_t)round_code(zp);
+  for (int64_t i = 0; i < k; i++) {
+    float v = x[i] * inv;
+    int32_t u = (int32_t)round_code(v) + z;
+    u = u < 0 ? 0 : u > 255 ? 255 : u;
+    q[i] = u - z;
+  }
+  return range / 255.0f;
+}
+
+static int32_t dot_i8(const int32_t *q, const ir_value_t *w, int64_t j, int64_t k) {
   int32_t acc = 0;
   for (int64_t i = 0; i < k; i++) acc += (int32_t)q[i] * (int32_t)ir_weight_at(w, j, i);
   return acc;
@@ -265,13 +280,13 @@ static float dequant(int32_t acc, float scale, float ws, float b) {
 
 static bertc_status_t ref_quantize(const ir_node_t *n, const view_t *in, view_t *out) {
   int64_t k = last(&in[0]), rows = numel(&in[0]) / k;
-  for (int64_t r = 0; r < rows; r++) quant_row(F(&in[0]) + r * k, k, (int8_t *)out->data + r * k);
+  for (int64_t r = 0; r < rows; r++) quant_row(F(&in[0]) + r * k, k, (int32_t *)out->data + r * k);
   return BERTC_OK;
 }
 
 static bertc_status_t ref_matmul_i8(const ir_node_t *n, const view_t *in, view_t *out) {
   int64_t k = last(&in[0]), rows = numel(&in[0]) / k, nout = in[1].dims[0];
-  const int8_t *q = in[0].data;
+  const int32_t *q = in[0].data;
   for (int64_t r = 0; r < rows; r++)
     for (int64_t j = 0; j < nout; j++)
       ((int32_t *)out->data)[r * nout + j] = dot_i8(q + r * k, in[1].value, j, k);
@@ -282,7 +297,7 @@ static bertc_status_t ref_matmul_i8(const ir_node_t *n, const view_t *in, view_t
 static bertc_status_t row_scales(const view_t *x, float **out) {
   int64_t k = last(x), rows = numel(x) / k;
   float *scales = malloc((size_t)(rows ? rows : 1) * sizeof(float));
-  int8_t *tmp = malloc((size_t)(k ? k : 1));
+  int32_t *tmp = malloc((size_t)(k ? k : 1) * sizeof(int32_t));
   if (!scales || !tmp) {
     free(scales);
     free(tmp);
@@ -310,7 +325,7 @@ static bertc_status_t ref_dequantize(const ir_node_t *n, const view_t *in, view_
 
 static bertc_status_t ref_qlinear(const ir_node_t *n, const view_t *in, view_t *out) {
   int64_t k = last(&in[0]), rows = numel(&in[0]) / k, nout = in[1].dims[0];
-  int8_t *q = malloc((size_t)(k ? k : 1));
+  int32_t *q = malloc((size_t)(k ? k : 1) * sizeof(int32_t));
   if (!q) return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
   for (int64_t r = 0; r < rows; r++) {
     float scale = quant_row(F(&in[0]) + r * k, k, q);

@@ -1,10 +1,14 @@
 /* int8 linear layers (qlinear): out = act(dequant(quant(x) wq^T) + bias) (+ residual)
  * (-> LayerNorm), with the integer semantics of the IR's reference (ir/interp.c):
  *
- *   per row of x: amax = max |x|, inv = 127 / amax (f32; 0 for a zero row),
- *   q = round_half_even(x * inv) in [-127, 127], row scale amax / 127;
- *   acc[i,j] = sum_k q[i,k] wq[j,k] exactly in int32;
+ *   per row of x: [lo, hi] = [min(x, 0), max(x, 0)], inv = 255 / (hi - lo) (f32; 0
+ *   for a zero row), zero point z = round(-lo * inv), codes u = clamp(round(x * inv)
+ *   + z, 0, 255) (round: nearest, ties to even, of the f32 product), row scale
+ *   (hi - lo) / 255; acc[i,j] = sum_k (u - z)[i,k] wq[j,k] exactly in int32;
  *   y = (float)acc * (row_scale * ws[j]) + bias[j], then act, + residual, LayerNorm.
+ *
+ * Asymmetric codes use all 256 levels on one-sided rows (a GELU's output has a
+ * floor of -0.17 and a long positive tail), where a symmetric scale wastes half.
  *
  * A task computes one m_block x n_block block (bk_gemm's tiling, bk_gemm_plan):
  * it first quantizes its rows of x into its scratch (task `task` owns bytes
@@ -14,24 +18,23 @@
  *
  * Weights are packed at compile time (bk_pack_weights_i8) in [K/4][32][4]
  * byte panels, the operand layout of vpdpbusd, followed by the int32 column
- * sums. Three x86 variants, chosen by lowering from the target's features:
+ * sums. Four variants, chosen by lowering from the target's features:
  *
- *  - bk_qgemm_vnni512 (AVX512-VNNI): vpdpbusd multiplies unsigned by signed
- *    bytes, so activations are stored as u = q + 128 (0..255) and the shift is
- *    taken back exactly with the column sums: sum u w = sum q w + 128 sum w.
- *    Products are summed in 32 bits (vpdpbusd does not saturate), so the result
- *    is exact. Tiles of 8 rows x 32 columns (16 zmm accumulators).
+ *  - bk_qgemm_vnni512 (AVX512-VNNI): vpdpbusd multiplies the unsigned codes u
+ *    by the signed weights and sums four products into int32 without
+ *    saturating; the zero point comes off exactly afterwards:
+ *    sum (u - z) w = sum u w - z * colsum(w). Tiles of 8 rows x 32 columns
+ *    (16 zmm accumulators).
  *  - bk_qgemm_avxvnni (AVX-VNNI, 256-bit): the same on ymm, tiles of 6 rows
  *    x 16 columns (12 accumulators).
  *  - bk_qgemm_avx2 (AVX2 without VNNI): vpmaddubsw would add two u8 x s8
  *    products in a saturating int16 (255 * 127 * 2 = 64770 > 32767: wrong
- *    answers on real activations). Here both operands are sign-extended to
- *    int16 (activations once per task into the scratch, weights with vpmovsxbw
- *    as they are loaded) and multiplied with vpmaddwd, which adds two int16
- *    products into int32: at most 2 * 127 * 127 = 32258 per pair, so nothing
- *    can saturate for any input (vpmaddwd saturates only for -32768 * -32768
- *    pairs, which values in [-127, 127] never are). Tiles of 2 rows x 16
- *    columns.
+ *    answers on real activations). Here the centered codes u - z (in
+ *    [-255, 255]) are stored as int16 once per task, the weights are
+ *    sign-extended to int16 as they are loaded (vpmovsxbw), and vpmaddwd adds
+ *    two int16 products into int32: at most 2 * 255 * 127 = 64770 per pair, far
+ *    inside int32, so nothing can saturate for any input (vpmaddwd saturates
+ *    only for two -32768 * -32768 products). Tiles of 2 rows x 16 columns.
  *  - bk_qgemm_generic: portable C for other targets (the same integers).
  *
  * The first three use target intrinsics (immintrin.h) in functions carrying
@@ -73,75 +76,96 @@ void bk_pack_weights_i8(const int8_t *w, int64_t n, int64_t k, uint8_t *out) {
 
 int64_t bk_qgemm_scratch_bytes(int64_t m_block, int64_t k) {
   int64_t rows = BK_MAX(m_block, 1);
-  /* int16 rows (the AVX2 variant; the others use half), then the row scales */
-  return BK_CEIL_DIV(rows * QK4(k) * 4 * 2, 64) * 64 + BK_CEIL_DIV(rows * 4, 64) * 64;
+  /* int16 rows (u8 on VNNI: half), then the row scales and zero points */
+  return BK_CEIL_DIV(rows * QK4(k) * 4 * 2, 64) * 64 + 2 * BK_CEIL_DIV(rows * 4, 64) * 64;
 }
 
-/* Quantizes one row of x (k floats) to q, as the reference does; returns the
- * row scale. q is written through `put(q, i, value)` by the callers below, as
- * u8 (value + 128), s8 or s16, and padded to a multiple of 4 with zeros (u8: 128). */
-BK_INLINE float quant_row_max(const float *x, int64_t k) {
+/* min(x, 0) and max(x, 0) over a row (exact). */
+BK_INLINE void quant_row_range(const float *x, int64_t k, float *lo, float *hi) {
   int64_t kv = k / BK_VL * BK_VL;
-  v16f m = v_splat(0.0f);
-  for (int64_t i = 0; i < kv; i += BK_VL) m = v_max(m, v_abs(v_load(x + i)));
-  if (kv < k) m = v_max(m, v_abs(v_load_part(x + kv, k - kv, 0.0f)));
-  return v_hmax(m);
+  v16f mn = v_splat(0.0f), mx = v_splat(0.0f);
+  for (int64_t i = 0; i < kv; i += BK_VL) {
+    v16f v = v_load(x + i);
+    mn = v_min(mn, v);
+    mx = v_max(mx, v);
+  }
+  if (kv < k) {
+    v16f v = v_load_part(x + kv, k - kv, 0.0f);
+    mn = v_min(mn, v);
+    mx = v_max(mx, v);
+  }
+  *lo = -v_hmax(-mn);
+  *hi = v_hmax(mx);
 }
 
-/* round_half_even(x * inv) for |x * inv| <= 2^22 (here <= 127.00001): adding and
- * subtracting 1.5 * 2^23 rounds to an integer in the current (nearest-even)
- * mode. Separate statements, so nothing contracts into an FMA. */
-BK_INLINE v16i quant_vec(v16f x, float inv) {
+/* round_half_even(t) for |t| <= 2^22 (here <= 256): adding and subtracting
+ * 1.5 * 2^23 rounds to an integer in the current (nearest-even) mode. Separate
+ * statements, so nothing contracts into an FMA. */
+BK_INLINE v16f round_vec(v16f t) {
   const v16f magic = v_splat(12582912.0f);
-  v16f t = x * inv;
   v16f r = t + magic;
-  r = r - magic;
-  v16i q = __builtin_convertvector(r, v16i);
-  v16i hi = q > 127, lo = q < -127;
-  q = (hi & 127) | (~hi & q);
-  return (lo & -127) | (~lo & q);
+  return r - magic;
 }
 
-/* Quantizes rows [i0, i1) of x into the scratch: elem_bytes 1 stores bytes
- * (u8 = q + shift), 2 stores int16. Returns the rows' scales at *scales. */
+/* The codes u = clamp(round(x * inv) + z, 0, 255) of 16 values. */
+BK_INLINE v16i quant_vec(v16f x, float inv, int32_t z) {
+  v16f t = x * inv;
+  v16i u = __builtin_convertvector(round_vec(t), v16i) + z;
+  v16i hi = u > 255, lo = u < 0;
+  u = (hi & 255) | (~hi & u);
+  return ~lo & u;
+}
+
+/* Quantizes rows [i0, i1) of x into the scratch: elem_bytes 1 stores the codes
+ * u as bytes (padded with z, so the padding's centered code is 0), 2 stores
+ * the centered codes u - z as int16 (padded with 0). Returns the rows' scales
+ * and zero points. */
 BK_INLINE void quant_rows(const float *x, int64_t i0, int64_t i1, int64_t k, uint8_t *scratch,
-                          int64_t m_block, int elem_bytes, int shift, float **scales) {
+                          int64_t m_block, int elem_bytes, float **scales, int32_t **zps) {
   int64_t kp = QK4(k) * 4;
   float *sc = (float *)(scratch + BK_CEIL_DIV(BK_MAX(m_block, 1) * kp * 2, 64) * 64);
+  int32_t *zp = (int32_t *)((uint8_t *)sc + BK_CEIL_DIV(BK_MAX(m_block, 1) * 4, 64) * 64);
   for (int64_t i = i0; i < i1; i++) {
     const float *xr = x + i * k;
-    float amax = quant_row_max(xr, k);
-    float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-    sc[i - i0] = amax / 127.0f;
+    float lo, hi;
+    quant_row_range(xr, k, &lo, &hi);
+    float range = hi - lo;
+    float inv = range > 0.0f ? 255.0f / range : 0.0f;
+    float zf = -lo * inv;
+    int32_t z = (int32_t)round_vec(v_splat(zf))[0];
+    sc[i - i0] = range / 255.0f;
+    zp[i - i0] = z;
     uint8_t *row8 = scratch + (i - i0) * kp * elem_bytes;
     int16_t *row16 = (int16_t *)row8;
     for (int64_t j = 0; j < kp; j += BK_VL) {
       int64_t cnt = BK_MIN(BK_VL, k - j);
       v16f v = cnt >= BK_VL ? v_load(xr + j) : v_load_part(xr + j, BK_MAX(cnt, 0), 0.0f);
-      v16i q = quant_vec(v, inv) + shift;
+      v16i u = quant_vec(v, inv, z); /* x = 0 past k gives u = z */
       int64_t w = BK_MIN(BK_VL, kp - j);
       if (elem_bytes == 1) {
         typedef uint8_t v16u8 __attribute__((vector_size(16)));
-        v16u8 b = __builtin_convertvector(q, v16u8);
+        v16u8 b = __builtin_convertvector(u, v16u8);
         memcpy(row8 + j, &b, (size_t)w);
       } else {
         typedef int16_t v16s16 __attribute__((vector_size(32)));
-        v16s16 h = __builtin_convertvector(q, v16s16);
+        v16s16 h = __builtin_convertvector(u - z, v16s16);
         memcpy(row16 + j, &h, (size_t)w * 2);
       }
     }
   }
   *scales = sc;
+  *zps = zp;
 }
 
-/* The dequantized tile into out: acc (int32, `w` columns per row, stride ldacc)
- * minus shift * colsum, times scale[r] * ws[j]; then bias, act, residual. */
+/* The dequantized tile into out: acc (int32, `w` columns per row, stride
+ * ldacc), minus zp[r] * colsum[j] when colsum is not NULL, times scale[r] *
+ * ws[j]. Bias, act and residual follow in bk_epilogue. */
 BK_INLINE void dequant_store(const int32_t *acc, int64_t ldacc, int rows, int64_t w,
-                             const int32_t *colsum, int shift, const float *scales,
+                             const int32_t *colsum, const int32_t *zp, const float *scales,
                              const float *ws, float *out, int64_t ldc) {
   for (int r = 0; r < rows; r++)
     for (int64_t j = 0; j < w; j++) {
-      int32_t a = acc[r * ldacc + j] - shift * colsum[j];
+      int32_t a = acc[r * ldacc + j] - (colsum ? zp[r] * colsum[j] : 0);
       float s = scales[r] * ws[j];
       out[r * ldc + j] = (float)a * s;
     }
@@ -167,7 +191,8 @@ void bk_qgemm_vnni512(const bertc_env_t *env, int64_t task, const float *x, cons
   uint8_t *sc = scratch + task * bk_qgemm_scratch_bytes(m_block, k);
   int64_t k4 = QK4(k), kp = k4 * 4;
   float *scales;
-  quant_rows(x, i0, i1, k, sc, m_block, 1, 128, &scales);
+  int32_t *zps;
+  quant_rows(x, i0, i1, k, sc, m_block, 1, &scales, &zps);
   const int32_t *colsums = (const int32_t *)(w + BK_CEIL_DIV(n, BK_GEMM_NR) * BK_GEMM_NR * kp);
   for (int64_t j = j0; j < j1; j += BK_GEMM_NR) {
     const uint8_t *panel = w + j / BK_GEMM_NR * (k4 * BK_GEMM_NR * 4);
@@ -195,8 +220,8 @@ void bk_qgemm_vnni512(const bertc_env_t *env, int64_t task, const float *x, cons
         _mm512_storeu_si512(tile[r], acc[r][0]);
         _mm512_storeu_si512(tile[r] + 16, acc[r][1]);
       }
-      dequant_store(&tile[0][0], 32, rows, wcols, colsums + j, 128, scales + (i - i0), ws + j,
-                    out + i * n + j, n);
+      dequant_store(&tile[0][0], 32, rows, wcols, colsums + j, zps + (i - i0), scales + (i - i0),
+                    ws + j, out + i * n + j, n);
       bk_epilogue(out + i * n + j, n, rows, wcols, bias ? bias + j : 0,
                   residual ? residual + i * n + j : 0, n, act);
     }
@@ -224,7 +249,8 @@ void bk_qgemm_avxvnni(const bertc_env_t *env, int64_t task, const float *x, cons
   uint8_t *sc = scratch + task * bk_qgemm_scratch_bytes(m_block, k);
   int64_t k4 = QK4(k), kp = k4 * 4;
   float *scales;
-  quant_rows(x, i0, i1, k, sc, m_block, 1, 128, &scales);
+  int32_t *zps;
+  quant_rows(x, i0, i1, k, sc, m_block, 1, &scales, &zps);
   const int32_t *colsums = (const int32_t *)(w + BK_CEIL_DIV(n, BK_GEMM_NR) * BK_GEMM_NR * kp);
   for (int64_t j = j0; j < j1; j += BK_GEMM_NR) {
     const uint8_t *panel = w + j / BK_GEMM_NR * (k4 * BK_GEMM_NR * 4);
@@ -256,8 +282,8 @@ void bk_qgemm_avxvnni(const bertc_env_t *env, int64_t task, const float *x, cons
           _mm256_storeu_si256((__m256i *)tile[r], acc[r][0]);
           _mm256_storeu_si256((__m256i *)(tile[r] + 8), acc[r][1]);
         }
-        dequant_store(&tile[0][0], 16, rows, wcols, colsums + c0, 128, scales + (i - i0),
-                      ws + c0, out + i * n + c0, n);
+        dequant_store(&tile[0][0], 16, rows, wcols, colsums + c0, zps + (i - i0),
+                      scales + (i - i0), ws + c0, out + i * n + c0, n);
         bk_epilogue(out + i * n + c0, n, rows, wcols, bias ? bias + c0 : 0,
                     residual ? residual + i * n + c0 : 0, n, act);
       }
@@ -286,7 +312,8 @@ void bk_qgemm_avx2(const bertc_env_t *env, int64_t task, const float *x, const u
   uint8_t *sc = scratch + task * bk_qgemm_scratch_bytes(m_block, k);
   int64_t k4 = QK4(k), kp = k4 * 4;
   float *scales;
-  quant_rows(x, i0, i1, k, sc, m_block, 2, 0, &scales);
+  int32_t *zps;
+  quant_rows(x, i0, i1, k, sc, m_block, 2, &scales, &zps);
   for (int64_t j = j0; j < j1; j += BK_GEMM_NR) {
     const uint8_t *panel = w + j / BK_GEMM_NR * (k4 * BK_GEMM_NR * 4);
     for (int64_t h = 0; h < 2 && j + h * 16 < j1; h++) {
@@ -319,8 +346,7 @@ void bk_qgemm_avx2(const bertc_env_t *env, int64_t task, const float *x, const u
             _mm256_storeu_si256((__m256i *)t, acc[r][v]);
             for (int c = 0; c < 4; c++) tile[r][v * 4 + c] = t[2 * c] + t[2 * c + 1];
           }
-        static const int32_t zero_sums[16] = {0};
-        dequant_store(&tile[0][0], 16, rows, wcols, zero_sums, 0, scales + (i - i0), ws + c0,
+        dequant_store(&tile[0][0], 16, rows, wcols, NULL, NULL, scales + (i - i0), ws + c0,
                       out + i * n + c0, n);
         bk_epilogue(out + i * n + c0, n, rows, wcols, bias ? bias + c0 : 0,
                     residual ? residual + i * n + c0 : 0, n, act);
@@ -343,7 +369,8 @@ void bk_qgemm_generic(const bertc_env_t *env, int64_t task, const float *x, cons
   uint8_t *sc = scratch + task * bk_qgemm_scratch_bytes(m_block, k);
   int64_t k4 = QK4(k), kp = k4 * 4;
   float *scales;
-  quant_rows(x, i0, i1, k, sc, m_block, 2, 0, &scales);
+  int32_t *zps;
+  quant_rows(x, i0, i1, k, sc, m_block, 2, &scales, &zps);
   for (int64_t i = i0; i < i1; i++) {
     const int16_t *a = (const int16_t *)sc + (i - i0) * kp;
     for (int64_t j = j0; j < j1; j += 16) {
@@ -357,9 +384,7 @@ void bk_qgemm_generic(const bertc_env_t *env, int64_t task, const float *x, cons
           for (int q = 0; q < 4; q++) s += (int32_t)a[p * 4 + q] * col[p * BK_GEMM_NR * 4 + q];
         tile[c] = s;
       }
-      static const int32_t zero_sums[16] = {0};
-      dequant_store(tile, 16, 1, wcols, zero_sums, 0, scales + (i - i0), ws + j, out + i * n + j,
-                    n);
+      dequant_store(tile, 16, 1, wcols, NULL, NULL, scales + (i - i0), ws + j, out + i * n + j, n);
       bk_epilogue(out + i * n + j, n, 1, wcols, bias ? bias + j : 0,
                   residual ? residual + i * n + j : 0, n, act);
     }

@@ -8,8 +8,9 @@
  * operations, so the outputs must be equal bit for bit; with the activation,
  * residual and LayerNorm they may differ by the kernels' float activation
  * (1e-5 relative + 1e-6). The saturation case feeds the largest products
- * (q = +-127 against w = +-127, same signs, over K = 4096): a scheme that adds
- * two u8 x s8 products in int16 (vpmaddubsw) would saturate on every pair. */
+ * (centered codes +-255 against w = +-127, same signs, over K = 4096; on VNNI
+ * the unsigned codes 255 and 0): a scheme that adds two u8 x s8 products in
+ * int16 (vpmaddubsw) would saturate on every pair. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -191,8 +192,9 @@ static void test_variant(void **state) {
   }
 }
 
-/* The largest products, all of one sign: q = 127 (u8 255 on VNNI) against
- * w = 127, and q = -127 against w = -127, over K = 4096. */
+/* The largest products: a row of 1.0 (codes 255, zero point 0) and a row of
+ * -1.0 (codes 0, zero point 255) against w = 127, w = -127 and alternating
+ * signs, over K = 4096. */
 static void test_saturation(void **state) {
   const variant_t *v = *state;
   if (!host_runs(v)) {
@@ -208,8 +210,8 @@ static void test_saturation(void **state) {
   qcase_t c = {m, n, k, x, w, ws, bias, NULL, NULL, NULL, BK_ACT_NONE};
   float *ref = reference(&c), *out = run_variant(v, &c, m, n);
   check(v, &c, out, ref, true);
-  /* and the value itself: row scale 1/127, so out = sum q w / 127 */
-  double full = 127.0 * 127.0 * (double)k / 127.0;
+  /* and the value itself: row scale 1/255, so out = sum (u - z) w / 255 */
+  double full = 255.0 * 127.0 * (double)k / 255.0;
   double want[6] = {full, -full, 0, -full, full, 0};
   for (int i = 0; i < 6; i++)
     if (fabs(out[i] - want[i]) > 1e-6 * full)
