@@ -1,9 +1,14 @@
 /* bertc_compile and its options (bertc/compiler.h) over the backend's
  * driver: the public options map onto the driver's, the frontend's and the
  * passes', after the checks that keep the driver's fixed-size tables safe. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/driver.h"
+#include "compiler/agreement.h"
 #include "base/base.h"
 #include "bertc/compiler.h"
 
@@ -71,6 +76,92 @@ static bertc_status_t check_options(const bertc_compile_options_t *o) {
   return BERTC_OK;
 }
 
+/* Whether the .so at path was compiled with precision int8 (its metadata). */
+static bool is_int8(const char *path) {
+  bertc_model_load_options_t lo;
+  bertc_model_load_options_init(&lo);
+  lo.inspect_only = true;
+  bertc_model_t *m = NULL;
+  bertc_status_t s = bertc_model_load(path, &lo, &m);
+  bool int8 = !s && strstr(bertc_model_metadata_json(m), "\"precision\":\"int8\"") != NULL;
+  bertc_status_free(s);
+  bertc_model_release(m);
+  return int8;
+}
+
+/* The largest sequence bucket of the .so at path (0 when it does not load). */
+static int64_t max_seq_of(const char *path) {
+  bertc_model_load_options_t lo;
+  bertc_model_load_options_init(&lo);
+  lo.inspect_only = true;
+  bertc_model_t *m = NULL;
+  bertc_status_t s = bertc_model_load(path, &lo, &m);
+  int64_t seq = s ? 0 : bertc_model_max_seq(m);
+  bertc_status_free(s);
+  bertc_model_release(m);
+  return seq;
+}
+
+/* The agreement probe of an int8 .so (bertc_compile_options_t.probe_texts):
+ * an fp32 build of the model for batch 1 and sequence buckets 32 and the .so's
+ * largest, optimized at -O1 (it runs once, on a few dozen inputs: LLVM's time
+ * matters more than the code's), beside the output, removed after. */
+static bertc_status_t probe_int8(const char *model, const bertc_compile_options_t *o,
+                                 const driver_options_t *d) {
+  if (!is_int8(o->output_path)) return BERTC_OK;
+  double t0 = base_now_seconds();
+  int64_t top = max_seq_of(o->output_path), seqs[3], batch = 1;
+  size_t n = 0;
+  if (top > 32) seqs[n++] = 32;
+  seqs[n++] = top;
+  driver_options_t f = *d;
+  f.precision = 0;
+  f.pass.keep_fp32 = NULL;
+  f.seq_lens = seqs;
+  f.num_seq_lens = n;
+  f.batch_sizes = &batch;
+  f.num_batch_sizes = 1;
+  f.weights_external = 0;
+  f.codegen.emit = CG_EMIT_SO;
+  f.codegen.opt_level = 1; /* a reference, run once: LLVM's time matters more than its speed */
+  f.codegen.progress = NULL;
+  f.pass.print_after = NULL;
+  f.pass.stats = false;
+  f.print_plan = false;
+  f.quiet = true;
+  size_t len = strlen(o->output_path) + sizeof ".fp32-probe.so";
+  char *fp32 = NULL;
+  BERTC_RETURN_IF_ERROR(base_alloc(len, (void **)&fp32));
+  snprintf(fp32, len, "%s.fp32-probe.so", o->output_path);
+  double min_cosine = o->min_cosine > 0 ? o->min_cosine : 0.99;
+  char *report = NULL;
+  bool ok = false;
+  bertc_status_t s = driver_compile(model, &f, fp32);
+  if (!s) s = agreement_measure(o->output_path, fp32, o->probe_texts, min_cosine, &report, &ok);
+  unlink(fp32);
+  free(fp32);
+  if (!s && o->progress) o->progress(o->progress_user, "accuracy probe", base_now_seconds() - t0);
+  if (!s && ok && !o->quiet) fprintf(stderr, "bertc: %s\n", report);
+  if (!s && !ok) {
+    s = bertc_status_make(BERTC_STATUS_DATA,
+                          "%s: refused: an output's mean cosine to fp32 is below %g (keep layers "
+                          "in fp32 with --keep-fp32, or compile fp32):\n%s",
+                          o->output_path, min_cosine, report);
+  }
+  if (s) { /* no output is left behind */
+    unlink(o->output_path);
+    size_t wl = strlen(o->output_path) + sizeof ".weights";
+    char *w = malloc(wl);
+    if (w) {
+      snprintf(w, wl, "%s.weights", o->output_path);
+      unlink(w);
+      free(w);
+    }
+  }
+  free(report);
+  return s;
+}
+
 bertc_status_t bertc_compile(const char *model, const bertc_compile_options_t *o) {
   BERTC_RETURN_IF_ERROR(check_options(o));
   driver_options_t d;
@@ -102,6 +193,8 @@ bertc_status_t bertc_compile(const char *model, const bertc_compile_options_t *o
   d.codegen.progress_user = o->progress_user;
   double t0 = base_now_seconds();
   BERTC_RETURN_IF_ERROR(driver_compile(model, &d, o->output_path));
+  if (o->emit == BERTC_EMIT_SO && o->min_cosine >= 0)
+    BERTC_RETURN_IF_ERROR(probe_int8(model, o, &d));
   if (o->progress) o->progress(o->progress_user, "total", base_now_seconds() - t0);
   return BERTC_OK;
 }

@@ -139,6 +139,16 @@ typedef struct bertc_compile_options {
   /* int8 only: NULL or a comma-separated list of weight names (as the
    * checkpoint names them) whose layers stay fp32. */
   const char *keep_fp32;
+  /* int8 .so only: the agreement probe. After writing the .so, the compile runs
+   * it and an fp32 build of the same model on probe inputs (probe_texts: a JSON
+   * Lines file of {"text": ...}; NULL: a built-in set) and reports the mean and
+   * minimum cosine of every output and, for logits, the share of unchanged top
+   * answers (on stderr unless quiet, and through `progress` as the phase
+   * "accuracy probe"). When an output's mean cosine is below min_cosine (0:
+   * 0.99; negative: no probe) the .so is removed and the compile fails with the
+   * report. */
+  const char *probe_texts;
+  double min_cosine;
 } bertc_compile_options_t;
 
 void bertc_compile_options_init(bertc_compile_options_t *options);
