@@ -237,8 +237,9 @@ static bertc_status_t lower_dequantize(emitter_t *e, const ir_node_t *n) {
   return lower_unfused_int8(n);
 }
 
-/* qlinear: the int8 GEMM for the target's level (kernels/qgemm.c), with
- * bk_gemm's tiling; per-task scratch for the quantized rows after the arena. */
+/* qlinear: the rows quantized once (bk_quantize_rows, into the scratch after
+ * the arena), then the int8 GEMM for the target's level (kernels/qgemm.c) with
+ * bk_gemm's tiling. */
 static bertc_status_t lower_qlinear(emitter_t *e, const ir_node_t *n) {
   static const char *const variants[] = {"bk_qgemm_generic", "bk_qgemm_avx2",
                                          "bk_qgemm_avxvnni", "bk_qgemm_vnni512"};
@@ -254,19 +255,23 @@ static bertc_status_t lower_qlinear(emitter_t *e, const ir_node_t *n) {
   int64_t m_block, n_block;
   bk_gemm_plan(m, nn, k, fused_ln && !ln_apart, e->threads, &m_block, &n_block);
   int64_t ntasks = ceil_div(m, m_block) * ceil_div(nn, n_block);
-  uint64_t need = (uint64_t)ntasks * (uint64_t)bk_qgemm_scratch_bytes(m_block, k);
+  /* the quantized rows go to the scratch after the arena, then the GEMM reads them */
+  uint64_t need = (uint64_t)bk_qrows_bytes(m, k);
   if (need > e->scratch_bytes) e->scratch_bytes = need;
   int level = e->o->int8_level < 0 ? 0 : e->o->int8_level > 3 ? 3 : e->o->int8_level;
+  cg_arg_t xq = {CG_ARG_PTR, CG_REGION_ARENA, 0, (int64_t)e->scratch_base, 0};
+  int64_t qrpt = rows_for(e, m, k);
+  BERTC_RETURN_IF_ERROR(EMIT(e, "bk_quantize_rows", ceil_div(m, qrpt), arg_v(e, x, 0), xq,
+                             arg_i(m), arg_i(k), arg_i(qrpt), arg_i(level >= 2 ? 1 : 2)));
   cg_arg_t res = fused_ln ? arg_v(e, n->operands[4], 0) : arg_null();
   cg_arg_t gamma = fused_ln ? arg_v(e, n->operands[5], 0) : arg_null();
   cg_arg_t beta = fused_ln ? arg_v(e, n->operands[6], 0) : arg_null();
   float eps = fused_ln ? n->fattr[0] : 0.0f;
   BERTC_RETURN_IF_ERROR(EMIT(
-      e, variants[level], ntasks, arg_v(e, x, 0), arg_v(e, w, 0), arg_v(e, n->operands[2], 0),
+      e, variants[level], ntasks, xq, arg_v(e, w, 0), arg_v(e, n->operands[2], 0),
       arg_v(e, n->operands[3], 0), res, ln_apart ? arg_null() : gamma,
       ln_apart ? arg_null() : beta, arg_v(e, r, 0), arg_i(m), arg_i(nn), arg_i(k),
-      arg_i(m_block), arg_i(n_block), arg_i(fused_ln ? IR_ACT_NONE : n->iattr[0]), arg_f(eps),
-      ((cg_arg_t){CG_ARG_PTR, CG_REGION_ARENA, 0, (int64_t)e->scratch_base, 0})));
+      arg_i(m_block), arg_i(n_block), arg_i(fused_ln ? IR_ACT_NONE : n->iattr[0]), arg_f(eps)));
   if (!ln_apart) return BERTC_OK;
   int64_t lrpt = rows_for(e, m, nn);
   return EMIT(e, "bk_layer_norm", ceil_div(m, lrpt), arg_v(e, r, 0), gamma, beta,

@@ -10,11 +10,15 @@
  * Asymmetric codes use all 256 levels on one-sided rows (a GELU's output has a
  * floor of -0.17 and a long positive tail), where a symmetric scale wastes half.
  *
- * A task computes one m_block x n_block block (bk_gemm's tiling, bk_gemm_plan):
- * it first quantizes its rows of x into its scratch (task `task` owns bytes
- * [task * bk_qgemm_scratch_bytes(m_block, k), ...)), then runs register tiles
- * over the block's 32-column panels, each over all of K (int32 accumulators
- * need no reload between K slices), then the epilogue on the tile's rows.
+ * bk_quantize_rows quantizes x once per layer (tasks over rows) into a region
+ * of bk_qrows_bytes(m, k) bytes: the rows' codes (bytes u for the VNNI
+ * variants, int16 u - z for the others), then their scales and zero points.
+ * (Quantizing inside each GEMM task instead repeats it once per column block:
+ * 14 % of MiniLM's QKV projection at 128 rows, measured in kernel_bench.)
+ * A GEMM task computes one m_block x n_block block (bk_gemm's tiling,
+ * bk_gemm_plan): register tiles over the block's 32-column panels, each over
+ * all of K (int32 accumulators need no reload between K slices), then the
+ * epilogue on the tile's rows.
  *
  * Weights are packed at compile time (bk_pack_weights_i8) in [K/4][32][4]
  * byte panels, the operand layout of vpdpbusd, followed by the int32 column
@@ -74,10 +78,20 @@ void bk_pack_weights_i8(const int8_t *w, int64_t n, int64_t k, uint8_t *out) {
   }
 }
 
-int64_t bk_qgemm_scratch_bytes(int64_t m_block, int64_t k) {
-  int64_t rows = BK_MAX(m_block, 1);
-  /* int16 rows (u8 on VNNI: half), then the row scales and zero points */
+/* The region bk_quantize_rows writes: rows of up to 2 * kp bytes, then m
+ * scales, then m zero points, each part 64-byte aligned. */
+int64_t bk_qrows_bytes(int64_t m, int64_t k) {
+  int64_t rows = BK_MAX(m, 1);
   return BK_CEIL_DIV(rows * QK4(k) * 4 * 2, 64) * 64 + 2 * BK_CEIL_DIV(rows * 4, 64) * 64;
+}
+
+BK_INLINE float *qrows_scales(const uint8_t *xq, int64_t m, int64_t k) {
+  return (float *)(uintptr_t)(xq + BK_CEIL_DIV(BK_MAX(m, 1) * QK4(k) * 4 * 2, 64) * 64);
+}
+
+BK_INLINE int32_t *qrows_zps(const uint8_t *xq, int64_t m, int64_t k) {
+  return (int32_t *)(uintptr_t)((const uint8_t *)qrows_scales(xq, m, k) +
+                                BK_CEIL_DIV(BK_MAX(m, 1) * 4, 64) * 64);
 }
 
 /* min(x, 0) and max(x, 0) over a row (exact). */
@@ -116,15 +130,15 @@ BK_INLINE v16i quant_vec(v16f x, float inv, int32_t z) {
   return ~lo & u;
 }
 
-/* Quantizes rows [i0, i1) of x into the scratch: elem_bytes 1 stores the codes
- * u as bytes (padded with z, so the padding's centered code is 0), 2 stores
- * the centered codes u - z as int16 (padded with 0). Returns the rows' scales
- * and zero points. */
-BK_INLINE void quant_rows(const float *x, int64_t i0, int64_t i1, int64_t k, uint8_t *scratch,
-                          int64_t m_block, int elem_bytes, float **scales, int32_t **zps) {
+/* Quantizes rows [i0, i1) of x (m rows) into xq: elem_bytes 1 stores the
+ * codes u as bytes (padded with z, so the padding's centered code is 0), 2
+ * stores the centered codes u - z as int16 (padded with 0); then each row's
+ * scale and zero point. */
+BK_INLINE void quant_rows(const float *x, int64_t i0, int64_t i1, int64_t m, int64_t k,
+                          uint8_t *xq, int elem_bytes) {
   int64_t kp = QK4(k) * 4;
-  float *sc = (float *)(scratch + BK_CEIL_DIV(BK_MAX(m_block, 1) * kp * 2, 64) * 64);
-  int32_t *zp = (int32_t *)((uint8_t *)sc + BK_CEIL_DIV(BK_MAX(m_block, 1) * 4, 64) * 64);
+  float *sc = qrows_scales(xq, m, k);
+  int32_t *zp = qrows_zps(xq, m, k);
   for (int64_t i = i0; i < i1; i++) {
     const float *xr = x + i * k;
     float lo, hi;
@@ -133,9 +147,9 @@ BK_INLINE void quant_rows(const float *x, int64_t i0, int64_t i1, int64_t k, uin
     float inv = range > 0.0f ? 255.0f / range : 0.0f;
     float zf = -lo * inv;
     int32_t z = (int32_t)round_vec(v_splat(zf))[0];
-    sc[i - i0] = range / 255.0f;
-    zp[i - i0] = z;
-    uint8_t *row8 = scratch + (i - i0) * kp * elem_bytes;
+    sc[i] = range / 255.0f;
+    zp[i] = z;
+    uint8_t *row8 = xq + i * kp * elem_bytes;
     int16_t *row16 = (int16_t *)row8;
     for (int64_t j = 0; j < kp; j += BK_VL) {
       int64_t cnt = BK_MIN(BK_VL, k - j);
@@ -153,8 +167,16 @@ BK_INLINE void quant_rows(const float *x, int64_t i0, int64_t i1, int64_t k, uin
       }
     }
   }
-  *scales = sc;
-  *zps = zp;
+}
+
+void bk_quantize_rows(const bertc_env_t *env, int64_t task, const float *x, uint8_t *xq,
+                      int64_t m, int64_t k, int64_t rows_per_task, int64_t elem_bytes) {
+  (void)env;
+  int64_t i0 = task * rows_per_task, i1 = BK_MIN(m, i0 + rows_per_task);
+  if (elem_bytes == 1)
+    quant_rows(x, i0, i1, m, k, xq, 1);
+  else
+    quant_rows(x, i0, i1, m, k, xq, 2);
 }
 
 /* The dequantized tile into out: acc (int32, `w` columns per row, stride
@@ -174,25 +196,22 @@ BK_INLINE void dequant_store(const int32_t *acc, int64_t ldacc, int rows, int64_
 /* ---- AVX512-VNNI ---- */
 #define QV512 __attribute__((target("avx512f,avx512bw,avx512vnni")))
 
-void bk_qgemm_vnni512(const bertc_env_t *env, int64_t task, const float *x, const uint8_t *w,
+void bk_qgemm_vnni512(const bertc_env_t *env, int64_t task, const uint8_t *xq, const uint8_t *w,
                       const float *ws, const float *bias, const float *residual,
                       const float *gamma, const float *beta, float *out, int64_t m, int64_t n,
-                      int64_t k, int64_t m_block, int64_t n_block, int64_t act, float eps,
-                      uint8_t *scratch) QV512;
-void bk_qgemm_vnni512(const bertc_env_t *env, int64_t task, const float *x, const uint8_t *w,
+                      int64_t k, int64_t m_block, int64_t n_block, int64_t act, float eps) QV512;
+void bk_qgemm_vnni512(const bertc_env_t *env, int64_t task, const uint8_t *xq, const uint8_t *w,
                       const float *ws, const float *bias, const float *residual,
                       const float *gamma, const float *beta, float *out, int64_t m, int64_t n,
-                      int64_t k, int64_t m_block, int64_t n_block, int64_t act, float eps,
-                      uint8_t *scratch) {
+                      int64_t k, int64_t m_block, int64_t n_block, int64_t act, float eps) {
   (void)env;
   int64_t i0, i1, j0, j1;
   bk_gemm_block(task, m, n, m_block, n_block, &i0, &i1, &j0, &j1);
   if (i0 >= i1 || j0 >= j1) return;
-  uint8_t *sc = scratch + task * bk_qgemm_scratch_bytes(m_block, k);
   int64_t k4 = QK4(k), kp = k4 * 4;
-  float *scales;
-  int32_t *zps;
-  quant_rows(x, i0, i1, k, sc, m_block, 1, &scales, &zps);
+  const uint8_t *sc = xq + i0 * kp * 1;
+  const float *scales = qrows_scales(xq, m, k) + i0;
+  const int32_t *zps = qrows_zps(xq, m, k) + i0;
   const int32_t *colsums = (const int32_t *)(w + BK_CEIL_DIV(n, BK_GEMM_NR) * BK_GEMM_NR * kp);
   for (int64_t j = j0; j < j1; j += BK_GEMM_NR) {
     const uint8_t *panel = w + j / BK_GEMM_NR * (k4 * BK_GEMM_NR * 4);
@@ -215,13 +234,21 @@ void bk_qgemm_vnni512(const bertc_env_t *env, int64_t task, const float *x, cons
   }
       BK_TILE_DISPATCH(rows, QV512_STEP)
 #undef QV512_STEP
-      int32_t tile[8][32];
+      /* dequantize in registers: (acc - z * colsum) as f32 times scale * ws */
+      __m512i cs0 = _mm512_loadu_si512(colsums + j), cs1 = _mm512_loadu_si512(colsums + j + 16);
+      __mmask16 m0 = (__mmask16)(wcols >= 16 ? 0xFFFF : (1u << wcols) - 1);
+      __mmask16 m1 = (__mmask16)(wcols >= 32 ? 0xFFFF : wcols > 16 ? (1u << (wcols - 16)) - 1 : 0);
+      __m512 ws0 = _mm512_maskz_loadu_ps(m0, ws + j), ws1 = _mm512_maskz_loadu_ps(m1, ws + j + 16);
       for (int r = 0; r < rows; r++) {
-        _mm512_storeu_si512(tile[r], acc[r][0]);
-        _mm512_storeu_si512(tile[r] + 16, acc[r][1]);
+        __m512i z = _mm512_set1_epi32(zps[i - i0 + r]);
+        __m512i a0 = _mm512_sub_epi32(acc[r][0], _mm512_mullo_epi32(z, cs0));
+        __m512i a1 = _mm512_sub_epi32(acc[r][1], _mm512_mullo_epi32(z, cs1));
+        __m512 sr = _mm512_set1_ps(scales[i - i0 + r]);
+        __m512 s0 = _mm512_mul_ps(ws0, sr), s1 = _mm512_mul_ps(ws1, sr);
+        float *o = out + (i + r) * n + j;
+        _mm512_mask_storeu_ps(o, m0, _mm512_mul_ps(_mm512_cvtepi32_ps(a0), s0));
+        _mm512_mask_storeu_ps(o + 16, m1, _mm512_mul_ps(_mm512_cvtepi32_ps(a1), s1));
       }
-      dequant_store(&tile[0][0], 32, rows, wcols, colsums + j, zps + (i - i0), scales + (i - i0),
-                    ws + j, out + i * n + j, n);
       bk_epilogue(out + i * n + j, n, rows, wcols, bias ? bias + j : 0,
                   residual ? residual + i * n + j : 0, n, act);
     }
@@ -232,25 +259,22 @@ void bk_qgemm_vnni512(const bertc_env_t *env, int64_t task, const float *x, cons
 /* ---- AVX-VNNI (256-bit) ---- */
 #define QVNNI256 __attribute__((target("avx2,avxvnni")))
 
-void bk_qgemm_avxvnni(const bertc_env_t *env, int64_t task, const float *x, const uint8_t *w,
+void bk_qgemm_avxvnni(const bertc_env_t *env, int64_t task, const uint8_t *xq, const uint8_t *w,
                       const float *ws, const float *bias, const float *residual,
                       const float *gamma, const float *beta, float *out, int64_t m, int64_t n,
-                      int64_t k, int64_t m_block, int64_t n_block, int64_t act, float eps,
-                      uint8_t *scratch) QVNNI256;
-void bk_qgemm_avxvnni(const bertc_env_t *env, int64_t task, const float *x, const uint8_t *w,
+                      int64_t k, int64_t m_block, int64_t n_block, int64_t act, float eps) QVNNI256;
+void bk_qgemm_avxvnni(const bertc_env_t *env, int64_t task, const uint8_t *xq, const uint8_t *w,
                       const float *ws, const float *bias, const float *residual,
                       const float *gamma, const float *beta, float *out, int64_t m, int64_t n,
-                      int64_t k, int64_t m_block, int64_t n_block, int64_t act, float eps,
-                      uint8_t *scratch) {
+                      int64_t k, int64_t m_block, int64_t n_block, int64_t act, float eps) {
   (void)env;
   int64_t i0, i1, j0, j1;
   bk_gemm_block(task, m, n, m_block, n_block, &i0, &i1, &j0, &j1);
   if (i0 >= i1 || j0 >= j1) return;
-  uint8_t *sc = scratch + task * bk_qgemm_scratch_bytes(m_block, k);
   int64_t k4 = QK4(k), kp = k4 * 4;
-  float *scales;
-  int32_t *zps;
-  quant_rows(x, i0, i1, k, sc, m_block, 1, &scales, &zps);
+  const uint8_t *sc = xq + i0 * kp * 1;
+  const float *scales = qrows_scales(xq, m, k) + i0;
+  const int32_t *zps = qrows_zps(xq, m, k) + i0;
   const int32_t *colsums = (const int32_t *)(w + BK_CEIL_DIV(n, BK_GEMM_NR) * BK_GEMM_NR * kp);
   for (int64_t j = j0; j < j1; j += BK_GEMM_NR) {
     const uint8_t *panel = w + j / BK_GEMM_NR * (k4 * BK_GEMM_NR * 4);
@@ -295,25 +319,21 @@ void bk_qgemm_avxvnni(const bertc_env_t *env, int64_t task, const float *x, cons
 /* ---- AVX2 without VNNI: int16 x int16 -> int32 pairs (vpmaddwd) ---- */
 #define QAVX2 __attribute__((target("avx2")))
 
-void bk_qgemm_avx2(const bertc_env_t *env, int64_t task, const float *x, const uint8_t *w,
+void bk_qgemm_avx2(const bertc_env_t *env, int64_t task, const uint8_t *xq, const uint8_t *w,
                    const float *ws, const float *bias, const float *residual,
                    const float *gamma, const float *beta, float *out, int64_t m, int64_t n,
-                   int64_t k, int64_t m_block, int64_t n_block, int64_t act, float eps,
-                   uint8_t *scratch) QAVX2;
-void bk_qgemm_avx2(const bertc_env_t *env, int64_t task, const float *x, const uint8_t *w,
+                   int64_t k, int64_t m_block, int64_t n_block, int64_t act, float eps) QAVX2;
+void bk_qgemm_avx2(const bertc_env_t *env, int64_t task, const uint8_t *xq, const uint8_t *w,
                    const float *ws, const float *bias, const float *residual,
                    const float *gamma, const float *beta, float *out, int64_t m, int64_t n,
-                   int64_t k, int64_t m_block, int64_t n_block, int64_t act, float eps,
-                   uint8_t *scratch) {
+                   int64_t k, int64_t m_block, int64_t n_block, int64_t act, float eps) {
   (void)env;
   int64_t i0, i1, j0, j1;
   bk_gemm_block(task, m, n, m_block, n_block, &i0, &i1, &j0, &j1);
   if (i0 >= i1 || j0 >= j1) return;
-  uint8_t *sc = scratch + task * bk_qgemm_scratch_bytes(m_block, k);
   int64_t k4 = QK4(k), kp = k4 * 4;
-  float *scales;
-  int32_t *zps;
-  quant_rows(x, i0, i1, k, sc, m_block, 2, &scales, &zps);
+  const uint8_t *sc = xq + i0 * kp * 2;
+  const float *scales = qrows_scales(xq, m, k) + i0; /* centered codes: no zero points */
   for (int64_t j = j0; j < j1; j += BK_GEMM_NR) {
     const uint8_t *panel = w + j / BK_GEMM_NR * (k4 * BK_GEMM_NR * 4);
     for (int64_t h = 0; h < 2 && j + h * 16 < j1; h++) {
@@ -357,20 +377,17 @@ void bk_qgemm_avx2(const bertc_env_t *env, int64_t task, const float *x, const u
 }
 
 /* ---- portable ---- */
-void bk_qgemm_generic(const bertc_env_t *env, int64_t task, const float *x, const uint8_t *w,
+void bk_qgemm_generic(const bertc_env_t *env, int64_t task, const uint8_t *xq, const uint8_t *w,
                       const float *ws, const float *bias, const float *residual,
                       const float *gamma, const float *beta, float *out, int64_t m, int64_t n,
-                      int64_t k, int64_t m_block, int64_t n_block, int64_t act, float eps,
-                      uint8_t *scratch) {
+                      int64_t k, int64_t m_block, int64_t n_block, int64_t act, float eps) {
   (void)env;
   int64_t i0, i1, j0, j1;
   bk_gemm_block(task, m, n, m_block, n_block, &i0, &i1, &j0, &j1);
   if (i0 >= i1 || j0 >= j1) return;
-  uint8_t *sc = scratch + task * bk_qgemm_scratch_bytes(m_block, k);
   int64_t k4 = QK4(k), kp = k4 * 4;
-  float *scales;
-  int32_t *zps;
-  quant_rows(x, i0, i1, k, sc, m_block, 2, &scales, &zps);
+  const uint8_t *sc = xq + i0 * kp * 2;
+  const float *scales = qrows_scales(xq, m, k) + i0; /* centered codes: no zero points */
   for (int64_t i = i0; i < i1; i++) {
     const int16_t *a = (const int16_t *)sc + (i - i0) * kp;
     for (int64_t j = j0; j < j1; j += 16) {

@@ -35,14 +35,15 @@ typedef void (*qgemm_fn)(BK_QGEMM_ARGS);
 typedef struct variant {
   const char *name;
   qgemm_fn fn;
+  int64_t elem_bytes;      /* of bk_quantize_rows's codes */
   const char *features[3]; /* what the host needs (NULL-terminated) */
 } variant_t;
 
 static const variant_t variants[] = {
-    {"vnni512", bk_qgemm_vnni512, {"avx512vnni", "avx512bw", NULL}},
-    {"avxvnni", bk_qgemm_avxvnni, {"avxvnni", "avx2", NULL}},
-    {"avx2", bk_qgemm_avx2, {"avx2", NULL, NULL}},
-    {"generic", bk_qgemm_generic, {NULL, NULL, NULL}},
+    {"vnni512", bk_qgemm_vnni512, 1, {"avx512vnni", "avx512bw", NULL}},
+    {"avxvnni", bk_qgemm_avxvnni, 1, {"avxvnni", "avx2", NULL}},
+    {"avx2", bk_qgemm_avx2, 2, {"avx2", NULL, NULL}},
+    {"generic", bk_qgemm_generic, 2, {NULL, NULL, NULL}},
 };
 
 static bool host_runs(const variant_t *v) {
@@ -117,14 +118,17 @@ static float *run_variant(const variant_t *v, const qcase_t *c, int64_t m_block,
   uint8_t *wp = xmalloc((size_t)bk_packed_i8_bytes(c->n, c->k));
   bk_pack_weights_i8(c->w, c->n, c->k, wp);
   int64_t tasks = (c->m + m_block - 1) / m_block * ((c->n + n_block - 1) / n_block);
-  uint8_t *scratch = xmalloc((size_t)(tasks * bk_qgemm_scratch_bytes(m_block, c->k)));
+  uint8_t *xq = xmalloc((size_t)bk_qrows_bytes(c->m, c->k));
+  /* the rows quantized in tasks of 2 rows, in reverse order */
+  for (int64_t t = (c->m + 1) / 2 - 1; t >= 0; t--)
+    bk_quantize_rows(&env, t, c->x, xq, c->m, c->k, 2, v->elem_bytes);
   float *out = xmalloc((size_t)(c->m * c->n) * sizeof(float));
   for (int64_t i = 0; i < c->m * c->n; i++) out[i] = NAN;
   for (int64_t t = tasks - 1; t >= 0; t--)
-    v->fn(&env, t, c->x, wp, c->ws, c->bias, c->res, c->gamma, c->beta, out, c->m, c->n, c->k,
-          m_block, n_block, c->act, 1e-5f, scratch);
+    v->fn(&env, t, xq, wp, c->ws, c->bias, c->res, c->gamma, c->beta, out, c->m, c->n, c->k,
+          m_block, n_block, c->act, 1e-5f);
   free(wp);
-  free(scratch);
+  free(xq);
   return out;
 }
 
