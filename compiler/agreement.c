@@ -92,8 +92,7 @@ static double cosine(const float *a, const float *b, size_t n) {
   return ab / sqrt(aa * bb);
 }
 
-/* Reads the "text" of each JSON line of path. */
-static bertc_status_t read_texts(const char *path, char ***out, size_t *count) {
+bertc_status_t agreement_read_texts(const char *path, char ***out, size_t *count) {
   char *data = NULL;
   size_t size = 0;
   BERTC_RETURN_IF_ERROR(base_read_file(path, (size_t)1 << 30, &data, &size));
@@ -182,9 +181,14 @@ static void compare(const bertc_tensor_view_t *a, const bertc_tensor_view_t *b, 
   }
 }
 
+void agreement_free_texts(char **texts, size_t count) {
+  for (size_t i = 0; texts && i < count; i++) free(texts[i]);
+  free(texts);
+}
+
 bertc_status_t agreement_measure(const char *int8_so, const char *fp32_so,
-                                 const char *texts_path, double min_cosine,
-                                 char **out_report, bool *out_ok) {
+                                 const char *const *user_texts, size_t num_user_texts,
+                                 double min_cosine, char **out_report, bool *out_ok) {
   *out_report = NULL;
   *out_ok = false;
   double t0 = base_now_seconds();
@@ -195,14 +199,8 @@ bertc_status_t agreement_measure(const char *int8_so, const char *fp32_so,
     engine_close(&q);
     return s;
   }
-  char **owned = NULL;
-  size_t num_texts = 0;
-  const char *const *texts = builtin_texts;
-  num_texts = BASE_ARRAY_LEN(builtin_texts);
-  if (texts_path) {
-    s = read_texts(texts_path, &owned, &num_texts);
-    texts = (const char *const *)owned;
-  }
+  const char *const *texts = user_texts ? user_texts : builtin_texts;
+  size_t num_texts = user_texts ? num_user_texts : BASE_ARRAY_LEN(builtin_texts);
   bertc_tokenizer_t *tok = NULL;
   bool have_tok = false;
   if (!s) {
@@ -211,10 +209,9 @@ bertc_status_t agreement_measure(const char *int8_so, const char *fp32_so,
     if (ts && bertc_status_code(ts) != BERTC_STATUS_NOT_FOUND) s = ts;
     else bertc_status_free(ts);
   }
-  if (!s && !have_tok && texts_path)
+  if (!s && !have_tok && user_texts)
     s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
-                          "%s: the model has no tokenizer files to encode the texts with",
-                          texts_path);
+                          "the probe texts: the model has no tokenizer files to encode them with");
   uint32_t num_outputs = 0;
   bertc_model_outputs(q.model, &num_outputs);
   stat_t stats[8];
@@ -270,7 +267,7 @@ bertc_status_t agreement_measure(const char *int8_so, const char *fp32_so,
   bool ok = true;
   if (!s) {
     fprintf(m, "int8 agreement with fp32 on %zu %s (%.2f s):", runs,
-            !have_tok ? "random id sequences" : texts_path ? "texts" : "built-in texts",
+            !have_tok ? "random id sequences" : user_texts ? "texts" : "built-in texts",
             base_now_seconds() - t0);
     for (uint32_t o = 0; o < num_outputs; o++) {
       bertc_tensor_view_t a;
@@ -285,8 +282,6 @@ bertc_status_t agreement_measure(const char *int8_so, const char *fp32_so,
     fclose(m);
   }
   bertc_tokenizer_release(tok);
-  for (size_t i = 0; owned && i < num_texts; i++) free(owned[i]);
-  free(owned);
   engine_close(&q);
   engine_close(&f);
   if (s) {

@@ -16,10 +16,15 @@
 
 #include "bertc/bertc.h"
 
-/* *out_report: the multi-line report (heap); *out_ok: every output's mean
- * cosine is at least min_cosine. */
+/* The "text" of each JSON line of path (an error names the file and line);
+ * free with agreement_free_texts. */
+bertc_status_t agreement_read_texts(const char *path, char ***out, size_t *count) BERTC_MUST_USE;
+void agreement_free_texts(char **texts, size_t count);
+
+/* texts: NULL for the built-in set. *out_report: the multi-line report (heap);
+ * *out_ok: every output's mean cosine is at least min_cosine. */
 bertc_status_t agreement_measure(const char *int8_so, const char *fp32_so,
-                                 const char *texts_path, double min_cosine,
+                                 const char *const *texts, size_t num_texts, double min_cosine,
                                  char **out_report, bool *out_ok) BERTC_MUST_USE;
 
 #endif

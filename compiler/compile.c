@@ -107,7 +107,8 @@ static int64_t max_seq_of(const char *path) {
  * largest, optimized at -O1 (it runs once, on a few dozen inputs: LLVM's time
  * matters more than the code's), beside the output, removed after. */
 static bertc_status_t probe_int8(const char *model, const bertc_compile_options_t *o,
-                                 const driver_options_t *d) {
+                                 const driver_options_t *d, const char *const *texts,
+                                 size_t num_texts) {
   if (!is_int8(o->output_path)) return BERTC_OK;
   double t0 = base_now_seconds();
   int64_t top = max_seq_of(o->output_path), seqs[3], batch = 1;
@@ -137,7 +138,7 @@ static bertc_status_t probe_int8(const char *model, const bertc_compile_options_
   char *report = NULL;
   bool ok = false;
   bertc_status_t s = driver_compile(model, &f, fp32);
-  if (!s) s = agreement_measure(o->output_path, fp32, o->probe_texts, min_cosine, &report, &ok);
+  if (!s) s = agreement_measure(o->output_path, fp32, texts, num_texts, min_cosine, &report, &ok);
   unlink(fp32);
   free(fp32);
   if (!s && o->progress) o->progress(o->progress_user, "accuracy probe", base_now_seconds() - t0);
@@ -192,9 +193,15 @@ bertc_status_t bertc_compile(const char *model, const bertc_compile_options_t *o
   d.codegen.progress = o->progress;
   d.codegen.progress_user = o->progress_user;
   double t0 = base_now_seconds();
-  BERTC_RETURN_IF_ERROR(driver_compile(model, &d, o->output_path));
-  if (o->emit == BERTC_EMIT_SO && o->min_cosine >= 0)
-    BERTC_RETURN_IF_ERROR(probe_int8(model, o, &d));
-  if (o->progress) o->progress(o->progress_user, "total", base_now_seconds() - t0);
-  return BERTC_OK;
+  /* the probe texts are read first: a bad file fails before the compile's time is spent */
+  char **texts = NULL;
+  size_t num_texts = 0;
+  bool probe = o->emit == BERTC_EMIT_SO && o->min_cosine >= 0;
+  if (probe && o->probe_texts)
+    BERTC_RETURN_IF_ERROR(agreement_read_texts(o->probe_texts, &texts, &num_texts));
+  bertc_status_t s = driver_compile(model, &d, o->output_path);
+  if (!s && probe) s = probe_int8(model, o, &d, (const char *const *)texts, num_texts);
+  agreement_free_texts(texts, num_texts);
+  if (!s && o->progress) o->progress(o->progress_user, "total", base_now_seconds() - t0);
+  return s;
 }

@@ -146,7 +146,8 @@ typedef struct bertc_compile_options {
    * answers (on stderr unless quiet, and through `progress` as the phase
    * "accuracy probe"). When an output's mean cosine is below min_cosine (0:
    * 0.99; negative: no probe) the .so is removed and the compile fails with the
-   * report. */
+   * report. probe_texts is read before anything is compiled (a malformed line
+   * fails the compile at once, naming the file and the line). */
   const char *probe_texts;
   double min_cosine;
 } bertc_compile_options_t;

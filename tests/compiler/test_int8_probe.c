@@ -2,7 +2,8 @@
  * public compiler API: a model whose agreement with fp32 is below min_cosine is
  * refused with the report and leaves no file; probe texts come from a JSON
  * Lines file when given (and the layers kept in fp32 are in the metadata); a
- * malformed line is an error naming the file and the line, and leaves no file. */
+ * malformed line is an error naming the file and the line, before anything is
+ * compiled, and leaves no file. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,7 @@ static void test_probe(void **state) {
                          "\"kept_fp32\":\"encoder.layer.1.output.dense.weight\""));
   bertc_model_release(model);
   /* a malformed line: an error naming the file and line, no output */
+  unlink(so);
   const char bad[] = "{\"text\": \"fine\"}\n[1, 2]\n";
   tu_write_file(texts, bad, sizeof bad - 1);
   s = compile_int8(dir, so, 0.9, texts);
