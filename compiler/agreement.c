@@ -80,6 +80,11 @@ static const char *const builtin_texts[] = {
     "Wind turbines convert the kinetic energy of moving air into electricity.",
 };
 
+const char *const *agreement_builtin_texts(size_t *count) {
+  *count = BASE_ARRAY_LEN(builtin_texts);
+  return builtin_texts;
+}
+
 static double cosine(const float *a, const float *b, size_t n) {
   double ab = 0, aa = 0, bb = 0;
   for (size_t i = 0; i < n; i++) {

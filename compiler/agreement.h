@@ -21,6 +21,9 @@
 bertc_status_t agreement_read_texts(const char *path, char ***out, size_t *count) BERTC_MUST_USE;
 void agreement_free_texts(char **texts, size_t count);
 
+/* The built-in probe texts. */
+const char *const *agreement_builtin_texts(size_t *count);
+
 /* texts: NULL for the built-in set. *out_report: the multi-line report (heap);
  * *out_ok: every output's mean cosine is at least min_cosine. */
 bertc_status_t agreement_measure(const char *int8_so, const char *fp32_so,

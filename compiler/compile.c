@@ -9,6 +9,7 @@
 
 #include "backend/driver.h"
 #include "compiler/agreement.h"
+#include "passes/passes.h"
 #include "base/base.h"
 #include "bertc/compiler.h"
 
@@ -102,6 +103,133 @@ static int64_t max_seq_of(const char *path) {
   return seq;
 }
 
+/* Token ids for the sensitivity ranking: the first 4 probe texts, at most 16
+ * tokens each, encoded by the .so's tokenizer and padded (mask 0); without
+ * tokenizer files, 4 pseudo-random sequences of 16 ids. */
+static bertc_status_t sensitivity_inputs(const char *so, const char *const *texts, size_t n,
+                                         int32_t **ids, int32_t **mask, int64_t *batch,
+                                         int64_t *seq) {
+  enum { B = 4, S = 16 };
+  bertc_model_load_options_t lo;
+  bertc_model_load_options_init(&lo);
+  lo.inspect_only = true;
+  bertc_model_t *m = NULL;
+  BERTC_RETURN_IF_ERROR(bertc_model_load(so, &lo, &m));
+  bertc_tokenizer_t *tok = NULL;
+  bertc_status_t s = bertc_tokenizer_create_from_model(m, &tok);
+  bool have_tok = !s;
+  if (s && bertc_status_code(s) == BERTC_STATUS_NOT_FOUND) {
+    bertc_status_free(s);
+    s = BERTC_OK;
+  }
+  int64_t vocab = bertc_model_vocab_size(m);
+  if (!s) s = base_calloc(B * S, sizeof(int32_t), (void **)ids);
+  if (!s) s = base_calloc(B * S, sizeof(int32_t), (void **)mask);
+  uint64_t x = 88172645463325252ull;
+  int64_t b = 0;
+  for (; !s && b < B && (!have_tok || (size_t)b < n); b++) {
+    bertc_encoding_t enc;
+    memset(&enc, 0, sizeof enc);
+    int32_t len = S;
+    if (have_tok) {
+      s = bertc_tokenizer_encode(tok, texts[b], strlen(texts[b]), NULL, 0, &enc);
+      len = enc.length < S ? enc.length : S;
+    }
+    for (int32_t t = 0; !s && t < len; t++) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      (*ids)[b * S + t] = have_tok ? enc.input_ids[t]
+                                   : (int32_t)(vocab > 4 ? 2 + x % (uint64_t)(vocab - 2) : 0);
+      (*mask)[b * S + t] = 1;
+    }
+    bertc_tokenizer_encoding_deinit(&enc);
+  }
+  *batch = b;
+  *seq = S;
+  bertc_tokenizer_release(tok);
+  bertc_model_release(m);
+  return s;
+}
+
+/* --keep-fp32 auto after a failed probe: ranks the int8 layers by their own
+ * error on the probe (pass_int8_sensitivity) and recompiles keeping the 1, 2,
+ * 4, ... most sensitive ones in fp32 until the agreement is met or all are
+ * kept; *report and *ok describe the last build, *kept lists what it kept. */
+static bertc_status_t keep_auto(const char *model, const bertc_compile_options_t *o,
+                                const driver_options_t *d, const char *fp32,
+                                const char *const *texts, size_t num_texts, double min_cosine,
+                                char **report, bool *ok, char **kept) {
+  fe_load_options_t fo;
+  fe_load_options_init(&fo);
+  fo.task = d->task;
+  fe_model_t *m = NULL;
+  BERTC_RETURN_IF_ERROR(fe_model_load(model, &fo, &m));
+  pass_options_t po;
+  pass_options_init(&po);
+  bertc_status_t s = pass_run_pipeline(m->graph, d->passes, d->disabled_passes, &po);
+  const char **names = NULL;
+  size_t count = 0;
+  if (!s) s = pass_int8_candidates(m->graph, &names, &count);
+  double *err = NULL;
+  size_t *order = NULL;
+  int32_t *ids = NULL, *mask = NULL;
+  int64_t batch = 0, seq = 0;
+  size_t num_builtin;
+  const char *const *probe = texts ? texts : agreement_builtin_texts(&num_builtin);
+  size_t num_probe = texts ? num_texts : num_builtin;
+  if (!s) s = base_calloc(count + 1, sizeof(double), (void **)&err);
+  if (!s) s = base_calloc(count + 1, sizeof(size_t), (void **)&order);
+  if (!s) s = sensitivity_inputs(o->output_path, probe, num_probe, &ids, &mask, &batch, &seq);
+  if (!s && batch > 0) s = pass_int8_sensitivity(m->graph, batch, seq, ids, mask, err);
+  for (size_t i = 0; i < count; i++) order[i] = i;
+  for (size_t i = 1; !s && i < count; i++) /* by error, largest first; stable */
+    for (size_t j = i; j > 0 && err[order[j]] > err[order[j - 1]]; j--) {
+      size_t t = order[j];
+      order[j] = order[j - 1];
+      order[j - 1] = t;
+    }
+  size_t cap = 1;
+  for (size_t i = 0; i < count; i++) cap += (names[i] ? strlen(names[i]) : 0) + 32;
+  char *list = NULL, *described = NULL;
+  if (!s) s = base_calloc(cap, 1, (void **)&list);
+  if (!s) s = base_calloc(cap, 1, (void **)&described);
+  for (size_t k = 1; !s && k <= count;) {
+    list[0] = described[0] = '\0';
+    for (size_t i = 0; i < k; i++) {
+      const char *nm = names[order[i]];
+      if (!nm || strstr(list, nm)) continue; /* shared weights (ALBERT) once */
+      size_t at = strlen(list), dat = strlen(described);
+      snprintf(list + at, cap - at, "%s%s", at ? "," : "", nm);
+      snprintf(described + dat, cap - dat, "%s%s (int8 error %.4f)", dat ? ", " : "", nm,
+               err[order[i]]);
+    }
+    driver_options_t k8 = *d;
+    k8.pass.keep_fp32 = list;
+    k8.quiet = true;
+    k8.codegen.progress = NULL;
+    s = driver_compile(model, &k8, o->output_path);
+    free(*report);
+    *report = NULL;
+    if (!s) s = agreement_measure(o->output_path, fp32, texts, num_texts, min_cosine, report, ok);
+    if (s || *ok || k == count) break;
+    k = 2 * k < count ? 2 * k : count;
+  }
+  if (!s) {
+    *kept = described;
+    described = NULL;
+  }
+  free(list);
+  free(described);
+  free(ids);
+  free(mask);
+  free(err);
+  free(order);
+  free(names);
+  fe_model_destroy(m);
+  return s;
+}
+
 /* The agreement probe of an int8 .so (bertc_compile_options_t.probe_texts):
  * an fp32 build of the model for batch 1 and sequence buckets 32 and the .so's
  * largest, optimized at -O1 (it runs once, on a few dozen inputs: LLVM's time
@@ -137,12 +265,19 @@ static bertc_status_t probe_int8(const char *model, const bertc_compile_options_
   double min_cosine = o->min_cosine > 0 ? o->min_cosine : 0.99;
   char *report = NULL;
   bool ok = false;
+  char *kept = NULL;
   bertc_status_t s = driver_compile(model, &f, fp32);
   if (!s) s = agreement_measure(o->output_path, fp32, texts, num_texts, min_cosine, &report, &ok);
+  if (!s && !ok && o->keep_fp32 && !strcmp(o->keep_fp32, "auto")) {
+    if (!o->quiet) fprintf(stderr, "bertc: %s\nbertc: below %g: ranking the layers by their int8 error\n",
+                           report, min_cosine);
+    s = keep_auto(model, o, d, fp32, texts, num_texts, min_cosine, &report, &ok, &kept);
+  }
   unlink(fp32);
   free(fp32);
   if (!s && o->progress) o->progress(o->progress_user, "accuracy probe", base_now_seconds() - t0);
-  if (!s && ok && !o->quiet) fprintf(stderr, "bertc: %s\n", report);
+  if (!s && ok && !o->quiet)
+    fprintf(stderr, "bertc: %s%s%s\n", report, kept ? "\n  kept in fp32: " : "", kept ? kept : "");
   if (!s && !ok) {
     s = bertc_status_make(BERTC_STATUS_DATA,
                           "%s: refused: an output's mean cosine to fp32 is below %g (keep layers "
@@ -160,6 +295,7 @@ static bertc_status_t probe_int8(const char *model, const bertc_compile_options_
     }
   }
   free(report);
+  free(kept);
   return s;
 }
 
@@ -176,7 +312,8 @@ bertc_status_t bertc_compile(const char *model, const bertc_compile_options_t *o
   static const int gemms[] = {-1, FE_GEMM_BERTC, FE_GEMM_AMX, FE_GEMM_BLAS};
   d.gemm = gemms[o->gemm];
   d.precision = o->precision == BERTC_PRECISION_MODEL ? -1 : o->precision == BERTC_PRECISION_INT8;
-  d.pass.keep_fp32 = o->keep_fp32;
+  /* "auto": nothing kept at first; the probe decides (keep_auto) */
+  d.pass.keep_fp32 = o->keep_fp32 && strcmp(o->keep_fp32, "auto") ? o->keep_fp32 : NULL;
   d.passes = o->passes;
   d.disabled_passes = o->disabled_passes;
   d.pass.print_after = o->print_after;

@@ -57,6 +57,16 @@ bertc_status_t pass_run_pipeline(ir_graph_t *g, const char *passes, const char *
 bertc_status_t pass_int8_candidates(const ir_graph_t *g, const char ***out,
                                     size_t *count) BERTC_MUST_USE;
 
+/* The int8 sensitivity of each layer pass_int8_candidates lists (same order),
+ * into err[]: the relative error ||int8(x) - fp32(x)|| / ||fp32(x)|| of the
+ * layer's linear product (bias included, before any activation, residual or
+ * LayerNorm) on the inputs x the fp32 graph g gives it for `batch` sequences of
+ * `seq` tokens (ids, mask [batch*seq]; the interpreter runs g once), the int8
+ * side computed by the interpreter's qlinear. */
+bertc_status_t pass_int8_sensitivity(const ir_graph_t *g, int64_t batch, int64_t seq,
+                                     const int32_t *ids, const int32_t *mask,
+                                     double *err) BERTC_MUST_USE;
+
 /* The passes of the table (each once, in default-pipeline order). */
 size_t pass_count(void);
 const char *pass_name(size_t i);

@@ -29,7 +29,7 @@
 #include "passes/rewrite.h"
 #include "base/base.h"
 
-static bool is_candidate(const ir_graph_t *g, const ir_node_t *n) {
+bool pass_int8_is_candidate(const ir_graph_t *g, const ir_node_t *n) {
   if (n->op != IR_OP_LINEAR && n->op != IR_OP_LINEAR_ADD_LN) return false;
   const ir_value_t *x = &g->values[n->operands[0]], *w = &g->values[n->operands[1]];
   return x->rank == 3 && w->kind == IR_VALUE_CONST && w->data && w->dtype == IR_F32 &&
@@ -59,9 +59,22 @@ bertc_status_t pass_int8_candidates(const ir_graph_t *g, const char ***out, size
   const char **names;
   BERTC_RETURN_IF_ERROR(base_calloc(g->num_nodes + 1, sizeof(char *), (void **)&names));
   for (size_t i = 0; i < g->num_nodes; i++)
-    if (is_candidate(g, &g->nodes[i])) names[(*count)++] = g->values[g->nodes[i].operands[1]].name;
+    if (pass_int8_is_candidate(g, &g->nodes[i])) names[(*count)++] = g->values[g->nodes[i].operands[1]].name;
   *out = names;
   return BERTC_OK;
+}
+
+void pass_quantize_weight_rows(const float *d, int64_t n, int64_t k, int8_t *q, float *scale) {
+  for (int64_t r = 0; r < n; r++) {
+    float amax = 0.0f;
+    for (int64_t i = 0; i < k; i++) amax = fmaxf(amax, fabsf(d[r * k + i]));
+    float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    for (int64_t i = 0; i < k; i++) {
+      float t = nearbyintf(d[r * k + i] * inv);
+      q[r * k + i] = (int8_t)(t > 127.0f ? 127 : t < -127.0f ? -127 : t == t ? (int)t : 0);
+    }
+    scale[r] = amax / 127.0f;
+  }
 }
 
 /* Wq (i8 [N,K]) and ws (f32 [N]) of weight w. */
@@ -76,17 +89,7 @@ static bertc_status_t quantize_weight(ir_graph_t *g, int32_t w, int32_t *wq, int
     free(q);
     return s;
   }
-  const float *d = v.data;
-  for (int64_t r = 0; r < n; r++) {
-    float amax = 0.0f;
-    for (int64_t i = 0; i < k; i++) amax = fmaxf(amax, fabsf(d[r * k + i]));
-    float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-    for (int64_t i = 0; i < k; i++) {
-      float t = nearbyintf(d[r * k + i] * inv);
-      q[r * k + i] = (int8_t)(t > 127.0f ? 127 : t < -127.0f ? -127 : t == t ? (int)t : 0);
-    }
-    scale[r] = amax / 127.0f;
-  }
+  pass_quantize_weight_rows(v.data, n, k, q, scale);
   char name[512];
   snprintf(name, sizeof name, "%s", v.name ? v.name : "w");
   s = ir_add_const(g, name, IR_I8, 2, v.dims, q, (uint64_t)(n * k), wq);
@@ -112,7 +115,7 @@ bertc_status_t pass_quantize_int8(ir_graph_t *g, const pass_options_t *o) {
   for (size_t i = 0; !s && i < n0; i++) {
     ir_node_t node = g->nodes[i];
     bool embed = node.op == IR_OP_EMBED_LN && is_table(&g->values[node.operands[0]]);
-    if (!embed && !is_candidate(g, &node)) continue;
+    if (!embed && !pass_int8_is_candidate(g, &node)) continue;
     int32_t w = node.operands[embed ? 0 : 1], wq = IR_NONE, ws = IR_NONE;
     if (kept(o ? o->keep_fp32 : NULL, g->values[w].name)) continue;
     for (size_t j = 0; j < made && wq == IR_NONE; j++)

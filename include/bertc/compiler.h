@@ -137,7 +137,10 @@ typedef struct bertc_compile_options {
   void *progress_user;
   bertc_precision_t precision;
   /* int8 only: NULL or a comma-separated list of weight names (as the
-   * checkpoint names them) whose layers stay fp32. */
+   * checkpoint names them) whose layers stay fp32; or "auto": when the agreement
+   * probe (below) fails, the layers are ranked by their own int8 error on the
+   * probe texts and the model is rebuilt keeping the 1, 2, 4, ... most sensitive
+   * in fp32 until the agreement is met (reported with the layers kept). */
   const char *keep_fp32;
   /* int8 .so only: the agreement probe. After writing the .so, the compile runs
    * it and an fp32 build of the same model on probe inputs (probe_texts: a JSON
