@@ -64,9 +64,10 @@ static void test_probe(void **state) {
   free(dir);
 }
 
-/* --keep-fp32 auto: the tiny model's int8 agreement (mean cosine 0.99993 on the
- * built-in texts) is below 0.99996, so layers are kept in fp32 until it is not;
- * the metadata lists them. */
+/* --keep-fp32 auto: the tiny model's int8 agreement on these two texts (pooler
+ * output: mean cosine 0.99993) is below 0.99994, so layers are kept in fp32
+ * until it is not (measured: one layer, the most sensitive FFN input layer,
+ * gives 0.99995); the metadata lists them. */
 static void test_keep_auto(void **state) {
   (void)state;
   char *dir = fx_dir("bert");
@@ -75,7 +76,7 @@ static void test_keep_auto(void **state) {
   /* the user's probe texts, this time */
   const char good[] = "{\"text\": \"hello world\"}\n{\"text\": \"the cat sat on the mat\"}\n";
   tu_write_file(texts, good, sizeof good - 1);
-  TU_ASSERT_OK(compile_int8_keep(dir, so, 0.99996, texts, "auto"));
+  TU_ASSERT_OK(compile_int8_keep(dir, so, 0.99994, texts, "auto"));
   bertc_model_t *model;
   TU_ASSERT_OK(bertc_model_load(so, NULL, &model));
   assert_non_null(strstr(bertc_model_metadata_json(model), "\"kept_fp32\":\""));
