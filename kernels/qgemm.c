@@ -34,7 +34,7 @@
  *  - bk_qgemm_avx2 (AVX2 without VNNI): vpmaddubsw would add two u8 x s8
  *    products in a saturating int16 (255 * 127 * 2 = 64770 > 32767: wrong
  *    answers on real activations). Here the centered codes u - z (in
- *    [-255, 255]) are stored as int16 once per task, the weights are
+ *    [-255, 255]) are stored as int16 by bk_quantize_rows, the weights are
  *    sign-extended to int16 as they are loaded (vpmovsxbw), and vpmaddwd adds
  *    two int16 products into int32: at most 2 * 255 * 127 = 64770 per pair, far
  *    inside int32, so nothing can saturate for any input (vpmaddwd saturates
