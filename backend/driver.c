@@ -15,6 +15,7 @@ void driver_options_init(driver_options_t *o) {
   o->task = BERTC_TASK_AUTO;
   o->weights_external = -1;
   o->gemm = -1;
+  o->precision = -1;
   pass_options_init(&o->pass);
   lower_options_init(&o->lower);
   cg_options_init(&o->codegen);
@@ -80,6 +81,25 @@ bertc_status_t driver_compile(const char *model_path, const driver_options_t *op
                             "%s: gemm 'amx' needs AMX-BF16, and target cpu '%s' lacks it (needs "
                             "amx-tile, amx-bf16, avx512bf16, avx512bw, avx512vl)",
                             model_path, cpu);
+    free(cpu);
+    free(features);
+  }
+
+  /* int8: the pipeline's int8 passes, the int8 GEMM for the target, and the
+   * precision (with the layers kept in fp32) in the metadata */
+  bool int8 = o.precision >= 0 ? o.precision == 1 : !strcmp(m->spec.precision, "int8");
+  o.pass.int8 = int8;
+  if (!s) {
+    free(m->spec.precision);
+    m->spec.precision = NULL;
+    s = base_strdup(int8 ? "int8" : "fp32", &m->spec.precision);
+  }
+  if (!s && int8 && o.pass.keep_fp32 && *o.pass.keep_fp32)
+    s = base_strdup(o.pass.keep_fp32, &m->spec.keep_fp32);
+  if (!s && int8) {
+    char *cpu = NULL, *features = NULL;
+    s = cg_resolve_target(o.codegen.target_cpu, o.codegen.target_features, &cpu, &features);
+    if (!s) o.lower.int8_level = cg_target_int8_level(cpu, features);
     free(cpu);
     free(features);
   }

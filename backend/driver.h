@@ -19,6 +19,7 @@ typedef struct driver_options {
   int weights_external;        /* -1: model.json's choice */
   int gemm;                    /* -1: model.json's choice, else an fe_gemm_t; amx and
                                   blas set lower.gemm */
+  int precision;               /* -1: model.json's, 0: fp32, 1: int8 (pass.int8 follows) */
   const char *passes;          /* NULL: default pipeline */
   const char *disabled_passes;
   pass_options_t pass;

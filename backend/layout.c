@@ -16,6 +16,12 @@
 
 static bool is_linear(ir_op_t op) { return op == IR_OP_LINEAR || op == IR_OP_LINEAR_ADD_LN; }
 
+/* qlinear's int8 weights, row-major i8 [N,K] constants. */
+static bool packable_i8(const ir_value_t *w) {
+  return w->kind == IR_VALUE_CONST && w->data && w->layout == IR_LAYOUT_ROW_MAJOR &&
+         w->dtype == IR_I8 && w->rank == 2;
+}
+
 static bool packable(const ir_value_t *w) {
   return w->kind == IR_VALUE_CONST && w->data && w->layout == IR_LAYOUT_ROW_MAJOR &&
          w->dtype == IR_F32 && w->rank == 2;
@@ -29,6 +35,16 @@ static bool same_source(const ir_value_t *a, const ir_value_t *b) {
 static bertc_status_t pack(ir_graph_t *g, int32_t w, int32_t *out) {
   ir_value_t v = g->values[w];
   int64_t n = v.dims[0], k = v.dims[1];
+  if (v.dtype == IR_I8) { /* int8 panels + column sums (bk_pack_weights_i8) */
+    uint64_t ib = (uint64_t)bk_packed_i8_bytes(n, k);
+    uint8_t *q;
+    BERTC_RETURN_IF_ERROR(base_alloc((size_t)ib, (void **)&q));
+    bk_pack_weights_i8(v.data, n, k, q);
+    BERTC_RETURN_IF_ERROR(ir_add_const(g, v.name, IR_I8, 2, v.dims, q, ib, out));
+    g->values[*out].layout = IR_LAYOUT_PANEL;
+    g->values[*out].layout_param = BK_GEMM_NR;
+    return BERTC_OK;
+  }
   uint64_t bytes;
   if (!base_mul_u64((uint64_t)bk_packed_floats(n, k), sizeof(float), &bytes))
     return bertc_status_make(BERTC_STATUS_INTERNAL, "weight '%s' is too large to pack",
@@ -42,7 +58,7 @@ static bertc_status_t pack(ir_graph_t *g, int32_t w, int32_t *out) {
   return BERTC_OK;
 }
 
-static bertc_status_t pack_panels(ir_graph_t *g) {
+static bertc_status_t pack_panels(ir_graph_t *g, bool f32) {
   size_t nv = g->num_values, nn = g->num_nodes;
   /* Per value (the packed copies, at most one per node, included): a weight
    * that a linear read and that goes unless something still reads it. */
@@ -53,9 +69,9 @@ static bertc_status_t pack_panels(ir_graph_t *g) {
   if (!s) s = base_calloc(nn + 1, sizeof(int32_t), (void **)&made);
   if (!s) s = base_calloc(nn + 1, sizeof(int32_t), (void **)&from);
   for (size_t i = 0; !s && i < nn; i++) {
-    if (!is_linear(g->nodes[i].op)) continue;
     int32_t w = g->nodes[i].operands[1];
-    if (!packable(&g->values[w])) continue;
+    bool i8 = g->nodes[i].op == IR_OP_QLINEAR && packable_i8(&g->values[w]);
+    if (!i8 && !(f32 && is_linear(g->nodes[i].op) && packable(&g->values[w]))) continue;
     drop[w] = true;
     int32_t p = IR_NONE;
     for (size_t j = 0; j < num_made && p == IR_NONE; j++)
@@ -107,7 +123,7 @@ bertc_status_t layout_weights(ir_graph_t *g, const lower_options_t *o,
                               const lower_buckets_t *buckets, layout_t *out) {
   memset(out, 0, sizeof(*out));
   bertc_status_t s = BERTC_OK;
-  if (o->gemm != LOWER_GEMM_BLAS) s = pack_panels(g);
+  s = pack_panels(g, o->gemm != LOWER_GEMM_BLAS);
   out->num_values = g->num_values;
   if (!s && o->gemm == LOWER_GEMM_AMX) s = make_amx_parts(g, o, buckets, out);
   if (s) layout_deinit(out);

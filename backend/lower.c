@@ -216,6 +216,68 @@ static bertc_status_t lower_linear_add_ln(emitter_t *e, const ir_node_t *n) {
   return lower_linear(e, n);
 }
 
+/* The unfused int8 ops define qlinear's arithmetic; fuse-int8 (part of the
+ * int8 pipeline) turns them into qlinear, which has kernels. */
+static bertc_status_t lower_unfused_int8(const ir_node_t *n) {
+  return bertc_status_make(BERTC_STATUS_UNSUPPORTED,
+                           "%s has no kernel of its own: the fuse-int8 pass turns quantize, "
+                           "matmul_i8 and dequantize into qlinear",
+                           ir_op_info(n->op)->name);
+}
+static bertc_status_t lower_quantize(emitter_t *e, const ir_node_t *n) {
+  (void)e;
+  return lower_unfused_int8(n);
+}
+static bertc_status_t lower_matmul_i8(emitter_t *e, const ir_node_t *n) {
+  (void)e;
+  return lower_unfused_int8(n);
+}
+static bertc_status_t lower_dequantize(emitter_t *e, const ir_node_t *n) {
+  (void)e;
+  return lower_unfused_int8(n);
+}
+
+/* qlinear: the rows quantized once (bk_quantize_rows, into the scratch after
+ * the arena), then the int8 GEMM for the target's level (kernels/qgemm.c) with
+ * bk_gemm's tiling. */
+static bertc_status_t lower_qlinear(emitter_t *e, const ir_node_t *n) {
+  static const char *const variants[] = {"bk_qgemm_generic", "bk_qgemm_avx2",
+                                         "bk_qgemm_avxvnni", "bk_qgemm_vnni512"};
+  int32_t x = n->operands[0], w = n->operands[1], r = n->result;
+  const ir_value_t *wv = &e->g->values[w];
+  if (wv->layout != IR_LAYOUT_PANEL || wv->layout_param != BK_GEMM_NR)
+    return bertc_status_make(BERTC_STATUS_INTERNAL,
+                             "qlinear weight %%%d is not in the int8 panels of %d columns", (int)w,
+                             BK_GEMM_NR);
+  bool fused_ln = n->num_operands == 7;
+  int64_t k = wv->dims[1], nn = wv->dims[0], m = numel(e, x) / k;
+  bool ln_apart = fused_ln && !bk_gemm_fuse_ln(m, nn, k, e->threads);
+  int64_t m_block, n_block;
+  bk_gemm_plan(m, nn, k, fused_ln && !ln_apart, e->threads, &m_block, &n_block);
+  int64_t ntasks = ceil_div(m, m_block) * ceil_div(nn, n_block);
+  /* the quantized rows go to the scratch after the arena, then the GEMM reads them */
+  uint64_t need = (uint64_t)bk_qrows_bytes(m, k);
+  if (need > e->scratch_bytes) e->scratch_bytes = need;
+  int level = e->o->int8_level < 0 ? 0 : e->o->int8_level > 3 ? 3 : e->o->int8_level;
+  cg_arg_t xq = {CG_ARG_PTR, CG_REGION_ARENA, 0, (int64_t)e->scratch_base, 0};
+  int64_t qrpt = rows_for(e, m, k);
+  BERTC_RETURN_IF_ERROR(EMIT(e, "bk_quantize_rows", ceil_div(m, qrpt), arg_v(e, x, 0), xq,
+                             arg_i(m), arg_i(k), arg_i(qrpt), arg_i(level >= 2 ? 1 : 2)));
+  cg_arg_t res = fused_ln ? arg_v(e, n->operands[4], 0) : arg_null();
+  cg_arg_t gamma = fused_ln ? arg_v(e, n->operands[5], 0) : arg_null();
+  cg_arg_t beta = fused_ln ? arg_v(e, n->operands[6], 0) : arg_null();
+  float eps = fused_ln ? n->fattr[0] : 0.0f;
+  BERTC_RETURN_IF_ERROR(EMIT(
+      e, variants[level], ntasks, xq, arg_v(e, w, 0), arg_v(e, n->operands[2], 0),
+      arg_v(e, n->operands[3], 0), res, ln_apart ? arg_null() : gamma,
+      ln_apart ? arg_null() : beta, arg_v(e, r, 0), arg_i(m), arg_i(nn), arg_i(k),
+      arg_i(m_block), arg_i(n_block), arg_i(fused_ln ? IR_ACT_NONE : n->iattr[0]), arg_f(eps)));
+  if (!ln_apart) return BERTC_OK;
+  int64_t lrpt = rows_for(e, m, nn);
+  return EMIT(e, "bk_layer_norm", ceil_div(m, lrpt), arg_v(e, r, 0), gamma, beta,
+              arg_v(e, r, 0), arg_i(lrpt), arg_i(m), arg_i(nn), arg_f(eps));
+}
+
 static bertc_status_t lower_gather(emitter_t *e, const ir_node_t *n) {
   const int32_t *op = n->operands;
   const ir_value_t *t = &e->g->values[op[0]];
@@ -238,6 +300,19 @@ static bertc_status_t lower_embed_ln(emitter_t *e, const ir_node_t *n) {
               arg_v(e, n->result, 0), arg_i(e->seq), arg_i(w->dims[1]), arg_i(w->dims[0]),
               arg_i(p->dims[0]), arg_i(types ? e->g->values[op[5]].dims[0] : 0),
               arg_i(n->iattr[0]), arg_f(n->fattr[0]));
+}
+
+static bertc_status_t lower_embed_ln_i8(emitter_t *e, const ir_node_t *n) {
+  const int32_t *op = n->operands;
+  const ir_value_t *w = &e->g->values[op[0]], *p = &e->g->values[op[3]];
+  bool types = n->num_operands == 8;
+  return EMIT(e, "bk_embed_ln_i8", e->batch, arg_v(e, op[2], 0),
+              types ? arg_v(e, op[7], 0) : arg_null(), arg_v(e, op[0], 0), arg_v(e, op[1], 0),
+              arg_v(e, op[3], 0), types ? arg_v(e, op[6], 0) : arg_null(), arg_v(e, op[4], 0),
+              arg_v(e, op[5], 0), arg_v(e, n->result, 0), arg_i(e->seq), arg_i(w->dims[1]),
+              arg_i(w->dims[0]), arg_i(p->dims[0]),
+              arg_i(types ? e->g->values[op[6]].dims[0] : 0), arg_i(n->iattr[0]),
+              arg_f(n->fattr[0]));
 }
 
 static bertc_status_t lower_add(emitter_t *e, const ir_node_t *n) {

@@ -27,6 +27,8 @@ typedef enum lower_gemm_e {
 typedef struct lower_options {
   int threads;       /* threads the task splits are planned for */
   lower_gemm_t gemm; /* LOWER_GEMM_BERTC */
+  int int8_level;    /* the target's int8 instructions (cg_target_int8_level): which
+                        bk_qgemm_* variant runs qlinear; 0 the portable one */
 } lower_options_t;
 
 void lower_options_init(lower_options_t *o);

@@ -116,5 +116,9 @@ bool cg_target_has_avx512(const char *cpu, const char *features);
 /* Whether a resolved target has what bk_gemm_amx needs (AMX-TILE, AMX-BF16,
  * AVX512-BF16/BW/VL), by the same rules. */
 bool cg_target_has_amx(const char *cpu, const char *features);
+/* The int8 dot-product instructions a resolved target has, by the same rules:
+ * 3 AVX512-VNNI (with AVX512-BW), 2 AVX-VNNI, 1 AVX2, 0 none of them. Chooses
+ * the int8 GEMM (kernels/qgemm.c) lowering calls. */
+int cg_target_int8_level(const char *cpu, const char *features);
 
 #endif

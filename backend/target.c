@@ -209,6 +209,41 @@ bool cg_target_has_amx(const char *cpu, const char *features) {
   return false;
 }
 
+/* Whether the target has `feature`: its feature list, else its CPU name
+ * among `cpus`. */
+static bool has_feature(const char *cpu, const char *features, const char *feature,
+                        const char *const *cpus, size_t num_cpus) {
+  int state = feature_state(features, feature);
+  if (state >= 0) return state == 1;
+  for (size_t i = 0; cpu && i < num_cpus; i++)
+    if (!strcmp(cpu, cpus[i])) return true;
+  return false;
+}
+
+int cg_target_int8_level(const char *cpu, const char *features) {
+  /* LLVM 19's x86 CPUs with AVX512-VNNI (and BW), with AVX-VNNI, with AVX2 */
+  static const char *const vnni512[] = {
+      "cascadelake", "cooperlake",     "icelake-client", "icelake-server", "rocketlake",
+      "tigerlake",   "sapphirerapids", "emeraldrapids",  "graniterapids",  "graniterapids-d",
+      "diamondrapids", "znver4",       "znver5"};
+  static const char *const avxvnni[] = {
+      "alderlake", "raptorlake", "meteorlake",  "arrowlake",       "arrowlake-s", "lunarlake",
+      "gracemont", "sierraforest", "grandridge", "clearwaterforest", "pantherlake",
+      "sapphirerapids", "emeraldrapids", "graniterapids", "graniterapids-d", "diamondrapids"};
+  static const char *const avx2[] = {
+      "haswell", "broadwell", "skylake", "skylake-avx512", "skx", "cannonlake", "knl", "knm",
+      "x86-64-v3", "x86-64-v4", "znver1", "znver2", "znver3", "bdver4"};
+  if (has_feature(cpu, features, "avx512vnni", vnni512, BASE_ARRAY_LEN(vnni512)) &&
+      (has_feature(cpu, features, "avx512bw", vnni512, BASE_ARRAY_LEN(vnni512))))
+    return 3;
+  if (has_feature(cpu, features, "avxvnni", avxvnni, BASE_ARRAY_LEN(avxvnni))) return 2;
+  if (has_feature(cpu, features, "avx2", avx2, BASE_ARRAY_LEN(avx2)) ||
+      has_feature(cpu, features, "avx2", vnni512, BASE_ARRAY_LEN(vnni512)) ||
+      has_feature(cpu, features, "avx2", avxvnni, BASE_ARRAY_LEN(avxvnni)))
+    return 1;
+  return 0;
+}
+
 bertc_status_t cg_llvm_features(const char *features, char **out) {
 #if defined(__x86_64__)
   if (!strstr(features, "+64bit")) {

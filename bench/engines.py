@@ -64,6 +64,26 @@ class Ort:
         return self.sess.run(None, feeds)[0]
 
 
+class OrtInt8(Ort):
+    """ORT on model.ort.int8.onnx (prepare.py --ort-int8: quantize_dynamic of the optimized model)."""
+    name = "ort-int8"
+
+    def __init__(self, cache, threads, info, cfg):
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.sess = ort.InferenceSession(os.path.join(cache, "model.ort.int8.onnx"), so,
+                                         providers=["CPUExecutionProvider"])
+        self.inputs = [i.name for i in self.sess.get_inputs()]
+        self.meta = {"version": ort.__version__, "providers": self.sess.get_providers(),
+                     "intra_op_num_threads": threads, "model": "model.ort.int8.onnx",
+                     "quantization": info.get("ort_int8")}
+
+
 class Torch:
     name = "torch"
 
@@ -152,7 +172,7 @@ class OpenVino:
         return self.req.get_output_tensor(0).data
 
 
-ENGINES = {"ort": Ort, "torch": Torch, "openvino": OpenVino}
+ENGINES = {"ort": Ort, "ort-int8": OrtInt8, "torch": Torch, "openvino": OpenVino}
 
 
 def emit(obj):

@@ -12,7 +12,11 @@
  * processes on a shared machine. "fma peak" is a register-only FMA loop
  * measured in the same run: the ceiling the GEMM can reach right now. On a
  * CPU with AMX-BF16 the BERT-base GEMMs also run as bk_gemm_amx (weights
- * split by bk_pack_weights_amx; GFLOP/s counted as fp32 work). */
+ * split by bk_pack_weights_amx; GFLOP/s counted as fp32 work). The int8 GEMM
+ * (bk_qgemm_vnni512, `bertc compile --precision int8`) runs at the same
+ * BERT-base shapes against "vpdpbusd peak", a register-only loop of 12
+ * independent vpdpbusd chains (64 multiply-adds = 128 ops per instruction),
+ * measured the same way. */
 #define _GNU_SOURCE /* syscall */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +34,7 @@
 #endif
 #include "kernels/norm.c"
 #include "kernels/pack.c"
+#include "kernels/qgemm.c"
 
 static double now_seconds(void) {
   struct timespec t;
@@ -181,6 +186,84 @@ static void run_gemm(const char *name, gemm_fn fn, int64_t m, int64_t n, int64_t
   run_gemm_as(name, fn, m, n, k, peak, false);
 }
 
+/* ---- int8 ---- */
+#if defined(__AVX512VNNI__)
+__attribute__((noinline)) static int32_t dpbusd_peak_loop(int64_t n) {
+  __m512i acc[12];
+  for (int i = 0; i < 12; i++) acc[i] = _mm512_set1_epi32(i);
+  __m512i a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(-2);
+  for (int64_t k = 0; k < n; k++) {
+    for (int i = 0; i < 12; i++) acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
+    __asm__ volatile("" : "+v"(a));
+  }
+  __m512i s = acc[0];
+  for (int i = 1; i < 12; i++) s = _mm512_add_epi32(s, acc[i]);
+  return _mm512_reduce_add_epi32(s);
+}
+
+static double dpbusd_peak_gops(void) {
+  double best = 1e30;
+  const int64_t n = 200000;
+  for (int rep = 0; rep < 200; rep++) {
+    double t0 = now_seconds();
+    volatile int32_t sink = dpbusd_peak_loop(n);
+    (void)sink;
+    double t = now_seconds() - t0;
+    best = t < best ? t : best;
+  }
+  return 12.0 * 128.0 * (double)n / best * 1e-9;
+}
+
+typedef void (*qgemm_fn)(const float *x, const uint8_t *w, const float *ws, const float *bias,
+                         const float *res, const float *gamma, const float *beta, float *out,
+                         uint8_t *xq);
+/* the rows quantized (tasks of 32 rows), then the GEMM's tasks */
+#define QGEMM_BENCH(NAME, M, N, K, ACT, LN, MB, NB)                                                \
+  __attribute__((flatten, noinline)) static void NAME(                                            \
+      const float *x, const uint8_t *w, const float *ws, const float *bias, const float *res,     \
+      const float *gamma, const float *beta, float *out, uint8_t *xq) {                           \
+    for (int64_t t = 0; t < BK_CEIL_DIV(M, 32); t++) bk_quantize_rows(0, t, x, xq, M, K, 32, 1);  \
+    for (int64_t t = 0; t < BK_CEIL_DIV(M, MB) * BK_CEIL_DIV(N, NB); t++)                          \
+      bk_qgemm_vnni512(0, t, xq, w, ws, bias, LN ? res : 0, LN ? gamma : 0, beta, out, M, N, K,   \
+                       MB, NB, ACT, 1e-12f);                                                       \
+  }
+/* plans as bk_gemm_plan gives them for 2 threads (the int8 GEMM uses the same) */
+QGEMM_BENCH(q_qkv, 128, 1152, 384, 0, 0, qkv_MB, qkv_NB)
+QGEMM_BENCH(q_qkv1, 128, 1152, 384, 0, 0, 128, 1152)
+QGEMM_BENCH(q_ffn1, 128, 1536, 384, 1, 0, ffn1_MB, ffn1_NB)
+QGEMM_BENCH(q_ffn2, 128, 384, 1536, 0, 1, ffn2_MB, ffn2_NB)
+QGEMM_BENCH(q_bb_qkv, 1024, 2304, 768, 0, 0, bb_qkv_MB, bb_qkv_NB)
+QGEMM_BENCH(q_bb_ffn1, 1024, 3072, 768, 1, 0, bb_ffn1_MB, bb_ffn1_NB)
+QGEMM_BENCH(q_bb_ffn2, 1024, 768, 3072, 0, 1, bb_ffn2_MB, bb_ffn2_NB)
+
+static void run_qgemm(const char *name, qgemm_fn fn, int64_t m, int64_t n, int64_t k, int64_t mb,
+                      int64_t nb, double peak) {
+  float *x = random_floats(m * k), *ws = random_floats(n), *bias = random_floats(n);
+  float *res = random_floats(m * n), *gamma = random_floats(n), *beta = random_floats(n);
+  float *out = random_floats(m * n);
+  int8_t *w = malloc((size_t)(n * k));
+  uint8_t *wp = malloc((size_t)bk_packed_i8_bytes(n, k));
+  (void)mb, (void)nb;
+  uint8_t *scratch = aligned_alloc(64, (size_t)bk_qrows_bytes(m, k));
+  if (!w || !wp || !scratch) abort();
+  for (int64_t i = 0; i < n * k; i++) w[i] = (int8_t)(rand() % 255 - 127);
+  bk_pack_weights_i8(w, n, k, wp);
+  double best = 1e30;
+  int reps = (int)BK_MAX(10, BK_MIN(400, 8e10 / (2.0 * (double)(m * n * k))));
+  for (int rep = 0; rep < reps; rep++) {
+    double t0 = now_seconds();
+    fn(x, wp, ws, bias, res, gamma, beta, out, scratch);
+    double t = now_seconds() - t0;
+    best = t < best ? t : best;
+  }
+  double gops = 2.0 * (double)(m * n * k) / best * 1e-9;
+  printf("%-34s M=%lld N=%4lld K=%4lld  %7.1f us  %6.1f GOP/s  (%3.0f%% of vpdpbusd peak)\n", name,
+         (long long)m, (long long)n, (long long)k, best * 1e6, gops, 100 * gops / peak);
+  free(x), free(ws), free(bias), free(res), free(gamma), free(beta), free(out), free(w), free(wp);
+  free(scratch);
+}
+#endif
+
 /* Attention with 12 heads of HD, packed QKV (ld = 3 * 12 * HD), batch 1:
  * MiniLM (HD 32) and BERT-base (HD 64). */
 #define ATTN_BENCH(NAME, SEQ, HD, RPT)                                                             \
@@ -252,6 +335,20 @@ int main(void) {
   free(amx_scratch);
 #else
   printf("AMX GEMMs not measured: built for a target without AVX-512\n");
+#endif
+#if defined(__AVX512VNNI__)
+  double qpeak = dpbusd_peak_gops();
+  printf("vpdpbusd peak (registers only, 1 core): %.1f GOP/s (%.2fx the fma peak)\n", qpeak,
+         qpeak / peak);
+  run_qgemm("int8 qkv       (plan for 2 threads)", q_qkv, 128, 1152, 384, qkv_MB, qkv_NB, qpeak);
+  run_qgemm("int8 qkv       (one block)", q_qkv1, 128, 1152, 384, 128, 1152, qpeak);
+  run_qgemm("int8 ffn1 +GELU (plan, 2 threads)", q_ffn1, 128, 1536, 384, ffn1_MB, ffn1_NB, qpeak);
+  run_qgemm("int8 ffn2 +res+LN (plan, 2 thr.)", q_ffn2, 128, 384, 1536, ffn2_MB, ffn2_NB, qpeak);
+  run_qgemm("int8 BERT-base qkv (b8 s128)", q_bb_qkv, 1024, 2304, 768, bb_qkv_MB, bb_qkv_NB, qpeak);
+  run_qgemm("int8 BERT-base ffn1 +GELU", q_bb_ffn1, 1024, 3072, 768, bb_ffn1_MB, bb_ffn1_NB, qpeak);
+  run_qgemm("int8 BERT-base ffn2 +res+LN", q_bb_ffn2, 1024, 768, 3072, bb_ffn2_MB, bb_ffn2_NB, qpeak);
+#else
+  printf("int8 GEMMs not measured: built for a target without AVX512-VNNI\n");
 #endif
   run_attention("attention (12 heads x 32, packed)", attn128, 128, 32, 64);
   run_attention("attention (12 heads x 32, packed)", attn512, 512, 32, 64);

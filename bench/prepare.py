@@ -1,6 +1,7 @@
 """Builds the peers' model artifacts for one model (run by bench/run.py in a subprocess).
 
   python3 bench/prepare.py --name NAME --src HF_DIR --out CACHE_DIR [--random-bert-base]
+                           [--openvino] [--ort-int8]
 
 Writes into CACHE_DIR (reused when its stamp matches):
   hf/                     only with --random-bert-base: BertModel(BertConfig(768/12/12/3072,
@@ -10,7 +11,11 @@ Writes into CACHE_DIR (reused when its stamp matches):
                           dynamic batch and seq axes, eager attention so the ORT fusions match
   model.ort.onnx          onnxruntime.transformers.optimizer.optimize_model(model_type='bert',
                           num_heads, hidden_size, FusionOptions('bert') defaults, default opt_level)
-  openvino/model.xml      openvino.convert_model(model.onnx), saved with compress_to_fp16=False
+  model.ort.int8.onnx     only with --ort-int8: onnxruntime.quantization.quantize_dynamic of
+                          model.ort.onnx (QInt8 weights per channel, dynamic uint8 activations:
+                          the settings ORT documents for transformer models on CPU)
+  openvino/model.xml      only with --openvino (openvino is imported only then):
+                          openvino.convert_model(model.onnx), saved with compress_to_fp16=False
   ref_b1_s128.npz         torch eager (default attention) last_hidden_state and the mean-pooled,
                           L2-normalized sentence embedding on the bench's b=1, S=128 ids
   prepare.json            what was done: exporter, optimizer options, fused operator counts, sizes
@@ -26,7 +31,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import token_ids  # noqa: E402
 
-STAMP_VERSION = 3
+STAMP_VERSION = 4
 
 
 def log(msg):
@@ -135,6 +140,18 @@ def convert_openvino(src, xml, info):
     info["openvino_ir"] = "openvino.convert_model(model.onnx); save_model(compress_to_fp16=False)"
 
 
+def quantize_ort(src, dst, info):
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # DefaultTensorType: the optimizer's fused ops (com.microsoft domain) defeat ORT's shape
+    # inference, and quantize_dynamic asks for the element type it cannot infer (float).
+    quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=True,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    info["ort_int8"] = ("quantize_dynamic(model.ort.onnx, weight_type=QuantType.QInt8, per_channel=True, "
+                        "extra_options={'DefaultTensorType': FLOAT}) (activations: dynamic per-tensor uint8)")
+
+
 def reference(hf_dir, path, info):
     import numpy as np
     import torch
@@ -158,6 +175,8 @@ def main():
     ap.add_argument("--src", required=True, help="HF model directory (tokenizer source with --random-bert-base)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--random-bert-base", action="store_true")
+    ap.add_argument("--openvino", action="store_true", help="also the OpenVINO IR (imports openvino)")
+    ap.add_argument("--ort-int8", action="store_true", help="also ORT's dynamic int8 model")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     stamp_path = os.path.join(a.out, "prepare.json")
@@ -166,17 +185,22 @@ def main():
     else:
         hf_dir = os.path.abspath(a.src)
     import onnxruntime
-    import openvino
     import torch
     import transformers
 
     versions = {"torch": torch.__version__, "transformers": transformers.__version__,
-                "onnxruntime": onnxruntime.__version__, "openvino": openvino.__version__}
-    key = {"v": STAMP_VERSION, "name": a.name, "src": hf_dir, "versions": versions}
+                "onnxruntime": onnxruntime.__version__}
+    if a.openvino:
+        import openvino
+
+        versions["openvino"] = openvino.__version__
+    key = {"v": STAMP_VERSION, "name": a.name, "src": hf_dir, "versions": versions,
+           "openvino": a.openvino, "ort_int8": a.ort_int8}
     if os.path.exists(stamp_path):
         with open(stamp_path) as f:
             old = json.load(f)
-        files = ["model.onnx", "model.ort.onnx", "openvino/model.xml", "ref_b1_s128.npz"]
+        files = (["model.onnx", "model.ort.onnx", "ref_b1_s128.npz"] +
+                 (["openvino/model.xml"] if a.openvino else []) + (["model.ort.int8.onnx"] if a.ort_int8 else []))
         if old.get("key") == key and all(os.path.exists(os.path.join(a.out, p)) for p in files):
             log("%s: cached artifacts in %s" % (a.name, a.out))
             print(json.dumps(old))
@@ -194,8 +218,12 @@ def main():
     export_onnx(hf_dir, onnx_path, info)
     log("%s: ORT transformer optimizer" % a.name)
     optimize_ort(onnx_path, os.path.join(a.out, "model.ort.onnx"), heads, hidden, info)
-    log("%s: OpenVINO IR" % a.name)
-    convert_openvino(onnx_path, os.path.join(a.out, "openvino", "model.xml"), info)
+    if a.ort_int8:
+        log("%s: ORT dynamic int8" % a.name)
+        quantize_ort(os.path.join(a.out, "model.ort.onnx"), os.path.join(a.out, "model.ort.int8.onnx"), info)
+    if a.openvino:
+        log("%s: OpenVINO IR" % a.name)
+        convert_openvino(onnx_path, os.path.join(a.out, "openvino", "model.xml"), info)
     log("%s: torch reference" % a.name)
     reference(hf_dir, os.path.join(a.out, "ref_b1_s128.npz"), info)
     info["prepare_seconds"] = round(time.time() - t, 1)

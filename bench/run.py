@@ -34,16 +34,21 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from common import encoder_gflop, thread_env  # noqa: E402
 
-ENGINES = ["bertc", "bertc-omp", "bertc-amx", "ort", "torch", "openvino", "bertc-blas"]
-PEERS = ["bertc-omp", "bertc-amx", "ort", "torch", "openvino", "bertc-blas"]
-LABEL = {"bertc": "bertc", "bertc-omp": "bertc OpenMP", "bertc-amx": "bertc AMX", "ort": "ORT", "torch": "torch",
-         "openvino": "OpenVINO", "bertc-blas": "bertc+BLAS"}
+ENGINES = ["bertc", "bertc-omp", "bertc-amx", "bertc-int8", "ort", "ort-int8", "torch", "openvino", "bertc-blas"]
+PEERS = ["bertc-omp", "bertc-amx", "bertc-int8", "ort", "ort-int8", "torch", "openvino", "bertc-blas"]
+LABEL = {"bertc": "bertc", "bertc-omp": "bertc OpenMP", "bertc-amx": "bertc AMX", "bertc-int8": "bertc int8",
+         "ort": "ORT", "ort-int8": "ORT int8", "torch": "torch", "openvino": "OpenVINO", "bertc-blas": "bertc+BLAS"}
+# bertc-int8: the model compiled with `--precision int8` (int8 linear layers and word embeddings);
+# ort-int8: onnxruntime.quantization.quantize_dynamic of ORT's optimized model (prepare.py --ort-int8).
+# Their outputs are compared with the fp32 torch reference by cosine (numerics), and the int8 speed-ups
+# are reported against ORT int8, ORT fp32 and bertc fp32.
+INT8_VS = ["ort-int8", "ort", "bertc"]
 # bertc-omp: the bertc .so run with `bertc bench --threading openmp` (the model's loops as OpenMP
 # parallel regions on libomp instead of the context's own thread pool); outputs are bit-identical,
 # so it has no cold start or numerics of its own.
 # bertc-amx: the same model compiled with `--gemm amx` (linear layers of large buckets on AMX tiles,
 # exact to fp32 rounding); only on hosts with AMX-BF16. Its own speed-ups over the peers are reported too.
-EXTERNAL_PEERS = ["ort", "torch", "openvino"]
+EXTERNAL_PEERS = ["ort", "ort-int8", "torch", "openvino"]
 
 
 def host_has_amx():
@@ -182,12 +187,16 @@ def measure_peak(peak, threads_list, samples, when):
 # ----------------------------------------------------------------------------- models
 
 
-def prepare_model(name, cache):
+def prepare_model(name, cache, engines):
     out = os.path.join(cache, name)
     minilm = sh([os.path.join(REPO, "scripts", "minilm-dir.sh")]).strip()
     cmd = [sys.executable, os.path.join(HERE, "prepare.py"), "--name", name, "--src", minilm, "--out", out]
     if name == "bert-base":
         cmd.append("--random-bert-base")
+    if "openvino" in engines:
+        cmd.append("--openvino")
+    if "ort-int8" in engines:
+        cmd.append("--ort-int8")
     log("preparing %s (export, ORT optimizer, OpenVINO IR, torch reference)" % name)
     env = dict(os.environ, TRANSFORMERS_VERBOSITY="error", HF_HUB_OFFLINE="1")
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -292,8 +301,13 @@ def numerics(engine, outs, ref):
             if a.size != b.size:
                 return {"error": "%s has %d values, torch %d" % (key, a.size, b.size)}
             d = np.abs(a - b)
+            # cosine per row (token or sentence) of the output, to the fp32 reference
+            w = ref[refkey].shape[-1]
+            ra, rb = a.reshape(-1, w).astype(np.float64), b.reshape(-1, w).astype(np.float64)
+            cos = (ra * rb).sum(1) / np.maximum(np.linalg.norm(ra, axis=1) * np.linalg.norm(rb, axis=1), 1e-30)
             return {"output": key, "vs": "torch " + refkey, "max_abs_diff": float(d.max()),
-                    "mean_abs_diff": float(d.mean()), "max_abs_ref": float(np.abs(b).max())}
+                    "mean_abs_diff": float(d.mean()), "max_abs_ref": float(np.abs(b).max()),
+                    "cos_mean": float(cos.mean()), "cos_min": float(cos.min())}
     return {"error": "no comparable output (have %s)" % sorted(outs)}
 
 
@@ -457,8 +471,12 @@ def report(res):
         if "compile_amx" in mres:
             p("   bertc --gemm amx: compile %.1f s, .so %.0f MB (large buckets' weights also as bf16 parts)" % (
                 mres["compile_amx"]["wall_s"], mres["compile_amx"]["so_bytes"] / 1e6))
-        p("   numerics at b=1 S=128 vs torch: " + "; ".join(
-            "%s %s max|d| %.2e" % (LABEL[e], n.get("output", ""), n["max_abs_diff"]) if "max_abs_diff" in n
+        if "compile_int8" in mres:
+            p("   bertc --precision int8: compile %.1f s (accuracy probe included), .so %.0f MB" % (
+                mres["compile_int8"]["wall_s"], mres["compile_int8"]["so_bytes"] / 1e6))
+        p("   numerics at b=1 S=128 vs torch fp32: " + "; ".join(
+            "%s %s max|d| %.2e cos mean %.5f min %.5f" % (LABEL[e], n.get("output", ""), n["max_abs_diff"],
+                                                         n["cos_mean"], n["cos_min"]) if "max_abs_diff" in n
             else "%s %s" % (LABEL[e], n.get("error")) for e, n in mres["numerics"].items()))
         p("   ORT fused ops: %s" % ", ".join("%s %d" % (k, v) for k, v in
                                             mres["prepare"]["ort_optimizer"]["fused_operators"].items() if v))
@@ -504,6 +522,11 @@ def report(res):
                     "over %s %s (min %s)" % (LABEL[e], fmt(g["geomean_speedup_amx"].get(e), "%.2fx", 0),
                                              fmt(g["geomean_speedup_amx_min_ms"].get(e), "%.2fx", 0))
                     for e in EXTERNAL_PEERS if e in g["geomean_speedup_amx"]))
+            if "geomean_speedup_int8" in g:
+                p("   geomean speed-up of bertc int8: " + ", ".join(
+                    "over %s %s (min %s)" % (LABEL[e], fmt(g["geomean_speedup_int8"].get(e), "%.2fx", 0),
+                                             fmt(g["geomean_speedup_int8_min_ms"].get(e), "%.2fx", 0))
+                    for e in INT8_VS if e in g["geomean_speedup_int8"]))
             mem = g["grid_memory"]
             p("   peak RSS over the grid: " + ", ".join(
                 "%s %s MB" % (LABEL[e], fmt((mem[e].get("maxrss_kb") or 0) / 1024, "%.0f", 0)) for e in mem))
@@ -533,7 +556,8 @@ def plot(res, path):
     fig, axes = plt.subplots(len(models), len(threads), figsize=(6 * len(threads), 4.2 * len(models)),
                              squeeze=False)
     style = {"bertc": ("tab:red", "o"), "bertc-omp": ("salmon", "v"), "ort": ("tab:blue", "s"), "torch": ("tab:orange", "^"),
-             "openvino": ("tab:purple", "D"), "bertc-blas": ("tab:gray", "x"), "bertc-amx": ("darkred", "*")}
+             "openvino": ("tab:purple", "D"), "bertc-blas": ("tab:gray", "x"), "bertc-amx": ("darkred", "*"),
+             "bertc-int8": ("tab:green", "P"), "ort-int8": ("tab:cyan", "X")}
     for i, model in enumerate(models):
         for j, t in enumerate(threads):
             ax = axes[i][j]
@@ -613,7 +637,7 @@ def main():
     res["peak"] = {"isa": isa, "samples": peak_samples}
 
     for model in models:
-        info = prepare_model(model, a.cache)
+        info = prepare_model(model, a.cache, engines)
         mres = {"config": {k: info["config"][k] for k in ("num_hidden_layers", "hidden_size", "intermediate_size",
                                                          "num_attention_heads", "vocab_size")},
                 "prepare": {k: v for k, v in info.items() if k not in ("config", "key")}}
@@ -622,6 +646,9 @@ def main():
         if "bertc-amx" in engines:
             sos["bertc-amx"], mres["compile_amx"] = compile_bertc(bertc, info, grid, logdir,
                                                                   ["--gemm", "amx"], "-amx")
+        if "bertc-int8" in engines:
+            sos["bertc-int8"], mres["compile_int8"] = compile_bertc(bertc, info, grid, logdir,
+                                                                    ["--precision", "int8"], "-int8")
         if "bertc-blas" in engines:
             # the same model with every linear layer on OpenBLAS's sgemm instead of bertc's
             # kernels: the evidence for (or against) the default choice of kernel
@@ -690,6 +717,12 @@ def main():
                                 for r in g["rows"] if "min_ms" in r["engines"].get(e, {})
                                 and "min_ms" in r["engines"].get("bertc-amx", {})])
                     for e in EXTERNAL_PEERS if e in engines}
+            if "bertc-int8" in engines:
+                for key, stat in (("geomean_speedup_int8", "median_ms"), ("geomean_speedup_int8_min_ms", "min_ms")):
+                    g[key] = {e: geomean([r["engines"][e][stat] / r["engines"]["bertc-int8"][stat]
+                                          for r in g["rows"] if stat in r["engines"].get(e, {})
+                                          and stat in r["engines"].get("bertc-int8", {})])
+                              for e in INT8_VS if e in engines}
             ovp = g["worker_meta"].get("openvino", {}).get("precision")
             if ovp:
                 mres["openvino_precision"] = ovp

@@ -206,6 +206,9 @@ bertc_status_t fe_model_metadata_json(const fe_model_t *m, char **out) {
   json_object_set_new(o, "pad_token_id", json_integer(c->pad_token_id));
   json_object_set_new(o, "hidden_act", json_string(c->hidden_act_name));
   json_object_set_new(o, "parameters", json_integer((json_int_t)m->parameters));
+  json_object_set_new(o, "precision", json_string(m->spec.precision ? m->spec.precision : "fp32"));
+  if (m->spec.keep_fp32 && *m->spec.keep_fp32)
+    json_object_set_new(o, "kept_fp32", json_string(m->spec.keep_fp32));
   json_object_set_new(o, "problem_type", json_string(c->problem_type));
   for (int64_t i = 0; i < c->num_labels && c->id2label; i++)
     json_array_append_new(labels, json_string(c->id2label[i]));

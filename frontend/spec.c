@@ -326,10 +326,11 @@ static bertc_status_t key_precision(spec_reader_t *r, const char *key, json_t *v
                                     fe_spec_t *s, size_t field) {
   const char *p;
   BERTC_RETURN_IF_ERROR(want_string(r, key, v, &p));
-  if (strcmp(p, "fp32"))
+  if (strcmp(p, "fp32") && strcmp(p, "int8"))
     return fe_file_error(r->path, BERTC_STATUS_UNSUPPORTED,
-                         "precision '%s' is not supported yet (fp32 only)", p);
-  return BERTC_OK; /* s->precision is already "fp32" */
+                         "precision '%s' is not supported (fp32 or int8)", p);
+  free(s->precision);
+  return base_strdup(p, &s->precision);
 }
 
 static bertc_status_t key_weights_mode(spec_reader_t *r, const char *key, json_t *v,
@@ -612,6 +613,7 @@ void fe_spec_deinit(fe_spec_t *s) {
   free(s->weights_path);
   free(s->tokenizer_dir);
   free(s->precision);
+  free(s->keep_fp32);
   free(s->target_cpu);
   free(s->target_features);
   memset(s, 0, sizeof *s);

@@ -135,7 +135,10 @@ ir_act_t ir_act_from_config_name(const char *hidden_act) { return act_lookup(hid
 void ir_act_names(char *buf, size_t size) { act_list(false, buf, size); }
 void ir_act_config_names(char *buf, size_t size) { act_list(true, buf, size); }
 
-const char *ir_dtype_name(ir_dtype_t dtype) { return dtype == IR_I32 ? "i32" : "f32"; }
+const char *ir_dtype_name(ir_dtype_t dtype) {
+  return dtype == IR_I32 ? "i32" : dtype == IR_I8 ? "i8" : "f32";
+}
+int ir_dtype_size(ir_dtype_t dtype) { return dtype == IR_I8 ? 1 : 4; }
 
 /* --- construction --- */
 
@@ -516,6 +519,12 @@ void ir_count_ops(const ir_graph_t *g, size_t *counts) {
 float ir_weight_at(const ir_value_t *w, int64_t n, int64_t k) {
   const float *d = w->data;
   int64_t K = w->dims[1];
+  if (w->dtype == IR_I8) {
+    const int8_t *q = w->data;
+    if (w->layout != IR_LAYOUT_PANEL) return q[n * K + k];
+    int64_t p = w->layout_param, k4 = (K + 3) / 4;
+    return q[(((n / p) * k4 + k / 4) * p + n % p) * 4 + k % 4];
+  }
   if (w->layout == IR_LAYOUT_PANEL) {
     int64_t p = w->layout_param;
     return d[((n / p) * K + k) * p + n % p];
@@ -549,7 +558,7 @@ void ir_format_type(const ir_value_t *v, char *buf, size_t size) {
       used += k_ > 0 ? (size_t)k_ : 0;                                                   \
     }                                                                                    \
   } while (0)
-  if (v->dtype == IR_F32 || v->dtype == IR_I32)
+  if (v->dtype == IR_F32 || v->dtype == IR_I32 || v->dtype == IR_I8)
     APPEND("%s[", ir_dtype_name(v->dtype));
   else
     APPEND("dtype%d[", (int)v->dtype);
@@ -584,12 +593,17 @@ bool ir_same_type(const ir_value_t *a, const ir_value_t *b) {
 }
 
 bool ir_const_bytes(const ir_value_t *v, uint64_t *out) {
-  uint64_t n = 4; /* f32 and i32 */
+  uint64_t n = (uint64_t)ir_dtype_size(v->dtype);
   if (v->layout == IR_LAYOUT_PANEL) {
     if (v->rank != 2 || v->layout_param <= 0 || v->dims[0] <= 0 || v->dims[1] <= 0)
       return false;
     uint64_t p = (uint64_t)v->layout_param, rows = (uint64_t)v->dims[0];
     uint64_t panels = rows / p + (rows % p != 0);
+    if (v->dtype == IR_I8) { /* [K/4][P][4] bytes per panel, then P int32 sums */
+      uint64_t k4 = ((uint64_t)v->dims[1] + 3) / 4, cols, sums;
+      return base_mul_u64(panels, p, &cols) && base_mul_u64(cols, k4 * 4, &n) &&
+             base_mul_u64(cols, 4, &sums) && base_add_u64(n, sums, out);
+    }
     return base_mul_u64(n, panels, &n) && base_mul_u64(n, p, &n) &&
            base_mul_u64(n, (uint64_t)v->dims[1], out);
   }
@@ -703,6 +717,31 @@ static bertc_status_t shape_embed_ln(const ir_graph_t *g, const ir_node_t *n, ir
   return BERTC_OK;
 }
 
+static bertc_status_t shape_embed_ln_i8(const ir_graph_t *g, const ir_node_t *n,
+                                        ir_value_t *out) {
+  if (n->num_operands != 6 && n->num_operands != 8)
+    return SHAPE_ERR("embed_ln_i8 takes 6 or 8 operands, got %d", n->num_operands);
+  const ir_value_t *w = opnd(g, n, 0);
+  BERTC_RETURN_IF_ERROR(expect(n, 0, w, IR_I8, 2));
+  int64_t e = w->dims[1];
+  BERTC_RETURN_IF_ERROR(expect_vec(n, 1, opnd(g, n, 1), w->dims[0]));
+  BERTC_RETURN_IF_ERROR(expect_ids(n, 2, opnd(g, n, 2)));
+  BERTC_RETURN_IF_ERROR(expect_table(n, 3, opnd(g, n, 3)));
+  if (opnd(g, n, 3)->dims[1] != e) return SHAPE_ERR("embed_ln_i8: position table width differs");
+  BERTC_RETURN_IF_ERROR(expect_vec(n, 4, opnd(g, n, 4), e));
+  BERTC_RETURN_IF_ERROR(expect_vec(n, 5, opnd(g, n, 5), e));
+  if (n->num_operands == 8) {
+    BERTC_RETURN_IF_ERROR(expect_table(n, 6, opnd(g, n, 6)));
+    if (opnd(g, n, 6)->dims[1] != e) return SHAPE_ERR("embed_ln_i8: type table width differs");
+    BERTC_RETURN_IF_ERROR(expect_ids(n, 7, opnd(g, n, 7)));
+  }
+  out->rank = 3;
+  out->dims[0] = IR_DIM_BATCH;
+  out->dims[1] = IR_DIM_SEQ;
+  out->dims[2] = e;
+  return BERTC_OK;
+}
+
 static bertc_status_t expect_f32_any(const ir_node_t *n, int i, const ir_value_t *v) {
   if (v->dtype == IR_F32 && v->rank >= 1) return BERTC_OK;
   return SHAPE_ERR("%s: operand %d must be f32 of rank >= 1", ir_op_info(n->op)->name, i);
@@ -780,6 +819,82 @@ static bertc_status_t shape_add_ln(const ir_graph_t *g, const ir_node_t *n, ir_v
   BERTC_RETURN_IF_ERROR(expect_vec(n, 2, opnd(g, n, 2), h));
   BERTC_RETURN_IF_ERROR(expect_vec(n, 3, opnd(g, n, 3), h));
   copy_type(out, x);
+  return BERTC_OK;
+}
+
+/* --- int8 linear layers --- */
+
+static bertc_status_t expect_act(const ir_node_t *n) {
+  if (n->iattr[0] < IR_ACT_NONE || n->iattr[0] >= IR_ACT_COUNT)
+    return SHAPE_ERR("%s: unknown activation %lld", ir_op_info(n->op)->name,
+                     (long long)n->iattr[0]);
+  return BERTC_OK;
+}
+
+/* An int8 weight i8[N,K] whose K matches x's last dim. */
+static bertc_status_t expect_i8_weight(const ir_node_t *n, int i, const ir_value_t *w,
+                                       const ir_value_t *x) {
+  BERTC_RETURN_IF_ERROR(expect(n, i, w, IR_I8, 2));
+  if (w->dims[1] == x->dims[x->rank - 1]) return BERTC_OK;
+  char t[IR_TYPE_BUF], u[IR_TYPE_BUF];
+  ir_format_type(x, t, sizeof t);
+  ir_format_type(w, u, sizeof u);
+  return SHAPE_ERR("%s: input %s does not match weight %s (weights are [out,in])",
+                   ir_op_info(n->op)->name, t, u);
+}
+
+static bertc_status_t shape_quantize(const ir_graph_t *g, const ir_node_t *n, ir_value_t *out) {
+  BERTC_RETURN_IF_ERROR(expect_f32_any(n, 0, opnd(g, n, 0)));
+  copy_type(out, opnd(g, n, 0));
+  out->dtype = IR_I32;
+  return BERTC_OK;
+}
+
+static bertc_status_t shape_matmul_i8(const ir_graph_t *g, const ir_node_t *n, ir_value_t *out) {
+  const ir_value_t *q = opnd(g, n, 0), *w = opnd(g, n, 1);
+  if (q->dtype != IR_I32 || q->rank < 1)
+    return SHAPE_ERR("matmul_i8: operand 0 must be i32 (quantize's codes) of rank >= 1");
+  BERTC_RETURN_IF_ERROR(expect_i8_weight(n, 1, w, q));
+  copy_type(out, q);
+  out->dtype = IR_I32;
+  out->dims[q->rank - 1] = w->dims[0];
+  return BERTC_OK;
+}
+
+static bertc_status_t shape_dequantize(const ir_graph_t *g, const ir_node_t *n,
+                                       ir_value_t *out) {
+  const ir_value_t *acc = opnd(g, n, 0), *x = opnd(g, n, 1);
+  BERTC_RETURN_IF_ERROR(expect_act(n));
+  if (acc->dtype != IR_I32 || acc->rank < 1)
+    return SHAPE_ERR("dequantize: operand 0 must be i32 of rank >= 1");
+  BERTC_RETURN_IF_ERROR(expect_f32_any(n, 1, x));
+  bool rows_match = acc->rank == x->rank;
+  for (int i = 0; rows_match && i < acc->rank - 1; i++) rows_match = acc->dims[i] == x->dims[i];
+  if (!rows_match) return SHAPE_ERR("dequantize: the accumulators' rows are not x's rows");
+  int64_t nout = acc->dims[acc->rank - 1];
+  BERTC_RETURN_IF_ERROR(expect_vec(n, 2, opnd(g, n, 2), nout));
+  BERTC_RETURN_IF_ERROR(expect_vec(n, 3, opnd(g, n, 3), nout));
+  copy_type(out, acc);
+  out->dtype = IR_F32;
+  return BERTC_OK;
+}
+
+static bertc_status_t shape_qlinear(const ir_graph_t *g, const ir_node_t *n, ir_value_t *out) {
+  const ir_value_t *x = opnd(g, n, 0), *w = opnd(g, n, 1);
+  if (n->num_operands != 4 && n->num_operands != 7)
+    return SHAPE_ERR("qlinear takes 4 or 7 operands, got %d", n->num_operands);
+  BERTC_RETURN_IF_ERROR(expect_act(n));
+  BERTC_RETURN_IF_ERROR(expect_f32_any(n, 0, x));
+  BERTC_RETURN_IF_ERROR(expect_i8_weight(n, 1, w, x));
+  BERTC_RETURN_IF_ERROR(expect_vec(n, 2, opnd(g, n, 2), w->dims[0]));
+  BERTC_RETURN_IF_ERROR(expect_vec(n, 3, opnd(g, n, 3), w->dims[0]));
+  copy_type(out, x);
+  out->dims[x->rank - 1] = w->dims[0];
+  if (n->num_operands == 7) {
+    BERTC_RETURN_IF_ERROR(expect_same(n, 4, opnd(g, n, 4), out));
+    BERTC_RETURN_IF_ERROR(expect_vec(n, 5, opnd(g, n, 5), w->dims[0]));
+    BERTC_RETURN_IF_ERROR(expect_vec(n, 6, opnd(g, n, 6), w->dims[0]));
+  }
   return BERTC_OK;
 }
 

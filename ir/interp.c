@@ -120,7 +120,26 @@ static bertc_status_t ref_position_ids(const ir_node_t *n, const view_t *in, vie
   return BERTC_OK;
 }
 
+/* embed_ln on in[] = (word, ids, pos, gamma, beta[, type_table, type_ids]); with
+ * word_q, the word rows are word_q[v] * word_scale[v] instead (embed_ln_i8). */
+static bertc_status_t embed_ln_rows(const ir_node_t *n, const view_t *in, int num_operands,
+                                    const int8_t *word_q, const float *word_scale,
+                                    view_t *out);
+
 static bertc_status_t ref_embed_ln(const ir_node_t *n, const view_t *in, view_t *out) {
+  return embed_ln_rows(n, in, n->num_operands, NULL, NULL, out);
+}
+
+static bertc_status_t ref_embed_ln_i8(const ir_node_t *n, const view_t *in, view_t *out) {
+  view_t rest[7];
+  rest[0] = in[0]; /* for its dims: [V,E] */
+  for (int i = 2; i < n->num_operands; i++) rest[i - 1] = in[i];
+  return embed_ln_rows(n, rest, n->num_operands - 1, in[0].data, F(&in[1]), out);
+}
+
+static bertc_status_t embed_ln_rows(const ir_node_t *n, const view_t *in, int num_operands,
+                                    const int8_t *word_q, const float *word_scale,
+                                    view_t *out) {
   int64_t batch = in[1].dims[0], seq = in[1].dims[1], e = in[0].dims[1];
   int32_t *pos = malloc((size_t)seq * sizeof(int32_t));
   float *row = malloc((size_t)e * sizeof(float));
@@ -136,12 +155,13 @@ static bertc_status_t ref_embed_ln(const ir_node_t *n, const view_t *in, view_t 
     for (int64_t t = 0; t < seq && !s; t++) {
       s = check_id(ids[t], in[0].dims[0], "token id");
       if (!s) s = check_id(pos[t], in[2].dims[0], "position id");
-      int64_t type = n->num_operands == 7 ? I(&in[6])[b * seq + t] : 0;
-      if (!s && n->num_operands == 7) s = check_id(type, in[5].dims[0], "token type id");
+      int64_t type = num_operands == 7 ? I(&in[6])[b * seq + t] : 0;
+      if (!s && num_operands == 7) s = check_id(type, in[5].dims[0], "token type id");
       if (s) break;
       for (int64_t i = 0; i < e; i++) {
-        float v = F(&in[0])[ids[t] * e + i];
-        if (n->num_operands == 7) v += F(&in[5])[type * e + i];
+        float v = word_q ? (float)word_q[ids[t] * e + i] * word_scale[ids[t]]
+                         : F(&in[0])[ids[t] * e + i];
+        if (num_operands == 7) v += F(&in[5])[type * e + i];
         v += F(&in[2])[pos[t] * e + i];
         row[i] = v;
       }
@@ -208,6 +228,118 @@ static bertc_status_t ref_add_ln(const ir_node_t *n, const view_t *in, view_t *o
   for (int64_t i = 0; i < numel(out); i++) FO(out)[i] = F(&in[0])[i] + F(&in[1])[i];
   for (int64_t r = 0; r < rows; r++)
     layer_norm_row(FO(out) + r * h, F(&in[2]), F(&in[3]), FO(out) + r * h, h, n->fattr[0]);
+  return BERTC_OK;
+}
+
+/* --- int8 linear layers: the integer semantics every int8 kernel reproduces ---
+ *
+ * A row x[0..K) quantizes asymmetrically to 8 bits over [lo, hi] = [min(x, 0),
+ * max(x, 0)] (exact): inv = 255 / (hi - lo) in f32 (0 when hi == lo), the zero
+ * point z = round(-lo * inv), the codes u = clamp(round(x * inv) + z, 0, 255),
+ * where round is to the nearest integer, ties to even, of the f32 product, and
+ * NaN gives 0. quantize stores the centered codes q = u - z (in [-255, 255]),
+ * so that x ~ scale * q with scale = (hi - lo) / 255 in f32. The integer
+ * products are exact in int32 (|sum| <= 255 * 127 * K < 2^31 for K < 66,000),
+ * and dequantization is f32: (float)acc * (scale * ws[j]) + b[j], then the
+ * activation. */
+static float round_code(float v) {
+  float r = nearbyintf(v);
+  return r == r ? r : 0.0f;
+}
+
+static float quant_row(const float *x, int64_t k, int32_t *q) {
+  float lo = 0.0f, hi = 0.0f;
+  for (int64_t i = 0; i < k; i++) {
+    lo = fminf(lo, x[i]);
+    hi = fmaxf(hi, x[i]);
+  }
+  float range = hi - lo;
+  float inv = range > 0.0f ? 255.0f / range : 0.0f;
+  float zp = -lo * inv;
+  int32_t z = (int32_t)round_code(zp);
+  for (int64_t i = 0; i < k; i++) {
+    float v = x[i] * inv;
+    int32_t u = (int32_t)round_code(v) + z;
+    u = u < 0 ? 0 : u > 255 ? 255 : u;
+    q[i] = u - z;
+  }
+  return range / 255.0f;
+}
+
+static int32_t dot_i8(const int32_t *q, const ir_value_t *w, int64_t j, int64_t k) {
+  int32_t acc = 0;
+  for (int64_t i = 0; i < k; i++) acc += (int32_t)q[i] * (int32_t)ir_weight_at(w, j, i);
+  return acc;
+}
+
+static float dequant(int32_t acc, float scale, float ws, float b) {
+  float s = scale * ws;
+  float y = (float)acc * s;
+  return y + b;
+}
+
+static bertc_status_t ref_quantize(const ir_node_t *n, const view_t *in, view_t *out) {
+  int64_t k = last(&in[0]), rows = numel(&in[0]) / k;
+  for (int64_t r = 0; r < rows; r++) quant_row(F(&in[0]) + r * k, k, (int32_t *)out->data + r * k);
+  return BERTC_OK;
+}
+
+static bertc_status_t ref_matmul_i8(const ir_node_t *n, const view_t *in, view_t *out) {
+  int64_t k = last(&in[0]), rows = numel(&in[0]) / k, nout = in[1].dims[0];
+  const int32_t *q = in[0].data;
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t j = 0; j < nout; j++)
+      ((int32_t *)out->data)[r * nout + j] = dot_i8(q + r * k, in[1].value, j, k);
+  return BERTC_OK;
+}
+
+/* The row scale quantize used for each row of x, into scales[rows]. */
+static bertc_status_t row_scales(const view_t *x, float **out) {
+  int64_t k = last(x), rows = numel(x) / k;
+  float *scales = malloc((size_t)(rows ? rows : 1) * sizeof(float));
+  int32_t *tmp = malloc((size_t)(k ? k : 1) * sizeof(int32_t));
+  if (!scales || !tmp) {
+    free(scales);
+    free(tmp);
+    return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
+  }
+  for (int64_t r = 0; r < rows; r++) scales[r] = quant_row(F(x) + r * k, k, tmp);
+  free(tmp);
+  *out = scales;
+  return BERTC_OK;
+}
+
+static bertc_status_t ref_dequantize(const ir_node_t *n, const view_t *in, view_t *out) {
+  int64_t nout = last(&in[0]), rows = numel(&in[0]) / nout;
+  float *scales = NULL;
+  BERTC_RETURN_IF_ERROR(row_scales(&in[1], &scales));
+  const int32_t *acc = in[0].data;
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t j = 0; j < nout; j++) {
+      float y = dequant(acc[r * nout + j], scales[r], F(&in[2])[j], F(&in[3])[j]);
+      FO(out)[r * nout + j] = (float)act_apply(n->iattr[0], y);
+    }
+  free(scales);
+  return BERTC_OK;
+}
+
+static bertc_status_t ref_qlinear(const ir_node_t *n, const view_t *in, view_t *out) {
+  int64_t k = last(&in[0]), rows = numel(&in[0]) / k, nout = in[1].dims[0];
+  int32_t *q = malloc((size_t)(k ? k : 1) * sizeof(int32_t));
+  if (!q) return bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory");
+  for (int64_t r = 0; r < rows; r++) {
+    float scale = quant_row(F(&in[0]) + r * k, k, q);
+    for (int64_t j = 0; j < nout; j++) {
+      float y = dequant(dot_i8(q, in[1].value, j, k), scale, F(&in[2])[j], F(&in[3])[j]);
+      y = (float)act_apply(n->iattr[0], y);
+      if (n->num_operands == 7) y += F(&in[4])[r * nout + j];
+      FO(out)[r * nout + j] = y;
+    }
+    if (n->num_operands == 7)
+      layer_norm_row(FO(out) + r * nout, F(&in[5]), F(&in[6]), FO(out) + r * nout, nout,
+                     n->fattr[0]);
+  }
+  free(q);
   return BERTC_OK;
 }
 

@@ -36,7 +36,9 @@ typedef enum ir_op_e {
   IR_OP_COUNT
 } ir_op_t;
 
-typedef enum ir_dtype_e { IR_F32 = 0, IR_I32 = 1 } ir_dtype_t;
+typedef enum ir_dtype_e { IR_F32 = 0, IR_I32 = 1, IR_I8 = 2 } ir_dtype_t;
+/* Bytes per element: 4 for f32 and i32, 1 for i8. */
+int ir_dtype_size(ir_dtype_t dtype);
 
 typedef enum ir_value_kind_e {
   IR_VALUE_INPUT = 0, /* fed by the caller: input_ids, token_type_ids, attention_mask */
@@ -46,7 +48,11 @@ typedef enum ir_value_kind_e {
 
 /* Memory layout of a value's data. PANEL is a linear weight [N,K] stored as
  * ceil(N/P) panels, each [K][P] with P = layout_param; columns past N are 0.
- * Element (n, k) lives at ((n / P) * K + k) * P + n % P. */
+ * Element (n, k) lives at ((n / P) * K + k) * P + n % P. An i8 PANEL weight
+ * (qlinear) is ceil(N/P) panels of [ceil(K/4)][P][4] bytes, the layout
+ * vpdpbusd reads: element (n, k) at (((n / P) * ceil(K/4) + k / 4) * P + n % P) * 4
+ * + k % 4, zero past N and K; after the panels, ceil(N/P) * P int32 column sums
+ * (sum over k of w[n,k], 0 past N). */
 typedef enum ir_layout_e { IR_LAYOUT_ROW_MAJOR = 0, IR_LAYOUT_PANEL = 1 } ir_layout_t;
 
 /* Activation functions (ir/acts.def): the "act" attribute of linear, whose
@@ -194,7 +200,7 @@ bool ir_value_is_output(const ir_graph_t *g, int32_t v);
 void ir_replace_uses(ir_graph_t *g, int32_t from, int32_t to);
 /* Counts nodes per op into counts[IR_OP_COUNT]. */
 void ir_count_ops(const ir_graph_t *g, size_t *counts);
-/* Element of a row-major or panel-layout [N,K] constant. */
+/* Element of a row-major or panel-layout [N,K] constant (f32 or i8). */
 float ir_weight_at(const ir_value_t *w, int64_t n, int64_t k);
 /* Bytes of constant data reachable from nodes (each buffer counted once). */
 uint64_t ir_graph_const_bytes(const ir_graph_t *g);

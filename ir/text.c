@@ -576,13 +576,15 @@ static bertc_status_t read_use(parser_t *p, int32_t *out) {
 static bertc_status_t read_type(parser_t *p, ir_value_t *out, size_t *at) {
   char word[WORD_BUF];
   memset(out, 0, sizeof(*out));
-  BERTC_RETURN_IF_ERROR(read_ident(p, "a type (f32 or i32)", word, sizeof word, at));
+  BERTC_RETURN_IF_ERROR(read_ident(p, "a type (f32, i32 or i8)", word, sizeof word, at));
   if (!strcmp(word, "f32"))
     out->dtype = IR_F32;
   else if (!strcmp(word, "i32"))
     out->dtype = IR_I32;
+  else if (!strcmp(word, "i8"))
+    out->dtype = IR_I8;
   else
-    return fail(p, *at, "unknown dtype '%s' (expected f32 or i32)", word);
+    return fail(p, *at, "unknown dtype '%s' (expected f32, i32 or i8)", word);
   BERTC_RETURN_IF_ERROR(expect_char(p, '[', "'[' and the dims after the dtype"));
   if (!accept(p, ']')) {
     for (;;) {
@@ -620,8 +622,8 @@ static bertc_status_t read_type(parser_t *p, ir_value_t *out, size_t *at) {
   out->layout = panel ? IR_LAYOUT_PANEL : IR_LAYOUT_ROW_MAJOR;
   out->layout_param = (int32_t)param;
   if (panel && param <= 0) return fail(p, pat, "the panel width must be positive");
-  if (panel && (out->dtype != IR_F32 || out->rank != 2))
-    return fail(p, lat, "the panel layout is for f32[N,K] weights");
+  if (panel && ((out->dtype != IR_F32 && out->dtype != IR_I8) || out->rank != 2))
+    return fail(p, lat, "the panel layout is for f32 or i8 [N,K] weights");
   return BERTC_OK;
 }
 

@@ -76,7 +76,7 @@ static bertc_status_t check_value(const verifier_t *vf, size_t i) {
   value_label(g, i, who, sizeof who);
   if (v->kind != IR_VALUE_INPUT && v->kind != IR_VALUE_CONST && v->kind != IR_VALUE_TEMP)
     return fail(vf, "value %s has unknown kind %d", who, (int)v->kind);
-  if (v->dtype != IR_F32 && v->dtype != IR_I32)
+  if (v->dtype != IR_F32 && v->dtype != IR_I32 && v->dtype != IR_I8)
     return fail(vf, "value %s has unknown dtype %d", who, (int)v->dtype);
   if (v->rank < 0 || v->rank > IR_MAX_RANK)
     return fail(vf, "value %s has rank %" PRId32 " (at most %d)", who, v->rank, IR_MAX_RANK);
@@ -90,8 +90,8 @@ static bertc_status_t check_value(const verifier_t *vf, size_t i) {
       return fail(vf, "value %s is row-major with layout parameter %" PRId32 " (expected 0)",
                   who, v->layout_param);
   } else if (v->layout == IR_LAYOUT_PANEL) {
-    if (v->kind != IR_VALUE_CONST || v->dtype != IR_F32 || v->rank != 2)
-      return fail(vf, "value %s has type %s: the panel layout is only for f32[N,K] constants",
+    if (v->kind != IR_VALUE_CONST || (v->dtype != IR_F32 && v->dtype != IR_I8) || v->rank != 2)
+      return fail(vf, "value %s has type %s: the panel layout is only for f32 or i8 [N,K] constants",
                   who, ty);
     if (v->layout_param <= 0)
       return fail(vf, "value %s has panel width %" PRId32 " (expected > 0)", who,

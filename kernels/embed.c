@@ -24,19 +24,32 @@ static inline int64_t next_position(const int32_t *ids, int64_t s, int64_t paddi
   return padding_idx + ++*running;
 }
 
-void bk_embed_ln(const bertc_env_t *env, int64_t task, const int32_t *ids,
-                 const int32_t *type_ids, const float *word, const float *pos,
-                 const float *type_table, const float *gamma, const float *beta, float *out,
-                 int64_t seq, int64_t dim, int64_t vocab, int64_t num_pos, int64_t num_types,
-                 int64_t padding_idx, float eps) {
-  (void)env;
+/* One sequence; the word rows are word[v] or, with word_q, word_q[v] * word_scale[v]. */
+static inline __attribute__((always_inline)) void
+embed_ln_seq(int64_t task, const int32_t *ids, const int32_t *type_ids, const float *word,
+             const int8_t *word_q, const float *word_scale, const float *pos,
+             const float *type_table, const float *gamma, const float *beta, float *out,
+             int64_t seq, int64_t dim, int64_t vocab, int64_t num_pos, int64_t num_types,
+             int64_t padding_idx, float eps) {
   const int32_t *bid = ids + task * seq;
   const int32_t *btype = type_ids ? type_ids + task * seq : 0;
   int64_t running = 0;
   int64_t dv = dim / BK_VL * BK_VL;
   for (int64_t s = 0; s < seq; s++) {
     float *o = out + (task * seq + s) * dim;
-    const float *w = word + clamp_id(bid[s], vocab) * dim;
+    int64_t id = clamp_id(bid[s], vocab);
+    if (word_q) { /* the int8 row in f32 first: (float)q * scale, as the IR defines it */
+      typedef int8_t v16i8 __attribute__((vector_size(16)));
+      const int8_t *q = word_q + id * dim;
+      float sc = word_scale[id];
+      for (int64_t j = 0; j < dv; j += BK_VL) {
+        v16i8 b;
+        memcpy(&b, q + j, sizeof b);
+        v_store(o + j, __builtin_convertvector(b, v16f) * sc);
+      }
+      for (int64_t j = dv; j < dim; j++) o[j] = (float)q[j] * sc;
+    }
+    const float *w = word_q ? o : word + id * dim;
     const float *p = pos + clamp_id(next_position(bid, s, padding_idx, &running), num_pos) * dim;
     const float *t = 0;
     if (type_table) t = type_table + (btype ? clamp_id(btype[s], num_types) : 0) * dim;
@@ -48,6 +61,26 @@ void bk_embed_ln(const bertc_env_t *env, int64_t task, const int32_t *ids,
     for (int64_t j = dv; j < dim; j++) o[j] = (t ? w[j] + t[j] : w[j]) + p[j];
     bk_ln_row(o, gamma, beta, o, dim, eps);
   }
+}
+
+void bk_embed_ln(const bertc_env_t *env, int64_t task, const int32_t *ids,
+                 const int32_t *type_ids, const float *word, const float *pos,
+                 const float *type_table, const float *gamma, const float *beta, float *out,
+                 int64_t seq, int64_t dim, int64_t vocab, int64_t num_pos, int64_t num_types,
+                 int64_t padding_idx, float eps) {
+  (void)env;
+  embed_ln_seq(task, ids, type_ids, word, 0, 0, pos, type_table, gamma, beta, out, seq, dim,
+               vocab, num_pos, num_types, padding_idx, eps);
+}
+
+void bk_embed_ln_i8(const bertc_env_t *env, int64_t task, const int32_t *ids,
+                    const int32_t *type_ids, const int8_t *word, const float *word_scale,
+                    const float *pos, const float *type_table, const float *gamma,
+                    const float *beta, float *out, int64_t seq, int64_t dim, int64_t vocab,
+                    int64_t num_pos, int64_t num_types, int64_t padding_idx, float eps) {
+  (void)env;
+  embed_ln_seq(task, ids, type_ids, 0, word, word_scale, pos, type_table, gamma, beta, out, seq,
+               dim, vocab, num_pos, num_types, padding_idx, eps);
 }
 
 void bk_gather(const bertc_env_t *env, int64_t task, const float *table, const int32_t *ids,

@@ -48,6 +48,12 @@ void bk_embed_ln(const bertc_env_t *env, int64_t task, const int32_t *ids,
                  const float *type_table, const float *gamma, const float *beta, float *out,
                  int64_t seq, int64_t dim, int64_t vocab, int64_t num_pos, int64_t num_types,
                  int64_t padding_idx, float eps);
+/* bk_embed_ln with an int8 word table: row v is word[v] * word_scale[v]. */
+void bk_embed_ln_i8(const bertc_env_t *env, int64_t task, const int32_t *ids,
+                    const int32_t *type_ids, const int8_t *word, const float *word_scale,
+                    const float *pos, const float *type_table, const float *gamma,
+                    const float *beta, float *out, int64_t seq, int64_t dim, int64_t vocab,
+                    int64_t num_pos, int64_t num_types, int64_t padding_idx, float eps);
 /* task = sequence b: out[b,s,:] = table[ids[b,s],:]. */
 void bk_gather(const bertc_env_t *env, int64_t task, const float *table, const int32_t *ids,
                float *out, int64_t seq, int64_t dim, int64_t vocab);
@@ -117,6 +123,31 @@ int64_t bk_gemm_amx_kc(int64_t k);
 /* Whether a linear layer of m rows planned in blocks of m_block rows for
  * `threads` threads runs faster on AMX (given a target with it) than bk_gemm. */
 int bk_gemm_use_amx(int64_t m, int64_t n, int64_t k, int64_t m_block, int threads);
+
+/* --- int8 linear layers (qgemm.c): the IR's qlinear --- */
+/* Quantizes x[m,k] per row as the IR's quantize defines (task covers rows
+ * [task*rows_per_task, ...)) into xq, bk_qrows_bytes(m, k) bytes: elem_bytes 1
+ * for the VNNI variants (codes u), 2 for the others (int16 u - z). */
+void bk_quantize_rows(const bertc_env_t *env, int64_t task, const float *x, uint8_t *xq,
+                      int64_t m, int64_t k, int64_t rows_per_task, int64_t elem_bytes);
+int64_t bk_qrows_bytes(int64_t m, int64_t k);
+/* bk_gemm's contract and tiling (bk_gemm_plan) on bk_quantize_rows's xq, with
+ * int8 weights packed by bk_pack_weights_i8 and per-output-channel scales
+ * ws[n]; residual may not alias out. One variant per x86 level (see qgemm.c):
+ * AVX512-VNNI and AVX-VNNI (xq of elem_bytes 1), AVX2 and portable (2). */
+#define BK_QGEMM_ARGS                                                                        \
+  const bertc_env_t *env, int64_t task, const uint8_t *xq, const uint8_t *w, const float *ws, \
+      const float *bias, const float *residual, const float *gamma, const float *beta,       \
+      float *out, int64_t m, int64_t n, int64_t k, int64_t m_block, int64_t n_block,         \
+      int64_t act, float eps
+void bk_qgemm_vnni512(BK_QGEMM_ARGS);
+void bk_qgemm_avxvnni(BK_QGEMM_ARGS);
+void bk_qgemm_avx2(BK_QGEMM_ARGS);
+void bk_qgemm_generic(BK_QGEMM_ARGS);
+/* Packs wq i8[N,K] into ceil(N/32) panels of [ceil(K/4)][32][4] bytes (zero
+ * padded), then ceil(N/32)*32 int32 column sums: bk_packed_i8_bytes(n, k) bytes. */
+int64_t bk_packed_i8_bytes(int64_t n, int64_t k);
+void bk_pack_weights_i8(const int8_t *w, int64_t n, int64_t k, uint8_t *out);
 
 /* --- Attention --- */
 /* Unfused: task = b * heads + h. q, k, v rows have stride ld (floats). */

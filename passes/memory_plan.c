@@ -144,7 +144,8 @@ bertc_status_t mp_plan_memory(const ir_graph_t *g, int64_t batch, int64_t seq, m
     const ir_node_t *node = &g->nodes[n];
     int32_t r = node->result;
     if (ir_value_is_output(g, r)) continue;
-    uint64_t bytes = (uint64_t)ir_value_numel(&g->values[r], batch, seq) * 4u;
+    uint64_t bytes = (uint64_t)ir_value_numel(&g->values[r], batch, seq) *
+                     (uint64_t)ir_dtype_size(g->values[r].dtype);
     if (!base_add_u64(out->total_temp_bytes, bytes, &out->total_temp_bytes)) {
       s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "arena size overflows");
       break;
@@ -155,7 +156,9 @@ bertc_status_t mp_plan_memory(const ir_graph_t *g, int64_t batch, int64_t seq, m
     bool in_place = ir_op_info(node->op)->in_place && a != IR_NONE &&
                     g->values[a].kind == IR_VALUE_TEMP && item_of[owner[a]] != IR_NONE &&
                     last_use[a] == (int64_t)n &&
-                    (uint64_t)ir_value_numel(&g->values[a], batch, seq) * 4u == bytes;
+                    (uint64_t)ir_value_numel(&g->values[a], batch, seq) *
+                            (uint64_t)ir_dtype_size(g->values[a].dtype) ==
+                        bytes;
     for (int i = 1; in_place && i < node->num_operands; i++) in_place = node->operands[i] != a;
     int64_t end = last_use[r] < 0 ? (int64_t)n : last_use[r];
     if (in_place) {

@@ -40,12 +40,18 @@ static const pass_info_t pass_table[] = {
     {"fuse-linear-act", pass_fuse_linear_act, "linear + activation op -> linear{act}"},
     {"fuse-linear-add-ln", pass_fuse_linear_add_ln,
      "linear + residual add + layer_norm -> linear_add_ln (add + layer_norm -> add_ln)"},
+    {"quantize-int8", pass_quantize_int8,
+     "per-token linear layers -> quantize, matmul_i8, dequantize (int8 weights per channel)"},
+    {"fuse-int8", pass_fuse_int8,
+     "quantize + matmul_i8 + dequantize (+ add_ln) -> qlinear"},
 };
 
 static const char *const default_pipeline[] = {
     "dce",       "fold-constants",  "canonicalize",       "fuse-embeddings", "fuse-attention",
     "merge-qkv", "fuse-linear-act", "fuse-linear-add-ln", "dce",
 };
+/* Appended to the default pipeline for int8 (pass_options_t.int8). */
+static const char *const int8_pipeline[] = {"quantize-int8", "fuse-int8", "dce"};
 
 size_t pass_count(void) { return BASE_ARRAY_LEN(pass_table); }
 const char *pass_name(size_t i) { return i < pass_count() ? pass_table[i].name : NULL; }
@@ -126,11 +132,14 @@ static bertc_status_t add_disabled(void *user, const char *name, size_t len) {
   return BERTC_OK;
 }
 
-static bertc_status_t make_plan(const char *passes, const char *disabled, plan_t *p) {
+static bertc_status_t make_plan(const char *passes, const char *disabled, bool int8,
+                                plan_t *p) {
   memset(p, 0, sizeof(*p));
   if (!passes) {
     for (size_t i = 0; i < BASE_ARRAY_LEN(default_pipeline); i++)
       p->steps[p->num_steps++] = find_pass(default_pipeline[i], strlen(default_pipeline[i]));
+    for (size_t i = 0; int8 && i < BASE_ARRAY_LEN(int8_pipeline); i++)
+      p->steps[p->num_steps++] = find_pass(int8_pipeline[i], strlen(int8_pipeline[i]));
   } else if (strcmp(passes, "none")) {
     BERTC_RETURN_IF_ERROR(each_name(passes, "pass pipeline", add_step, p));
   }
@@ -209,7 +218,7 @@ bertc_status_t pass_run_pipeline(ir_graph_t *g, const char *passes, const char *
   pass_options_init(&defaults);
   const pass_options_t *o = opts ? opts : &defaults;
   plan_t plan;
-  BERTC_RETURN_IF_ERROR(make_plan(passes, disabled, &plan));
+  BERTC_RETURN_IF_ERROR(make_plan(passes, disabled, o->int8, &plan));
   bool print_all = o->print_after && !strcmp(o->print_after, "all");
   if (o->print_after && !print_all && !find_pass(o->print_after, strlen(o->print_after)))
     return unknown_pass("print after", o->print_after, strlen(o->print_after));

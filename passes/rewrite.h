@@ -35,6 +35,13 @@ bertc_status_t pass_fuse_attention(ir_graph_t *g, const pass_options_t *o) BERTC
 bertc_status_t pass_merge_qkv(ir_graph_t *g, const pass_options_t *o) BERTC_MUST_USE;
 bertc_status_t pass_fuse_linear_act(ir_graph_t *g, const pass_options_t *o) BERTC_MUST_USE;
 bertc_status_t pass_fuse_linear_add_ln(ir_graph_t *g, const pass_options_t *o) BERTC_MUST_USE;
+bertc_status_t pass_quantize_int8(ir_graph_t *g, const pass_options_t *o) BERTC_MUST_USE;
+bertc_status_t pass_fuse_int8(ir_graph_t *g, const pass_options_t *o) BERTC_MUST_USE;
+/* A linear or linear_add_ln that quantize-int8 rewrites (input of rank 3, an
+ * f32 row-major constant weight). */
+bool pass_int8_is_candidate(const ir_graph_t *g, const ir_node_t *n);
+/* quantize-int8's weight rule: q (n*k) and scale (n) of row-major w[n,k]. */
+void pass_quantize_weight_rows(const float *w, int64_t n, int64_t k, int8_t *q, float *scale);
 
 /* --- Rewriting --- */
 

@@ -41,6 +41,17 @@ static const char *help =
     "                           AMX-BF16; the .so carries those weights a second time,\n"
     "                           at 1.5x their fp32 size); or the host BLAS. Default:\n"
     "                           model.json's \"gemm\", else bertc\n"
+    "  --precision fp32|int8    the linear layers' number format (default: model.json's\n"
+    "                           \"precision\", else fp32); int8: weights per output\n"
+    "                           channel, activations per row, int32 accumulation\n"
+    "  --keep-fp32 LIST|auto    int8: weight names whose layers stay fp32; auto: when\n"
+    "                           the probe's agreement is too low, keep the layers\n"
+    "                           most sensitive on it in fp32 until it is met\n"
+    "  --calibrate FILE.jsonl   int8: probe texts ({\"text\": ...} per line) for the\n"
+    "                           agreement report (default: a built-in set)\n"
+    "  --min-cosine X           int8: refuse the model when an output's mean cosine\n"
+    "                           to fp32 on the probe is below X (default 0.99; a\n"
+    "                           negative X skips the probe)\n"
     "  --passes LIST|none       the pass pipeline (default: all; see --list-passes)\n"
     "  --disable-pass NAME      drop a pass from the pipeline (repeatable)\n"
     "  --print-after NAME|all   print the IR after a pass to stderr\n"
@@ -75,7 +86,8 @@ static bool parse_emit(const char *s, bertc_emit_t *out) {
 
 int cmd_compile(int argc, char **argv) {
   enum { O_SEQ = 256, O_BATCH, O_TASK, O_CPU, O_FEAT, O_WEIGHTS, O_EMIT, O_LINKER, O_THREADS,
-         O_GEMM, O_PASSES, O_DISABLE, O_PRINT, O_VERIFY, O_STATS, O_LIST, O_JOBS };
+         O_GEMM, O_PASSES, O_DISABLE, O_PRINT, O_VERIFY, O_STATS, O_LIST, O_JOBS,
+         O_PRECISION, O_KEEP, O_CALIBRATE, O_MIN_COSINE };
   static const struct option opts[] = {{"output", required_argument, 0, 'o'},
                                        {"seq-lens", required_argument, 0, O_SEQ},
                                        {"batch-sizes", required_argument, 0, O_BATCH},
@@ -88,6 +100,10 @@ int cmd_compile(int argc, char **argv) {
                                        {"threads", required_argument, 0, O_THREADS},
                                        {"jobs", required_argument, 0, O_JOBS},
                                        {"gemm", required_argument, 0, O_GEMM},
+                                       {"precision", required_argument, 0, O_PRECISION},
+                                       {"keep-fp32", required_argument, 0, O_KEEP},
+                                       {"calibrate", required_argument, 0, O_CALIBRATE},
+                                       {"min-cosine", required_argument, 0, O_MIN_COSINE},
                                        {"passes", required_argument, 0, O_PASSES},
                                        {"disable-pass", required_argument, 0, O_DISABLE},
                                        {"print-after", required_argument, 0, O_PRINT},
@@ -143,6 +159,20 @@ int cmd_compile(int argc, char **argv) {
       else if (!strcmp(optarg, "bertc")) co.gemm = BERTC_GEMM_BERTC;
       else return cli_usage_error("compile", "--gemm wants bertc, amx or blas");
       break;
+    case O_PRECISION:
+      if (!strcmp(optarg, "fp32")) co.precision = BERTC_PRECISION_FP32;
+      else if (!strcmp(optarg, "int8")) co.precision = BERTC_PRECISION_INT8;
+      else return cli_usage_error("compile", "--precision wants fp32 or int8, got '%s'", optarg);
+      break;
+    case O_KEEP: co.keep_fp32 = optarg; break;
+    case O_CALIBRATE: co.probe_texts = optarg; break;
+    case O_MIN_COSINE: {
+      char *end;
+      double v = strtod(optarg, &end);
+      if (*end || !(v <= 1.0)) return cli_usage_error("compile", "--min-cosine wants a number <= 1");
+      co.min_cosine = v < 0 ? -1.0 : v == 0 ? 1e-9 : v;
+      break;
+    }
     case O_PASSES: co.passes = optarg; break;
     case O_DISABLE:
       if (strlen(disabled) + strlen(optarg) + 2 > sizeof disabled)

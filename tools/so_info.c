@@ -66,6 +66,11 @@ bertc_status_t so_info_json(const char *path, json_t **out) {
   json_object_set_new(o, "inputs", ins);
   json_object_set_new(o, "outputs", outs);
   json_t *meta = json_loads(bertc_model_metadata_json(m), 0, NULL);
+  /* the linear layers' number format, and the layers an int8 model kept in fp32 */
+  json_t *precision = meta ? json_object_get(meta, "precision") : NULL;
+  json_object_set_new(o, "precision", precision ? json_incref(precision) : json_string("fp32"));
+  json_t *kept = meta ? json_object_get(meta, "kept_fp32") : NULL;
+  if (kept) json_object_set_new(o, "kept_fp32", json_incref(kept));
   if (meta) json_object_set_new(o, "metadata", meta);
   bertc_model_release(m);
   *out = o;

@@ -75,6 +75,15 @@ typedef enum bertc_gemm_e {
   BERTC_GEMM_BLAS = 3,  /* the host's CBLAS, loaded by the runtime */
 } bertc_gemm_t;
 
+/* The number format of the linear layers. */
+typedef enum bertc_precision_e {
+  BERTC_PRECISION_MODEL = 0, /* model.json's "precision", else fp32 (default) */
+  BERTC_PRECISION_FP32 = 1,
+  BERTC_PRECISION_INT8 = 2,  /* linear layers applied to every token in int8: weights per
+                                output channel, activations per row at run time, int32
+                                accumulation, fp32 epilogue */
+} bertc_precision_t;
+
 /* Called once per phase as it ends, with its name and the seconds it took:
  * "import", "passes", "lower", "target", then for a .so "llvm (N modules,
  * T threads)" and "link", for the other outputs "codegen", "verify",
@@ -126,6 +135,24 @@ typedef struct bertc_compile_options {
   bool quiet;       /* no notes on stderr (warnings stay) */
   bertc_progress_fn_t progress; /* NULL: no progress reports */
   void *progress_user;
+  bertc_precision_t precision;
+  /* int8 only: NULL or a comma-separated list of weight names (as the
+   * checkpoint names them) whose layers stay fp32; or "auto": when the agreement
+   * probe (below) fails, the layers are ranked by their own int8 error on the
+   * probe texts and the model is rebuilt keeping the 1, 2, 4, ... most sensitive
+   * in fp32 until the agreement is met (reported with the layers kept). */
+  const char *keep_fp32;
+  /* int8 .so only: the agreement probe. After writing the .so, the compile runs
+   * it and an fp32 build of the same model on probe inputs (probe_texts: a JSON
+   * Lines file of {"text": ...}; NULL: a built-in set) and reports the mean and
+   * minimum cosine of every output and, for logits, the share of unchanged top
+   * answers (on stderr unless quiet, and through `progress` as the phase
+   * "accuracy probe"). When an output's mean cosine is below min_cosine (0:
+   * 0.99; negative: no probe) the .so is removed and the compile fails with the
+   * report. probe_texts is read before anything is compiled (a malformed line
+   * fails the compile at once, naming the file and the line). */
+  const char *probe_texts;
+  double min_cosine;
 } bertc_compile_options_t;
 
 void bertc_compile_options_init(bertc_compile_options_t *options);

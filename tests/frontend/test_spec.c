@@ -259,7 +259,7 @@ static const struct {
      "seq_lens[1] must be an integer, got a real number"},
     {"{\"checkpoint\": \"../ckpt\", \"batch_sizes\": [0]}", "batch_sizes: 0 is out of range"},
     {"{\"checkpoint\": \"../ckpt\", \"precision\": \"bf16\"}",
-     "precision 'bf16' is not supported yet (fp32 only)"},
+     "precision 'bf16' is not supported (fp32 or int8)"},
     {"{\"checkpoint\": \"../ckpt\", \"precision\": 32}",
      "precision must be a non-empty string, got an integer"},
     {"{\"checkpoint\": \"../ckpt\", \"task\": \"classify\"}",

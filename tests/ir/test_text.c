@@ -69,6 +69,16 @@ static int32_t add_panel_const(ir_graph_t *g, const char *name, int64_t n, int64
 
 /* Uses every op at least once (H = 8, 2 heads), with a panel weight, a tied
  * (aliased) weight, a constant created between nodes and a named temporary. */
+/* An i8 [n,k] constant with values (i * 7 + j) % 255 - 127. */
+static int32_t add_i8_const(ir_graph_t *g, const char *name, int64_t n, int64_t k) {
+  int8_t *data = malloc((size_t)(n * k));
+  assert_non_null(data);
+  for (int64_t i = 0; i < n * k; i++) data[i] = (int8_t)((i * 7) % 255 - 127);
+  int32_t v;
+  TU_ASSERT_OK(ir_add_const(g, name, IR_I8, 2, (int64_t[]){n, k}, data, (uint64_t)(n * k), &v));
+  return v;
+}
+
 static ir_graph_t *build_all_ops(void) {
   ir_graph_t *g;
   TU_ASSERT_OK(ir_graph_create("all \"ops\"", &g));
@@ -126,6 +136,19 @@ static ir_graph_t *build_all_ops(void) {
   TU_ASSERT_OK(ir_add_const_alias(g, "cls.predictions.decoder.weight", word, &dec));
   int32_t logits =
       NODE(g, IR_OP_LINEAR, IA(IR_ACT_SILU), NULL, x, dec, CONST(g, "decoder.bias", 10));
+  /* int8 */
+  int32_t wq = add_i8_const(g, "dense.weight.i8", 8, 8), ws = CONST(g, "dense.weight:scale", 8);
+  int32_t qx = NODE(g, IR_OP_QUANTIZE, NULL, NULL, x);
+  int32_t acc = NODE(g, IR_OP_MATMUL_I8, NULL, NULL, qx, wq);
+  int32_t dq = NODE(g, IR_OP_DEQUANTIZE, IA(IR_ACT_GELU), NULL, acc, x, ws, b);
+  int32_t ql = NODE(g, IR_OP_QLINEAR, IA(IR_ACT_RELU), NULL, dq, wq, ws, b);
+  int32_t ql7 = NODE(g, IR_OP_QLINEAR, NULL, FA(1e-12f), ql, wq, ws, b, x, gam, bet);
+  int32_t tq = add_i8_const(g, "word.i8", 10, 8), ts = CONST(g, "word:scale", 10);
+  int32_t eq8 = NODE(g, IR_OP_EMBED_LN_I8, IA(-1), FA(1e-5f), tq, ts, ids, pos, gam, bet, type, tt);
+  int32_t eq6 = NODE(g, IR_OP_EMBED_LN_I8, IA(1), FA(1e-12f), tq, ts, ids, pos, gam, bet);
+  TU_ASSERT_OK(ir_add_output(g, "int8", ql7));
+  TU_ASSERT_OK(ir_add_output(g, "eq8", eq8));
+  TU_ASSERT_OK(ir_add_output(g, "eq6", eq6));
   TU_ASSERT_OK(ir_add_output(g, "last_hidden_state", t));
   TU_ASSERT_OK(ir_add_output(g, "sentence", sl));
   TU_ASSERT_OK(ir_add_output(g, "pooled", sl2));
@@ -566,7 +589,7 @@ static void test_parse_errors(void **state) {
       {HEAD "  %2 = gather(%1, %0) : f32[B,S,3]\n}\n",
        "t.ir:4:25: result type f32[B,S,3] does not match f32[B,S,2], which gather computes"},
       {HEAD "  %2 = gather(%1, %0) : f32[B,S,2] panel(2)\n}\n",
-       "t.ir:4:36: the panel layout is for f32[N,K] weights"},
+       "t.ir:4:36: the panel layout is for f32 or i8 [N,K] weights"},
       {HEAD "  %2 = linear(%1, %1, %1) {act = none} : f32[3,3]\n}\n",
        "t.ir:4:8: linear: operand 2 has type f32[3,2], expected f32[3]"},
       {HEAD "  %2 = const : f32[0,2] = hex\"\"\n}\n",
@@ -582,7 +605,7 @@ static void test_parse_errors(void **state) {
        "t.ir:4:16: a constant's dims must be sizes, not B or S"},
       {HEAD "  %2 = const : f32[1,1,1,1,1] = hex\"\"\n}\n", "t.ir:4:28: too many dims (at most 4)"},
       {HEAD "  %2 = const : f16[2] = hex\"\"\n}\n",
-       "t.ir:4:16: unknown dtype 'f16' (expected f32 or i32)"},
+       "t.ir:4:16: unknown dtype 'f16' (expected f32, i32 or i8)"},
       {HEAD "  %2 = const \"e\" : f32[1] = elided(hash=0x0123, bytes=4)\n}\n",
        "t.ir:4:29: constant data was elided when this text was printed"},
       {HEAD "  %2 = const : f32[2] = hex\"0000803f00zz0040\"\n}\n",

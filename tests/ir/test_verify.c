@@ -248,8 +248,8 @@ static void panel_on_temporary(ir_graph_t *g, const fx_t *f, char *want, size_t 
   g->values[f->q].layout = IR_LAYOUT_PANEL;
   g->values[f->q].layout_param = 4;
   snprintf(want, size,
-           "value %%%d has type f32[B,S,8] panel(4): the panel layout is only for f32[N,K] "
-           "constants",
+           "value %%%d has type f32[B,S,8] panel(4): the panel layout is only for f32 or i8 "
+           "[N,K] constants",
            f->q);
 }
 

@@ -36,6 +36,15 @@
  * Q weights); every other pass must give exactly the same numbers. */
 #define SEMANTIC_TOL 1e-6
 #define ROUNDING_PASS "canonicalize"
+/* quantize-int8 changes the result on purpose, to the int8 ops' definition:
+ * its golden cases are checked against the fp32 graph within this (the int8
+ * error of a few 4-wide layers), and the fixture checks leave the int8 passes
+ * (not in the default pipeline) to tests/backend/test_int8.c. */
+#define INT8_PASS "quantize-int8"
+#define INT8_TOL 0.1
+static bool int8_pass(const char *name) {
+  return !strcmp(name, INT8_PASS) || !strcmp(name, "fuse-int8");
+}
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -199,7 +208,8 @@ static void check_golden_case(const char *pass, const char *dir, const char *fil
   interpret(before, &in, &a);
   interpret(g, &in, &b);
   double d = max_diff(before, &a, g, &b);
-  if (!(d <= SEMANTIC_TOL)) fail_msg("%s/%s: outputs differ by %g after %s", pass, file, d, pass);
+  double tol = strcmp(pass, INT8_PASS) ? SEMANTIC_TOL : INT8_TOL;
+  if (!(d <= tol)) fail_msg("%s/%s: outputs differ by %g after %s", pass, file, d, pass);
   free_outputs(&a);
   free_outputs(&b);
   /* Idempotent. */
@@ -415,10 +425,11 @@ static char *read_stream(FILE *f) {
 }
 
 static void test_pass_table(void **state) {
-  assert_int_equal(pass_count(), 8);
+  assert_int_equal(pass_count(), 10);
   const char *order[] = {"dce",             "fold-constants", "canonicalize",
                          "fuse-embeddings", "fuse-attention", "merge-qkv",
-                         "fuse-linear-act", "fuse-linear-add-ln"};
+                         "fuse-linear-act", "fuse-linear-add-ln", "quantize-int8",
+                         "fuse-int8"};
   for (size_t i = 0; i < pass_count(); i++) {
     assert_string_equal(pass_name(i), order[i]);
     assert_true(strlen(pass_summary(i)) > 10);
@@ -582,6 +593,7 @@ static void check_fixture(const char *name) {
 
   /* Each pass alone on the unoptimized graph: exact, but for canonicalize. */
   for (size_t i = 0; i < pass_count(); i++) {
+    if (int8_pass(pass_name(i))) continue;
     ir_graph_t *g = clone(g0);
     bool rounds = !strcmp(pass_name(i), ROUNDING_PASS);
     step(name, g, pass_name(i), &in, g0, &ref, "alone", rounds ? SEMANTIC_TOL : 0);
@@ -590,8 +602,9 @@ static void check_fixture(const char *name) {
   /* Every prefix of the default pipeline (the table's order, then dce). */
   ir_graph_t *g = clone(g0);
   for (size_t i = 0; i <= pass_count(); i++)
-    step(name, g, i < pass_count() ? pass_name(i) : "dce", &in, g0, &ref, "in the pipeline",
-         SEMANTIC_TOL);
+    if (i == pass_count() || !int8_pass(pass_name(i)))
+      step(name, g, i < pass_count() ? pass_name(i) : "dce", &in, g0, &ref, "in the pipeline",
+           SEMANTIC_TOL);
   ir_graph_t *d = clone(g0);
   TU_ASSERT_OK(pass_run_pipeline(d, NULL, NULL, NULL));
   char *a = print_graph(g, IR_PRINT_ELIDE_DATA), *b = print_graph(d, IR_PRINT_ELIDE_DATA);
