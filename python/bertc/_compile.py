@@ -16,6 +16,7 @@ from ._model import check
 _TASKS = {name: code for code, name in N.TASK_NAMES.items()}
 _GEMM = {"bertc": 1, "amx": 2, "blas": 3}
 _WEIGHTS = {"embed": 1, "external": 2}
+_PRECISION = {"fp32": 1, "int8": 2}
 
 Progress = Callable[[str, float], None]
 
@@ -30,6 +31,9 @@ def compile(model: Union[str, os.PathLike[str]], out: Union[str, os.PathLike[str
             task: Optional[str] = None, target_cpu: Optional[str] = None,
             target_features: Optional[str] = None, threads: int = 0, jobs: int = 0,
             gemm: Optional[str] = None, weights: Optional[str] = None,
+            keep_fp32: Optional[Union[str, Sequence[str]]] = None,
+            calibrate: Optional[Union[str, os.PathLike[str]]] = None,
+            min_cosine: Optional[float] = None,
             progress: Union[bool, Progress] = True) -> str:
     """Compiles ``model`` (a HuggingFace model directory, a directory with a
     model.json, or a model.json) into the shared object ``out`` and returns its path.
@@ -38,11 +42,15 @@ def compile(model: Union[str, os.PathLike[str]], out: Union[str, os.PathLike[str
     model's maximum length, batch 1); ``task`` overrides the model's ("embedding",
     "fill-mask", ...); ``target_cpu`` is an LLVM CPU name or "native" (default);
     ``threads`` the threads runs are planned for; ``jobs`` the code-generating
-    threads. ``progress``: True prints each phase on stderr as `bertc compile`
+    threads. ``precision`` "int8" quantizes the linear layers and checks the
+    result against fp32 on probe texts (``calibrate``: a JSON Lines file of
+    {"text": ...}; default a built-in set), refusing it below ``min_cosine``
+    (default 0.99); ``keep_fp32`` names weights whose layers stay fp32, or "auto".
+    ``progress``: True prints each phase on stderr as `bertc compile`
     does, False is silent, a callable gets (phase, seconds). Raises bertc.Error
     with the compiler's message (naming the file at fault)."""
-    if precision != "fp32":
-        raise InvalidArgumentError(f"precision {precision!r}: this bertc offers 'fp32'")
+    if precision not in _PRECISION:
+        raise InvalidArgumentError(f"precision {precision!r}: expected 'fp32' or 'int8'")
     try:
         lib = N.compiler()
     except OSError as e:
@@ -85,6 +93,17 @@ def compile(model: Union[str, os.PathLike[str]], out: Union[str, os.PathLike[str
         if weights not in _WEIGHTS:
             raise InvalidArgumentError(f"weights {weights!r}: expected embed or external")
         opts.weights = _WEIGHTS[weights]
+    opts.precision = _PRECISION[precision]
+    if keep_fp32 is not None:
+        b = (keep_fp32 if isinstance(keep_fp32, str) else ",".join(keep_fp32)).encode()
+        keep.append(b)
+        opts.keep_fp32 = b
+    if calibrate is not None:
+        b = os.fsencode(calibrate)
+        keep.append(b)
+        opts.probe_texts = b
+    if min_cosine is not None:
+        opts.min_cosine = min_cosine
     opts.threads = threads
     opts.jobs = jobs
     report: Optional[Progress] = None

@@ -196,6 +196,7 @@ class Model:
             "buckets": [{"batch": b, "seq": s} for b, s in self._buckets],
             "outputs": list(self._outputs),
             "precision": m.get("precision", "fp32"),
+            "kept_fp32": [x for x in str(m.get("kept_fp32", "")).split(",") if x],
             "target_cpu": self._target_cpu,
             "labels": list(m.get("labels") or []),
             "pooling": m.get("pooling"),

@@ -245,6 +245,10 @@ class CompileOptions(Structure):
         ("quiet", c_bool),
         ("progress", PROGRESS),
         ("progress_user", c_void_p),
+        ("precision", c_int),
+        ("keep_fp32", c_char_p),
+        ("probe_texts", c_char_p),
+        ("min_cosine", c_double),
     ]
 
 

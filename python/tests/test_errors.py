@@ -48,7 +48,7 @@ def test_compile_errors(tmp_path: Path) -> None:
     with pytest.raises(bertc.InvalidArgumentError, match="task"):
         bertc.compile(minilm_dir(), tmp_path / "x.so", task="translation", progress=False)
     with pytest.raises(bertc.InvalidArgumentError, match="precision"):
-        bertc.compile(minilm_dir(), tmp_path / "x.so", precision="fp8", progress=False)
+        bertc.compile(minilm_dir(), tmp_path / "x.so", precision="fp4", progress=False)
     assert not (tmp_path / "x.so").exists()
 
 
@@ -60,3 +60,19 @@ def test_compile_progress(tmp_path: Path) -> None:
     assert phases[0] == "import" and phases[-1] == "total"
     with bertc.Model(out) as m:
         assert m.info["buckets"] == [{"batch": 1, "seq": 16}]
+
+
+def test_compile_int8(tmp_path: Path) -> None:
+    """precision="int8": the compile's agreement probe passes on MiniLM, the model
+    says so, and its embeddings stay close to fp32's (the probe's own threshold)."""
+    out = bertc.compile(minilm_dir(), tmp_path / "q.so", seq_lens=[32], precision="int8",
+                        progress=False)
+    texts = ["A man is eating food.", "The weather is lovely today.", "int8 embeddings"]
+    with bertc.Model(out) as q:
+        assert q.info["precision"] == "int8"
+        e8 = q.encode(texts)
+    ref = bertc.compile(minilm_dir(), tmp_path / "f.so", seq_lens=[32], progress=False)
+    with bertc.Model(ref) as f:
+        e32 = f.encode(texts)
+    cos = (e8 * e32).sum(1) / np.linalg.norm(e8, axis=1) / np.linalg.norm(e32, axis=1)
+    assert cos.min() >= 0.99
