@@ -407,6 +407,15 @@ static bertc_status_t check_variants(const bertc_model_descriptor_t *d) {
   return BERTC_OK;
 }
 
+/* "'x86-64-v4', 'x86-64-v3'": the variants' CPUs, for messages. */
+static void variant_cpus(const bertc_model_descriptor_t *d, char *out, size_t cap) {
+  out[0] = '\0';
+  for (uint32_t v = 0; v < d->num_variants; v++) {
+    size_t used = strlen(out);
+    snprintf(out + used, cap - used, "%s'%s'", v ? ", " : "", d->variants[v].target_cpu);
+  }
+}
+
 /* Chooses the first variant the host runs (m->variant, -1 when none) and
  * points m->desc at the descriptor as that variant. With `required`, no
  * variant is an error naming each one and what the host lacks for it. */
@@ -418,16 +427,11 @@ static bertc_status_t choose_variant(bertc_model_t *m, bool required, const char
   bool named = false;
   for (uint32_t v = 0; wanted && v < d->num_variants; v++)
     named |= !strcmp(d->variants[v].target_cpu, wanted);
-  if (wanted && !named) {
-    char cpus[256] = "";
-    for (uint32_t v = 0; v < d->num_variants; v++) {
-      size_t used = strlen(cpus);
-      snprintf(cpus + used, sizeof cpus - used, "%s'%s'", v ? ", " : "",
-               d->variants[v].target_cpu);
-    }
+  char cpus[256];
+  variant_cpus(d, cpus, sizeof cpus);
+  if (wanted && !named)
     return bertc_status_make(BERTC_STATUS_NOT_FOUND,
                              "no code variant for cpu '%s' (the model has %s)", wanted, cpus);
-  }
   bertc_status_t first = BERTC_OK;
   for (uint32_t v = 0; v < d->num_variants && m->variant < 0; v++) {
     const bertc_abi_variant_t *x = &d->variants[v];
@@ -461,11 +465,6 @@ static bertc_status_t choose_variant(bertc_model_t *m, bool required, const char
   }
   if (d->num_variants == 1 || wanted) return first; /* its own message says it all */
   bertc_status_free(first);
-  char cpus[256] = "";
-  for (uint32_t v = 0; v < d->num_variants; v++) {
-    size_t used = strlen(cpus);
-    snprintf(cpus + used, sizeof cpus - used, "%s'%s'", v ? ", " : "", d->variants[v].target_cpu);
-  }
   return bertc_status_make(BERTC_STATUS_INCOMPATIBLE,
                            "none of its %u code variants (%s) runs on this host: %s",
                            d->num_variants, cpus, why);
