@@ -352,11 +352,14 @@ static void test_qemu_haswell(void **state) {
   char cmd[8192], *out = NULL, *err = NULL;
   /* this program in its child mode, on an AVX2-only CPU (the tiny model
    * only: qemu's AVX2 runs MiniLM at ~10 MFLOP/s, two minutes a sentence) */
-  snprintf(cmd, sizeof cmd, "'%s' -cpu Haswell '%s' --child '%s' 2>&1", qemu, self, tiny);
-  int rc = tu_run(cmd, &out, NULL);
+  snprintf(cmd, sizeof cmd, "'%s' -cpu Haswell '%s' --child '%s'", qemu, self, tiny);
+  int rc = tu_run(cmd, &out, &err);
   print_message("under qemu-x86_64 -cpu Haswell:\n%s", out ? out : "");
-  if (rc != 0) fail_msg("the checks under qemu-x86_64 -cpu Haswell failed (exit %d)", rc);
+  if (rc != 0)
+    fail_msg("the checks under qemu-x86_64 -cpu Haswell failed (exit %d):\n%s", rc, err);
+  assert_non_null(strstr(out, FIXTURE " [x86-64-v3]: == interpreter (1e-5) at 4 buckets"));
   free(out);
+  free(err);
 
   /* a .so for AVX-512 alone is refused there, naming what the host lacks */
   char *v4 = tu_scratch_path("multi_isa/" FIXTURE "-v4.so");
