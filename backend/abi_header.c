@@ -88,6 +88,14 @@ bertc_status_t cg_header_text(const cg_program_t *p, const cg_artifact_info_t *i
           " * Code for cpu %s, features:",
           m, BERTC_VERSION_STRING, info->target_cpu);
   put_wrapped_list(f, info->target_features);
+  if (info->num_variants > 1) {
+    fputs(" *\n * Code variants (descriptor->variants, best first; the runtime runs the\n"
+          " * first the host supports):",
+          f);
+    for (size_t i = 0; i < info->num_variants; i++)
+      fprintf(f, "%s %s", i ? "," : "", info->variants[i].cpu);
+    fputc('\n', f);
+  }
   fputs(" */\n\n", f);
   fwrite(cg_abi_h, 1, cg_abi_h_size, f);
 

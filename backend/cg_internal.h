@@ -37,8 +37,10 @@ extern const size_t cg_abi_h_size;
 
 /* Everything the descriptor records that is not in the program. */
 typedef struct cg_artifact_info {
-  const char *target_cpu;
+  const char *target_cpu;      /* variants[0]'s */
   const char *target_features;
+  const cg_target_t *variants; /* the code variants, best first */
+  size_t num_variants;
   bool weights_external;
   const char *weights_file; /* its base name; NULL when embedded or not known */
   uint64_t weights_hash;
@@ -50,7 +52,8 @@ typedef struct cg_artifact_info {
 
 /* --- descriptor.c --- */
 /* Adds the descriptor global (weights, tables, strings) and the exported
- * bertc_model_query. `entries` holds one entry function per bucket. */
+ * bertc_model_query. `entries` holds one entry function per bucket for each
+ * variant in turn (num_variants * num_buckets). */
 bertc_status_t cg_emit_descriptor(LLVMModuleRef mod, const cg_program_t *p,
                                   const cg_artifact_info_t *info, LLVMValueRef *entries,
                                   LLVMTargetDataRef td) BERTC_MUST_USE;

@@ -172,6 +172,7 @@ typedef enum cg_wrap_mode { CG_WRAP_ALL, CG_WRAP_DECLARE, CG_WRAP_SHARD } cg_wra
 
 typedef struct cg_gen {
   const cg_program_t *p;
+  char tag[32]; /* "" for a single variant, else "_v<i>": in the variant's symbol names */
   cg_wrap_mode_t wrap_mode;
   size_t shard, num_shards; /* CG_WRAP_SHARD */
   LLVMContextRef ctx;
@@ -332,7 +333,8 @@ static bertc_status_t get_wrapper(cg_gen_t *g, const cg_call_t *c, LLVMValueRef 
   if (define) BERTC_RETURN_IF_ERROR(find_kernel(g, c, &kernel, &kernel_ty));
   if (define || g->wrap_mode == CG_WRAP_DECLARE) {
     char name[CG_MAX_NAME + 96];
-    snprintf(name, sizeof name, "%s_%s_%zu", g->p->model_name, c->kernel, same_kernel);
+    snprintf(name, sizeof name, "%s%s_%s_%zu", g->p->model_name, g->tag, c->kernel,
+             same_kernel);
     fn = LLVMAddFunction(g->mod, name, g->wrapper_ty);
     if (g->wrap_mode == CG_WRAP_ALL) {
       LLVMSetLinkage(fn, LLVMInternalLinkage);
@@ -426,8 +428,8 @@ static void build_run_tasks(cg_gen_t *g) {
 
 /* int32_t <model>_b<B>_s<S>(env, weights, arena, inputs, outputs) */
 static bertc_status_t build_entry(cg_gen_t *g, const cg_bucket_t *bk, LLVMValueRef *out) {
-  char name[CG_MAX_NAME + 32];
-  snprintf(name, sizeof name, "%s_b%d_s%d", g->p->model_name, bk->batch, bk->seq);
+  char name[CG_MAX_NAME + 48];
+  snprintf(name, sizeof name, "%s%s_b%d_s%d", g->p->model_name, g->tag, bk->batch, bk->seq);
   LLVMValueRef fn = LLVMAddFunction(g->mod, name, g->entry_ty);
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   add_fn_attr(g, fn, "nounwind");
@@ -606,7 +608,9 @@ typedef struct cg_unit {
   const cg_program_t *p;
   const cg_options_t *o;
   const cg_artifact_info_t *info;
-  const char *features; /* what LLVM is given (cg_llvm_features) */
+  size_t variant;       /* the target it is for: info->variants[variant] (DECLARE: the
+                           last, most portable one; its entries call every variant's) */
+  char *features;       /* what LLVM is given (cg_llvm_features), owned */
   cg_wrap_mode_t mode;  /* ALL: the one module; DECLARE: entries; SHARD: wrappers */
   size_t shard, num_shards;
   bool report; /* report each phase (the single-module build) */
@@ -620,19 +624,27 @@ static void unit_report(cg_unit_t *u, const char *phase) {
   if (u->report) report(u->o, phase, &u->t0);
 }
 
+static void set_tag(cg_gen_t *g, const cg_artifact_info_t *info, size_t variant) {
+  if (info->num_variants > 1)
+    snprintf(g->tag, sizeof g->tag, "_v%zu", variant);
+  else
+    g->tag[0] = '\0';
+}
+
 /* The module of one unit, ready for the optimizer. */
 static bertc_status_t build_unit(cg_unit_t *u, cg_gen_t *g, LLVMTargetDataRef td,
                                  const char *triple) {
   const cg_program_t *p = u->p;
+  const cg_target_t *target = &u->info->variants[u->variant];
   g->wrap_mode = u->mode;
   g->shard = u->shard;
   g->num_shards = u->num_shards;
+  set_tag(g, u->info, u->variant);
   if (u->mode == CG_WRAP_DECLARE) {
     g->mod = LLVMModuleCreateWithNameInContext(p->model_name, g->ctx);
     LLVMSetSourceFileName(g->mod, p->model_name, strlen(p->model_name));
   } else {
-    BERTC_RETURN_IF_ERROR(
-        load_kernels(g, cg_target_has_avx512(u->info->target_cpu, u->info->target_features)));
+    BERTC_RETURN_IF_ERROR(load_kernels(g, cg_target_has_avx512(target->cpu, target->features)));
   }
   LLVMSetTarget(g->mod, triple);
   LLVMSetModuleDataLayout(g->mod, td);
@@ -640,16 +652,23 @@ static bertc_status_t build_unit(cg_unit_t *u, cg_gen_t *g, LLVMTargetDataRef td
     BERTC_RETURN_IF_ERROR(build_wrapper_shard(g));
   } else {
     build_run_tasks(g);
+    /* Each variant's entries in turn; the wrappers are numbered per variant. */
+    size_t nv = u->mode == CG_WRAP_DECLARE ? u->info->num_variants : 1;
     LLVMValueRef *entries = NULL;
-    BERTC_RETURN_IF_ERROR(base_calloc(p->num_buckets, sizeof *entries, (void **)&entries));
+    BERTC_RETURN_IF_ERROR(
+        base_calloc(nv * p->num_buckets, sizeof *entries, (void **)&entries));
     bertc_status_t s = BERTC_OK;
-    for (size_t i = 0; !s && i < p->num_buckets; i++)
-      s = build_entry(g, &p->buckets[i], &entries[i]);
+    for (size_t v = 0; !s && v < nv; v++) {
+      if (u->mode == CG_WRAP_DECLARE) set_tag(g, u->info, v);
+      g->num_wrappers = 0;
+      for (size_t i = 0; !s && i < p->num_buckets; i++)
+        s = build_entry(g, &p->buckets[i], &entries[v * p->num_buckets + i]);
+    }
     if (!s) s = cg_emit_descriptor(g->mod, p, u->info, entries, td);
     free(entries);
     BERTC_RETURN_IF_ERROR(s);
   }
-  finish_module(g, u->info->target_cpu, u->features);
+  finish_module(g, target->cpu, u->features);
   unit_report(u, "codegen");
   char *err = NULL;
   bool bad = LLVMVerifyModule(g->mod, LLVMReturnStatusAction, &err);
@@ -668,7 +687,8 @@ static void generate_unit(cg_unit_t *u) {
   LLVMTargetMachineRef tm = NULL;
   LLVMTargetDataRef td = NULL;
   bertc_status_t s =
-      cg_create_target_machine(u->info->target_cpu, u->features, u->o->opt_level, &triple, &tm);
+      cg_create_target_machine(u->info->variants[u->variant].cpu, u->features, u->o->opt_level,
+                               &triple, &tm);
   if (s) {
     u->status = s;
     return;
@@ -772,33 +792,38 @@ static bertc_status_t generate(const cg_program_t *p, const cg_options_t *o,
                                cg_unit_t **out_units, size_t *out_count) {
   *out_units = NULL;
   *out_count = 0;
-  char *features = NULL;
-  BERTC_RETURN_IF_ERROR(cg_llvm_features(info->target_features, &features));
   cg_llvm_init();
-  size_t shards = 0;
+  size_t nv = info->num_variants, shards = 0;
   if (o->emit == CG_EMIT_SO) {
     shards = count_wrappers(p);
     if (shards > CG_WRAPPER_MODULES) shards = CG_WRAPPER_MODULES;
   }
-  size_t count = 1 + shards;
+  bool split = o->emit == CG_EMIT_SO && (shards > 0 || nv > 1);
+  /* the entries' module, then each variant's wrapper modules */
+  size_t count = split ? 1 + nv * shards : 1;
   cg_unit_t *units;
-  bertc_status_t s = base_calloc(count, sizeof *units, (void **)&units);
-  if (s) {
-    free(features);
-    return s;
-  }
-  for (size_t i = 0; i < count; i++)
+  BERTC_RETURN_IF_ERROR(base_calloc(count, sizeof *units, (void **)&units));
+  bertc_status_t s = BERTC_OK;
+  for (size_t i = 0; i < count; i++) {
+    size_t variant = !split ? 0 : i == 0 ? nv - 1 : (i - 1) / shards;
     units[i] = (cg_unit_t){.p = p,
                            .o = o,
                            .info = info,
-                           .features = features,
-                           .mode = !shards ? CG_WRAP_ALL
+                           .variant = variant,
+                           .mode = !split ? CG_WRAP_ALL
                                    : i == 0 ? CG_WRAP_DECLARE
                                             : CG_WRAP_SHARD,
-                           .shard = i ? i - 1 : 0,
+                           .shard = i ? (i - 1) % shards : 0,
                            .num_shards = shards,
-                           .report = !shards,
+                           .report = !split,
                            .t0 = *t0};
+    if (!s) s = cg_llvm_features(info->variants[variant].features, &units[i].features);
+  }
+  if (s) {
+    *out_units = units;
+    *out_count = count;
+    return s;
+  }
   int jobs = o->jobs > 0 ? o->jobs : default_jobs();
   generate_units(units, count, jobs);
   for (size_t i = 0; i < count; i++)
@@ -809,7 +834,7 @@ static bertc_status_t generate(const cg_program_t *p, const cg_options_t *o,
   for (size_t i = 0; !s && i < count; i++)
     if (!units[i].buf && !units[i].ir)
       s = bertc_status_make(BERTC_STATUS_INTERNAL, "codegen: module %zu was not generated", i);
-  if (shards && !s) {
+  if (split && !s) {
     int used = jobs < (int)count ? jobs : (int)count;
     char phase[64];
     snprintf(phase, sizeof phase, "llvm (%zu modules, %d thread%s)", count, used,
@@ -818,7 +843,6 @@ static bertc_status_t generate(const cg_program_t *p, const cg_options_t *o,
   } else if (!s) {
     *t0 = units[0].t0;
   }
-  free(features);
   *out_units = units;
   *out_count = count;
   return s;
@@ -829,6 +853,7 @@ static void free_units(cg_unit_t *units, size_t count) {
     bertc_status_free(units[i].status);
     if (units[i].buf) LLVMDisposeMemoryBuffer(units[i].buf);
     if (units[i].ir) LLVMDisposeMessage(units[i].ir);
+    free(units[i].features);
   }
   free(units);
 }
@@ -845,14 +870,24 @@ bertc_status_t cg_compile(const cg_program_t *p, const cg_options_t *o, const ch
   BERTC_RETURN_IF_ERROR(check_program(p));
   double t0 = base_now_seconds();
 
-  char *cpu = NULL, *features = NULL, *weights_path = NULL, *weights_file = NULL;
+  char *weights_path = NULL, *weights_file = NULL;
+  cg_target_t *targets = NULL;
+  size_t num_targets = 0;
   char *tmp_weights = NULL, *tmp_out = NULL, *header = NULL;
   char **tmp_objs = NULL;
   cg_unit_t *units = NULL;
   size_t nunits = 0;
-  bertc_status_t s = cg_resolve_target(o->target_cpu, o->target_features, &cpu, &features);
+  bertc_status_t s = cg_resolve_targets(o->target_cpu, o->target_features, &targets, &num_targets);
+  if (!s && num_targets > 1 && o->emit != CG_EMIT_SO && o->emit != CG_EMIT_HEADER)
+    s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                          "target cpu '%s' names %zu targets; a .so holds one code variant "
+                          "per target, --emit obj/asm/llvm take one target",
+                          o->target_cpu, num_targets);
   if (s) goto done;
-  cg_artifact_info_t info = {.target_cpu = cpu, .target_features = features};
+  cg_artifact_info_t info = {.target_cpu = targets[0].cpu,
+                             .target_features = targets[0].features,
+                             .variants = targets,
+                             .num_variants = num_targets};
   for (size_t i = 0; i < p->num_buckets; i++)
     if (p->buckets[i].arena_bytes > info.arena_size)
       info.arena_size = p->buckets[i].arena_bytes;
@@ -931,7 +966,6 @@ done:
   free_units(units, nunits);
   free(weights_path);
   free(weights_file);
-  free(cpu);
-  free(features);
+  cg_targets_free(targets, num_targets);
   return s;
 }

@@ -74,7 +74,8 @@ static LLVMValueRef tensor_table(desc_builder_t *d, LLVMTypeRef tensor_ty, const
 /* The offsets LLVM gives a struct type must be C's, or the runtime would read
  * garbage. Checked for the fields after each change of field size. */
 static bertc_status_t check_layout(LLVMTargetDataRef td, LLVMTypeRef desc_ty,
-                                   LLVMTypeRef bucket_ty, LLVMTypeRef tensor_ty) {
+                                   LLVMTypeRef bucket_ty, LLVMTypeRef tensor_ty,
+                                   LLVMTypeRef variant_ty) {
   static const struct {
     int which;
     unsigned field;
@@ -86,14 +87,18 @@ static bertc_status_t check_layout(LLVMTargetDataRef td, LLVMTypeRef desc_ty,
       {0, 17, offsetof(bertc_model_descriptor_t, flags)},
       {0, 18, offsetof(bertc_model_descriptor_t, buckets)},
       {0, 22, offsetof(bertc_model_descriptor_t, tokenizer_blob_size)},
+      {0, 23, offsetof(bertc_model_descriptor_t, num_variants)},
+      {0, 24, offsetof(bertc_model_descriptor_t, variants)},
+      {3, 2, offsetof(bertc_abi_variant_t, arena_size)},
+      {3, 3, offsetof(bertc_abi_variant_t, buckets)},
       {1, 2, offsetof(bertc_abi_bucket_t, entry)},
       {1, 3, offsetof(bertc_abi_bucket_t, arena_bytes)},
       {1, 6, offsetof(bertc_abi_bucket_t, kernel_calls)},
       {2, 3, offsetof(bertc_abi_tensor_t, dims)},
   };
-  LLVMTypeRef types[] = {desc_ty, bucket_ty, tensor_ty};
+  LLVMTypeRef types[] = {desc_ty, bucket_ty, tensor_ty, variant_ty};
   size_t sizes[] = {sizeof(bertc_model_descriptor_t), sizeof(bertc_abi_bucket_t),
-                    sizeof(bertc_abi_tensor_t)};
+                    sizeof(bertc_abi_tensor_t), sizeof(bertc_abi_variant_t)};
   for (size_t i = 0; i < BASE_ARRAY_LEN(checks); i++)
     if (LLVMOffsetOfElement(td, types[checks[i].which], checks[i].field) != checks[i].offset)
       return bertc_status_make(BERTC_STATUS_INTERNAL,
@@ -102,7 +107,7 @@ static bertc_status_t check_layout(LLVMTargetDataRef td, LLVMTypeRef desc_ty,
                                checks[i].field, checks[i].which,
                                LLVMOffsetOfElement(td, types[checks[i].which], checks[i].field),
                                checks[i].offset);
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < 4; i++)
     if (LLVMABISizeOfType(td, types[i]) != sizes[i])
       return bertc_status_make(BERTC_STATUS_INTERNAL,
                                "descriptor layout: struct %d is %llu bytes in LLVM, %zu in C",
@@ -132,10 +137,14 @@ bertc_status_t cg_emit_descriptor(LLVMModuleRef mod, const cg_program_t *p,
       i32, i32, i32, i32,      /* num_buckets, num_inputs, num_outputs, flags */
       ptr, ptr, ptr,           /* buckets, inputs, outputs */
       ptr, i64,                /* tokenizer_blob, tokenizer_blob_size */
+      i32, ptr,                /* num_variants, variants */
   };
+  LLVMTypeRef variant_ty = LLVMStructCreateNamed(d.ctx, "bertc_abi_variant");
+  /* target_cpu, target_features, arena_size, buckets */
+  LLVMStructSetBody(variant_ty, (LLVMTypeRef[]){ptr, ptr, i64, ptr}, 4, 0);
   LLVMTypeRef desc_ty = LLVMStructCreateNamed(d.ctx, "bertc_model_descriptor");
   LLVMStructSetBody(desc_ty, desc_fields, BASE_ARRAY_LEN(desc_fields), 0);
-  BERTC_RETURN_IF_ERROR(check_layout(td, desc_ty, bucket_ty, tensor_ty));
+  BERTC_RETURN_IF_ERROR(check_layout(td, desc_ty, bucket_ty, tensor_ty, variant_ty));
   if (p->num_inputs > 64 || p->num_outputs > 64)
     return bertc_status_make(BERTC_STATUS_INTERNAL, "%s: more than 64 inputs or outputs",
                              p->model_name);
@@ -153,28 +162,60 @@ bertc_status_t cg_emit_descriptor(LLVMModuleRef mod, const cg_program_t *p,
   if (tokenizer_size)
     tokenizer = private_bytes(&d, "tokenizer", p->tokenizer_blob, p->tokenizer_blob_size, 0, 8);
 
-  LLVMValueRef *bucket_elems;
+  /* One bucket table per variant (the same sizes, that variant's entries),
+   * and the variant table pointing at them. */
+  size_t nv = info->num_variants;
+  LLVMValueRef *bucket_elems, *variant_elems, *tables;
   BERTC_RETURN_IF_ERROR(
       base_calloc(p->num_buckets, sizeof *bucket_elems, (void **)&bucket_elems));
-  for (size_t i = 0; i < p->num_buckets; i++) {
-    const cg_bucket_t *b = &p->buckets[i];
-    LLVMValueRef fields[] = {i32c(&d, (uint32_t)b->batch), i32c(&d, (uint32_t)b->seq),
-                             entries[i],
-                             i64c(&d, b->arena_bytes),
-                             i64c(&d, b->peak_live_bytes),
-                             i64c(&d, b->unplanned_bytes),
-                             i64c(&d, b->num_calls)};
-    bucket_elems[i] = LLVMConstNamedStruct(bucket_ty, fields, BASE_ARRAY_LEN(fields));
+  bertc_status_t s = base_calloc(nv, sizeof *variant_elems, (void **)&variant_elems);
+  if (!s) s = base_calloc(nv, sizeof *tables, (void **)&tables);
+  if (s) {
+    free(bucket_elems);
+    free(variant_elems);
+    return s;
   }
-  LLVMValueRef buckets_init = LLVMConstArray2(bucket_ty, bucket_elems, p->num_buckets);
-  free(bucket_elems);
   char name[256];
-  snprintf(name, sizeof name, "%s_buckets", p->model_name);
-  LLVMValueRef buckets = LLVMAddGlobal(mod, LLVMTypeOf(buckets_init), name);
-  LLVMSetInitializer(buckets, buckets_init);
-  LLVMSetGlobalConstant(buckets, 1);
-  LLVMSetLinkage(buckets, LLVMPrivateLinkage);
-  LLVMSetAlignment(buckets, 8);
+  for (size_t v = 0; v < nv; v++) {
+    for (size_t i = 0; i < p->num_buckets; i++) {
+      const cg_bucket_t *b = &p->buckets[i];
+      LLVMValueRef fields[] = {i32c(&d, (uint32_t)b->batch), i32c(&d, (uint32_t)b->seq),
+                               entries[v * p->num_buckets + i],
+                               i64c(&d, b->arena_bytes),
+                               i64c(&d, b->peak_live_bytes),
+                               i64c(&d, b->unplanned_bytes),
+                               i64c(&d, b->num_calls)};
+      bucket_elems[i] = LLVMConstNamedStruct(bucket_ty, fields, BASE_ARRAY_LEN(fields));
+    }
+    LLVMValueRef buckets_init = LLVMConstArray2(bucket_ty, bucket_elems, p->num_buckets);
+    if (v == 0)
+      snprintf(name, sizeof name, "%s_buckets", p->model_name);
+    else
+      snprintf(name, sizeof name, "%s_v%zu_buckets", p->model_name, v);
+    tables[v] = LLVMAddGlobal(mod, LLVMTypeOf(buckets_init), name);
+    LLVMSetInitializer(tables[v], buckets_init);
+    LLVMSetGlobalConstant(tables[v], 1);
+    LLVMSetLinkage(tables[v], LLVMPrivateLinkage);
+    LLVMSetAlignment(tables[v], 8);
+    char suffix[64];
+    snprintf(suffix, sizeof suffix, "v%zu_target_cpu", v);
+    LLVMValueRef cpu = const_str(&d, suffix, info->variants[v].cpu);
+    snprintf(suffix, sizeof suffix, "v%zu_target_features", v);
+    LLVMValueRef features = const_str(&d, suffix, info->variants[v].features);
+    LLVMValueRef vf[] = {cpu, features, i64c(&d, info->arena_size), tables[v]};
+    variant_elems[v] = LLVMConstNamedStruct(variant_ty, vf, BASE_ARRAY_LEN(vf));
+  }
+  LLVMValueRef buckets = tables[0];
+  LLVMValueRef variants_init = LLVMConstArray2(variant_ty, variant_elems, nv);
+  free(bucket_elems);
+  free(variant_elems);
+  free(tables);
+  snprintf(name, sizeof name, "%s_variants", p->model_name);
+  LLVMValueRef variants = LLVMAddGlobal(mod, LLVMTypeOf(variants_init), name);
+  LLVMSetInitializer(variants, variants_init);
+  LLVMSetGlobalConstant(variants, 1);
+  LLVMSetLinkage(variants, LLVMPrivateLinkage);
+  LLVMSetAlignment(variants, 8);
 
   LLVMValueRef desc_init_fields[] = {
       i32c(&d, BERTC_ABI_MAGIC),
@@ -200,6 +241,8 @@ bertc_status_t cg_emit_descriptor(LLVMModuleRef mod, const cg_program_t *p,
       tensor_table(&d, tensor_ty, "outputs", p->outputs, p->num_outputs),
       tokenizer,
       i64c(&d, tokenizer_size),
+      i32c(&d, (uint32_t)nv),
+      variants,
   };
   snprintf(name, sizeof name, "%s_descriptor", p->model_name);
   LLVMValueRef desc = LLVMAddGlobal(mod, desc_ty, name);

@@ -74,15 +74,17 @@ bertc_status_t driver_compile(const char *model_path, const driver_options_t *op
   if (gemm == FE_GEMM_AMX) o.lower.gemm = LOWER_GEMM_AMX;
   if (gemm == FE_GEMM_BLAS) o.lower.gemm = LOWER_GEMM_BLAS;
   if (!s && o.lower.gemm == LOWER_GEMM_AMX) {
-    char *cpu = NULL, *features = NULL;
-    s = cg_resolve_target(o.codegen.target_cpu, o.codegen.target_features, &cpu, &features);
-    if (!s && !cg_target_has_amx(cpu, features))
-      s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
-                            "%s: gemm 'amx' needs AMX-BF16, and target cpu '%s' lacks it (needs "
-                            "amx-tile, amx-bf16, avx512bf16, avx512bw, avx512vl)",
-                            model_path, cpu);
-    free(cpu);
-    free(features);
+    /* Every variant runs the same lowered program, so each needs AMX. */
+    cg_target_t *targets = NULL;
+    size_t count = 0;
+    s = cg_resolve_targets(o.codegen.target_cpu, o.codegen.target_features, &targets, &count);
+    for (size_t i = 0; !s && i < count; i++)
+      if (!cg_target_has_amx(targets[i].cpu, targets[i].features))
+        s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                              "%s: gemm 'amx' needs AMX-BF16, and target cpu '%s' lacks it "
+                              "(needs amx-tile, amx-bf16, avx512bf16, avx512bw, avx512vl)",
+                              model_path, targets[i].cpu);
+    cg_targets_free(targets, count);
   }
 
   /* int8: the pipeline's int8 passes, the int8 GEMM for the target, and the

@@ -85,7 +85,10 @@ typedef enum cg_emit_e {
 #define CG_MAX_JOBS 64 /* the most threads generating a .so's modules at once */
 
 typedef struct cg_options {
-  const char *target_cpu;      /* "native" (default) or an LLVM cpu name */
+  /* "native" (default), an LLVM cpu name, or a list of them and named sets
+   * ("x86-64-v3,x86-64-v4", "portable"): a .so with one code variant per
+   * target (cg_resolve_targets). */
+  const char *target_cpu;
   const char *target_features; /* NULL: the cpu's features (host's for native) */
   const char *linker;          /* NULL: $CC, else cc */
   int weights_external;        /* write OUT.weights beside OUT instead of embedding */
@@ -108,6 +111,25 @@ bertc_status_t cg_compile(const cg_program_t *p, const cg_options_t *o,
 /* Resolves "native" and NULL features to concrete strings (heap, caller frees). */
 bertc_status_t cg_resolve_target(const char *cpu, const char *features, char **out_cpu,
                                  char **out_features) BERTC_MUST_USE;
+
+/* A resolved target of a list (cg_resolve_targets). */
+#define CG_MAX_VARIANTS 8 /* the most code variants one .so holds */
+typedef struct cg_target {
+  char *cpu;      /* LLVM cpu name */
+  char *features; /* what the code may use and the runtime checks */
+  size_t order;   /* its place in the list as given */
+} cg_target_t;
+
+/* Resolves a target list: comma-separated CPU names (each as
+ * cg_resolve_target), where the named set "portable" stands for x86-64-v3 and
+ * x86-64-v4. NULL or "" is "native". `features` applies to a single target
+ * only. In a list of more than one every target must have a known feature
+ * list (the runtime chooses by it), and none may repeat. The result is
+ * sorted best first: more features first, else in the order given.
+ * Free it with cg_targets_free. */
+bertc_status_t cg_resolve_targets(const char *cpu_list, const char *features,
+                                  cg_target_t **out, size_t *out_count) BERTC_MUST_USE;
+void cg_targets_free(cg_target_t *targets, size_t count);
 
 /* Whether a resolved target (cg_resolve_target) has AVX-512F: from its
  * feature list (the last mention wins), else from the CPU name. Chooses which

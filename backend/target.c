@@ -294,3 +294,127 @@ bertc_status_t cg_create_target_machine(const char *cpu, const char *features, i
   *out_tm = tm;
   return BERTC_OK;
 }
+
+/* --- target lists (multi-variant .so) ----------------------------------- */
+
+/* The named sets a target list may use: CPUs every x86-64 server of the last
+ * decade runs (AVX2 + FMA) and those with AVX-512. */
+static const struct {
+  const char *name;
+  const char *cpus;
+} target_sets[] = {
+    {"portable", "x86-64-v3,x86-64-v4"},
+};
+
+static size_t count_plus(const char *features) {
+  size_t n = 0;
+  for (const char *p = features; p && *p; p++) n += *p == '+' && (p == features || p[-1] == ',');
+  return n;
+}
+
+void cg_targets_free(cg_target_t *targets, size_t count) {
+  for (size_t i = 0; targets && i < count; i++) {
+    free(targets[i].cpu);
+    free(targets[i].features);
+  }
+  free(targets);
+}
+
+/* Appends the resolved target `cpu` (one name of a list). */
+static bertc_status_t add_target(const char *cpu, const char *features, size_t listed,
+                                 cg_target_t *targets, size_t *count) {
+  if (*count == CG_MAX_VARIANTS)
+    return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                             "target cpu list: more than %d targets", CG_MAX_VARIANTS);
+  cg_target_t t = {0};
+  BERTC_RETURN_IF_ERROR(cg_resolve_target(cpu, features, &t.cpu, &t.features));
+  bertc_status_t s = BERTC_OK;
+  if (listed > 1 && !*t.features)
+    s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                          "target cpu '%s' in a list: bertc cannot tell which CPU features its "
+                          "code needs, so the runtime could not choose between variants (use "
+                          "x86-64-v3, x86-64-v4, 'native' or 'portable')",
+                          cpu);
+  for (size_t i = 0; !s && i < *count; i++)
+    if (!strcmp(targets[i].cpu, t.cpu) && !strcmp(targets[i].features, t.features))
+      s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                            "target cpu list: '%s' appears twice", cpu);
+  if (s) {
+    free(t.cpu);
+    free(t.features);
+    return s;
+  }
+  targets[(*count)++] = t;
+  return BERTC_OK;
+}
+
+static int cmp_targets(const void *a, const void *b) {
+  const cg_target_t *x = a, *y = b;
+  size_t nx = count_plus(x->features), ny = count_plus(y->features);
+  if (nx != ny) return nx > ny ? -1 : 1;
+  return x->order < y->order ? -1 : x->order > y->order;
+}
+
+bertc_status_t cg_resolve_targets(const char *cpu_list, const char *features,
+                                  cg_target_t **out, size_t *out_count) {
+  *out = NULL;
+  *out_count = 0;
+  if (!cpu_list || !*cpu_list) cpu_list = "native";
+  char *expanded = NULL;
+  /* The list with named sets replaced by their CPUs. */
+  size_t items = 1, longest = 0;
+  for (const char *c = cpu_list; *c; c++) items += *c == ',';
+  for (size_t i = 0; i < BASE_ARRAY_LEN(target_sets); i++)
+    if (strlen(target_sets[i].cpus) > longest) longest = strlen(target_sets[i].cpus);
+  size_t cap = strlen(cpu_list) + 1 + items * (longest + 1);
+  BERTC_RETURN_IF_ERROR(base_alloc(cap, (void **)&expanded));
+  expanded[0] = '\0';
+  size_t listed = 0;
+  for (const char *p = cpu_list;;) {
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (!len) {
+      free(expanded);
+      return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                               "target cpu list '%s' has an empty item", cpu_list);
+    }
+    const char *item = p;
+    size_t item_len = len;
+    for (size_t i = 0; i < BASE_ARRAY_LEN(target_sets); i++)
+      if (strlen(target_sets[i].name) == len && !strncmp(p, target_sets[i].name, len)) {
+        item = target_sets[i].cpus;
+        item_len = strlen(item);
+      }
+    if (*expanded) strcat(expanded, ",");
+    strncat(expanded, item, item_len);
+    for (const char *c = item; c < item + item_len; c++) listed += *c == ',';
+    listed++;
+    if (!end) break;
+    p = end + 1;
+  }
+  if (listed > 1 && features) {
+    free(expanded);
+    return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                             "target features '%s' with the target cpu list '%s': features "
+                             "apply to one target; give a single cpu",
+                             features, cpu_list);
+  }
+  cg_target_t *targets = NULL;
+  bertc_status_t s = base_calloc(CG_MAX_VARIANTS, sizeof *targets, (void **)&targets);
+  size_t count = 0;
+  for (char *save = NULL, *tok = s ? NULL : strtok_r(expanded, ",", &save); tok;
+       tok = strtok_r(NULL, ",", &save)) {
+    s = add_target(tok, features, listed, targets, &count);
+    if (s) break;
+    targets[count - 1].order = count - 1;
+  }
+  free(expanded);
+  if (s) {
+    cg_targets_free(targets, count);
+    return s;
+  }
+  qsort(targets, count, sizeof *targets, cmp_targets);
+  *out = targets;
+  *out_count = count;
+  return BERTC_OK;
+}

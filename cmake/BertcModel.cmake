@@ -2,7 +2,7 @@
 #
 #   bertc_add_model(<name> MODEL <model-dir | model.json>
 #                   [SEQ_LENS 16 32 ...] [BATCH_SIZES 1 8 ...]
-#                   [TARGET_CPU <cpu>] [TARGET_FEATURES <+f,-g>]
+#                   [TARGET_CPU <cpu>... | portable] [TARGET_FEATURES <+f,-g>]
 #                   [WEIGHTS embed|external] [OPTIONS <more bertc compile flags>...]
 #                   [BERTC <path to bertc>])
 #
@@ -23,7 +23,9 @@
 # the file itself and everything under the checkpoint, config, weights and
 # tokenizer paths it names (a changed model.json re-runs CMake, so the list
 # follows it). TARGET_CPU defaults to bertc's (`native`, the building machine):
-# pass a CPU name when the program runs elsewhere. The bertc used is BERTC, else
+# pass a CPU name when the program runs elsewhere, or several (a CMake list or
+# one comma-separated string; `portable` = x86-64-v3 + x86-64-v4) for one .so
+# with a code variant per CPU, of which the runtime runs the best the host has. The bertc used is BERTC, else
 # the imported bertc::bertc of find_package(bertc), or bertc's own build.
 
 include_guard(GLOBAL)
@@ -75,8 +77,8 @@ function(_bertc_model_json_inputs json out_files out_weights_mode)
 endfunction()
 
 function(bertc_add_model name)
-  cmake_parse_arguments(PARSE_ARGV 1 arg "" "MODEL;TARGET_CPU;TARGET_FEATURES;WEIGHTS;BERTC"
-                        "SEQ_LENS;BATCH_SIZES;OPTIONS")
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "MODEL;TARGET_FEATURES;WEIGHTS;BERTC"
+                        "SEQ_LENS;BATCH_SIZES;OPTIONS;TARGET_CPU")
   if(arg_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "bertc_add_model(${name}): unknown arguments ${arg_UNPARSED_ARGUMENTS}")
   endif()
@@ -131,7 +133,8 @@ function(bertc_add_model name)
     list(APPEND flags --batch-sizes ${v})
   endif()
   if(arg_TARGET_CPU)
-    list(APPEND flags --target-cpu ${arg_TARGET_CPU})
+    list(JOIN arg_TARGET_CPU "," cpus)
+    list(APPEND flags --target-cpu ${cpus})
   endif()
   if(arg_TARGET_FEATURES)
     list(APPEND flags --target-features ${arg_TARGET_FEATURES})

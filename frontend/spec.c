@@ -385,8 +385,10 @@ static bertc_status_t key_target(spec_reader_t *r, const char *key, json_t *v, f
     if (!strcmp(k, "cpu")) {
       BERTC_RETURN_IF_ERROR(want_string(r, "target.cpu", item, &str));
       for (const char *c = str; *c; c++)
-        if (!isalnum((unsigned char)*c) && !strchr("._-", *c))
-          return fe_file_error(r->path, BERTC_STATUS_DATA, "target.cpu '%s' is not a CPU name",
+        if (!isalnum((unsigned char)*c) && !strchr("._-,", *c))
+          return fe_file_error(r->path, BERTC_STATUS_DATA,
+                               "target.cpu '%s' is not a CPU name or a comma-separated list "
+                               "of them",
                                str);
       free(s->target_cpu);
       s->target_cpu = NULL;

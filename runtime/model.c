@@ -9,8 +9,10 @@
  *      (input_ids and optional token_type_ids / attention_mask, all I32
  *      [batch, seq]) and outputs (batch first, at most one seq dim) — so
  *      that the run path can trust them without further checks.
- *   3. Check that the host has every CPU feature the code was compiled for
- *      (runtime/cpu_features.c).
+ *   3. Choose the code variant: the first (they are best first) for whose
+ *      every CPU feature the host has (runtime/cpu_features.c); its target,
+ *      arena size and buckets replace the descriptor's in the model's copy,
+ *      which is what contexts read.
  *   4. Parse the metadata JSON (jansson) and read vocab_size and
  *      type_vocab_size, which bound the ids a run accepts; load the CBLAS
  *      library when the flags say the code calls env->sgemm.
@@ -380,13 +382,101 @@ static bertc_status_t load_descriptor(bertc_model_t *m) {
   return BERTC_OK;
 }
 
+#define RT_MAX_VARIANTS 64
+
+/* The variant table: every variant has a target and one bucket per
+ * descriptor bucket, of the same sizes. */
+static bertc_status_t check_variants(const bertc_model_descriptor_t *d) {
+  if (d->num_variants == 0 || d->num_variants > RT_MAX_VARIANTS || !d->variants)
+    return bertc_status_make(BERTC_STATUS_DATA,
+                             "descriptor has %u code variants, expected 1 to %d",
+                             d->num_variants, RT_MAX_VARIANTS);
+  for (uint32_t v = 0; v < d->num_variants; v++) {
+    const bertc_abi_variant_t *x = &d->variants[v];
+    if (!x->target_cpu || !x->target_features || !x->buckets)
+      return bertc_status_make(BERTC_STATUS_DATA,
+                               "code variant %u has no target cpu, features or buckets", v);
+    for (uint32_t i = 0; i < d->num_buckets; i++)
+      if (x->buckets[i].batch != d->buckets[i].batch || x->buckets[i].seq != d->buckets[i].seq)
+        return bertc_status_make(BERTC_STATUS_DATA,
+                                 "code variant %u ('%s') bucket %u is (batch %d, seq %d), the "
+                                 "descriptor's is (batch %d, seq %d)",
+                                 v, x->target_cpu, i, x->buckets[i].batch, x->buckets[i].seq,
+                                 d->buckets[i].batch, d->buckets[i].seq);
+  }
+  return BERTC_OK;
+}
+
+/* "'x86-64-v4', 'x86-64-v3'": the variants' CPUs, for messages. */
+static void variant_cpus(const bertc_model_descriptor_t *d, char *out, size_t cap) {
+  out[0] = '\0';
+  for (uint32_t v = 0; v < d->num_variants; v++) {
+    size_t used = strlen(out);
+    snprintf(out + used, cap - used, "%s'%s'", v ? ", " : "", d->variants[v].target_cpu);
+  }
+}
+
+/* Chooses the first variant the host runs (m->variant, -1 when none) and
+ * points m->desc at the descriptor as that variant. With `required`, no
+ * variant is an error naming each one and what the host lacks for it. */
+static bertc_status_t choose_variant(bertc_model_t *m, bool required, const char *wanted) {
+  const bertc_model_descriptor_t *d = m->desc;
+  BERTC_RETURN_IF_ERROR(check_variants(d));
+  char why[1024] = "";
+  m->variant = -1;
+  bool named = false;
+  for (uint32_t v = 0; wanted && v < d->num_variants; v++)
+    named |= !strcmp(d->variants[v].target_cpu, wanted);
+  char cpus[256];
+  variant_cpus(d, cpus, sizeof cpus);
+  if (wanted && !named)
+    return bertc_status_make(BERTC_STATUS_NOT_FOUND,
+                             "no code variant for cpu '%s' (the model has %s)", wanted, cpus);
+  bertc_status_t first = BERTC_OK;
+  for (uint32_t v = 0; v < d->num_variants && m->variant < 0; v++) {
+    const bertc_abi_variant_t *x = &d->variants[v];
+    if (wanted && strcmp(x->target_cpu, wanted)) continue;
+    bertc_status_t s = rt_cpu_check_features(x->target_cpu, x->target_features);
+    if (!s) {
+      m->variant = (int32_t)v;
+      break;
+    }
+    size_t used = strlen(why);
+    snprintf(why + used, sizeof why - used, "%s%s", used ? "; " : "", bertc_status_message(s));
+    if (!first)
+      first = s;
+    else
+      bertc_status_free(s);
+  }
+  m->chosen = *d;
+  m->desc = &m->chosen;
+  if (m->variant >= 0) {
+    bertc_status_free(first);
+    const bertc_abi_variant_t *x = &d->variants[m->variant];
+    m->chosen.target_cpu = x->target_cpu;
+    m->chosen.target_features = x->target_features;
+    m->chosen.arena_size = x->arena_size;
+    m->chosen.buckets = x->buckets;
+    return BERTC_OK;
+  }
+  if (!required) {
+    bertc_status_free(first);
+    return BERTC_OK;
+  }
+  if (d->num_variants == 1 || wanted) return first; /* its own message says it all */
+  bertc_status_free(first);
+  return bertc_status_make(BERTC_STATUS_INCOMPATIBLE,
+                           "none of its %u code variants (%s) runs on this host: %s",
+                           d->num_variants, cpus, why);
+}
+
 static bertc_status_t load(bertc_model_t *m, const bertc_model_load_options_t *o) {
   BERTC_RETURN_IF_ERROR(load_descriptor(m));
   BERTC_RETURN_IF_ERROR(check_buckets(m));
+  BERTC_RETURN_IF_ERROR(choose_variant(m, !o->inspect_only, o->variant));
+  BERTC_RETURN_IF_ERROR(check_buckets(m)); /* the chosen variant's */
   BERTC_RETURN_IF_ERROR(check_inputs(m));
   BERTC_RETURN_IF_ERROR(check_outputs(m));
-  if (!o->inspect_only)
-    BERTC_RETURN_IF_ERROR(rt_cpu_check_features(m->desc->target_cpu, m->desc->target_features));
   BERTC_RETURN_IF_ERROR(read_metadata(m));
   if (!o->inspect_only && (m->desc->flags & BERTC_ABI_FLAG_NEEDS_SGEMM))
     BERTC_RETURN_IF_ERROR(rt_env_load_blas());
@@ -439,6 +529,11 @@ void bertc_model_release(bertc_model_t *model) {
 const char *bertc_model_path(const bertc_model_t *model) { return model->path; }
 const bertc_model_descriptor_t *bertc_model_descriptor(const bertc_model_t *model) {
   return model->desc;
+}
+const bertc_abi_variant_t *bertc_model_variant(const bertc_model_t *model,
+                                               uint32_t *out_index) {
+  if (out_index) *out_index = model->variant >= 0 ? (uint32_t)model->variant : 0;
+  return model->variant >= 0 ? &model->desc->variants[model->variant] : NULL;
 }
 const char *bertc_model_metadata_json(const bertc_model_t *model) {
   return model->desc->metadata_json ? model->desc->metadata_json : "{}";

@@ -21,7 +21,10 @@ struct bertc_model_s {
   atomic_int refs;
   char *path;
   void *dl;                              /* dlopen handle */
-  const bertc_model_descriptor_t *desc;  /* constant, inside the .so */
+  const bertc_model_descriptor_t *desc;  /* &chosen once a variant is chosen */
+  bertc_model_descriptor_t chosen;       /* the .so's, with the chosen variant's target,
+                                            arena size and buckets */
+  int32_t variant;                       /* index in desc->variants; -1: none fits */
   json_t *metadata;
   const uint8_t *weights;                /* embedded, or inside weights_map */
   base_mapped_file_t weights_map;

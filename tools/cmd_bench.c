@@ -15,7 +15,7 @@
 
 static const char *help =
     "usage: bertc bench OUT.so [--seq N] [--batch B] [--threads T] [--threading pool|openmp]\n"
-    "                          [--iters N] [--warmup N] [--json]\n"
+    "                          [--iters N] [--warmup N] [--variant CPU] [--json]\n"
     "\n"
     "Times one bucket of a compiled model: --warmup runs, then --iters timed runs.\n"
     "\n"
@@ -27,6 +27,8 @@ static const char *help =
     "                or the OpenMP runtime (libomp or libgomp, found at run time)\n"
     "  --iters N     timed runs (default 50)\n"
     "  --warmup N    untimed runs first (default 5)\n"
+    "  --variant CPU the code variant to run, by target cpu (default: the best this\n"
+    "                host runs; 'bertc inspect' lists a .so's variants)\n"
     "  --json        print one JSON object\n"
     "  -h, --help    show this help\n";
 
@@ -64,12 +66,14 @@ int cmd_bench(int argc, char **argv) {
                                        {"iters", required_argument, 0, 'n'},
                                        {"warmup", required_argument, 0, 'w'},
                                        {"threading", required_argument, 0, 'm'},
+                                       {"variant", required_argument, 0, 'v'},
                                        {"json", no_argument, 0, 'j'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   long seq = 0, batch = 1, threads = 0, iters = 50, warmup = 5;
   int as_json = 0, c;
   bertc_threading_t threading = BERTC_THREADING_POOL;
+  const char *variant = NULL;
   optind = 1;
   while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
     long *dst = c == 's'   ? &seq
@@ -92,6 +96,8 @@ int cmd_bench(int argc, char **argv) {
       if (strcmp(optarg, "pool") && strcmp(optarg, "openmp"))
         return cli_usage_error("bench", "--threading wants pool or openmp, got '%s'", optarg);
       threading = strcmp(optarg, "pool") ? BERTC_THREADING_OPENMP : BERTC_THREADING_POOL;
+    } else if (c == 'v') {
+      variant = optarg;
     } else if (c == 'j') {
       as_json = 1;
     } else if (c == 'h') {
@@ -105,8 +111,12 @@ int cmd_bench(int argc, char **argv) {
   const char *path = argv[optind];
   bertc_model_t *m = NULL;
   bertc_context_t *ctx = NULL;
-  bertc_status_t s = bertc_model_load(path, NULL, &m);
+  bertc_model_load_options_t lo;
+  bertc_model_load_options_init(&lo);
+  lo.variant = variant;
+  bertc_status_t s = bertc_model_load(path, &lo, &m);
   if (s) return cli_fail("bench", s);
+  const bertc_abi_variant_t *runs = bertc_model_variant(m, NULL);
   if (!seq) seq = bertc_model_max_seq(m) < 128 ? bertc_model_max_seq(m) : 128;
   if (seq > bertc_model_max_seq(m)) {
     s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
@@ -163,15 +173,15 @@ int cmd_bench(int argc, char **argv) {
         layers * (8 * S * h * h + 4 * S * h * inter + 4 * S * S * h) * (double)batch / 1e9;
     if (as_json)
       printf("{\"model\":\"%s\",\"batch\":%ld,\"seq\":%ld,\"bucket_seq\":%d,\"threads\":%d,"
-             "\"threading\":\"%s\",\"iters\":%ld,"
+             "\"threading\":\"%s\",\"variant\":\"%s\",\"iters\":%ld,"
              "\"min_ms\":%.4f,\"median_ms\":%.4f,\"p90_ms\":%.4f,\"gflop\":%.4f,\"gflops\":%.2f}\n",
-             path, batch, seq, info.last_seq, bertc_context_num_threads(ctx), mode, iters, min,
-             median, p90, gflop, gflop / (median * 1e-3));
+             path, batch, seq, info.last_seq, bertc_context_num_threads(ctx), mode,
+             runs->target_cpu, iters, min, median, p90, gflop, gflop / (median * 1e-3));
     else
-      printf("%s: batch %ld seq %ld (bucket %d) threads %d (%s): min %.3f ms  median %.3f ms  p90 "
-             "%.3f ms  (%.1f GFLOP/s)\n",
-             path, batch, seq, info.last_seq, bertc_context_num_threads(ctx), mode, min, median,
-             p90, gflop / (median * 1e-3));
+      printf("%s [%s]: batch %ld seq %ld (bucket %d) threads %d (%s): min %.3f ms  median %.3f "
+             "ms  p90 %.3f ms  (%.1f GFLOP/s)\n",
+             path, runs->target_cpu, batch, seq, info.last_seq, bertc_context_num_threads(ctx),
+             mode, min, median, p90, gflop / (median * 1e-3));
   }
   free(ids);
   free(rows);

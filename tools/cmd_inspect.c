@@ -26,7 +26,17 @@ static void print_text(json_t *o) {
   json_t *v;
   json_object_foreach(o, key, v) {
     printf("%-18s ", key);
-    if (json_is_string(v)) {
+    if (!strcmp(key, "variants") && json_is_array(v)) {
+      /* a .so's code variants: one line each, best first */
+      size_t i;
+      json_t *x;
+      json_array_foreach(v, i, x) {
+        printf("%s%s%s\n", i ? "                   " : "",
+               json_string_value(json_object_get(x, "target_cpu")),
+               json_is_true(json_object_get(x, "runs_here")) ? "  (runs here)" : "");
+      }
+      if (!json_array_size(v)) printf("\n");
+    } else if (json_is_string(v)) {
       printf("%s\n", json_string_value(v));
     } else {
       char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);

@@ -1,4 +1,5 @@
-/* `bertc inspect model.so`: the descriptor (ABI version, target, weights,
+/* `bertc inspect model.so`: the descriptor (ABI version, target and code
+ * variants with the one this host runs, weights,
  * arena, buckets with the memory plan's figures, tensors) and the embedded metadata,
  * read through the runtime loader without running anything. */
 #include "tools/so_info.h"
@@ -34,6 +35,20 @@ bertc_status_t so_info_json(const char *path, json_t **out) {
   json_object_set_new(o, "bertc_version", json_string(d->bertc_version ? d->bertc_version : ""));
   json_object_set_new(o, "target_cpu", json_string(d->target_cpu));
   json_object_set_new(o, "target_features", json_string(d->target_features));
+  /* The code variants, best first, and which one this host runs (null: none). */
+  uint32_t chosen = 0;
+  const bertc_abi_variant_t *runs = bertc_model_variant(m, &chosen);
+  json_t *variants = json_array();
+  for (uint32_t i = 0; i < d->num_variants; i++) {
+    json_t *v = json_object();
+    json_object_set_new(v, "target_cpu", json_string(d->variants[i].target_cpu));
+    json_object_set_new(v, "target_features", json_string(d->variants[i].target_features));
+    json_object_set_new(v, "arena_bytes", json_integer((json_int_t)d->variants[i].arena_size));
+    json_object_set_new(v, "runs_here", json_boolean(runs && i == chosen));
+    json_array_append_new(variants, v);
+  }
+  json_object_set_new(o, "variants", variants);
+  json_object_set_new(o, "host_variant", runs ? json_string(runs->target_cpu) : json_null());
   json_object_set_new(o, "weights", json_string(d->weights ? "embedded" : "external"));
   if (!d->weights) json_object_set_new(o, "weights_file", json_string(d->weights_file));
   json_object_set_new(o, "weights_bytes", json_integer((json_int_t)d->weights_size));

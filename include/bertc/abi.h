@@ -27,7 +27,7 @@
 extern "C" {
 #endif
 
-#define BERTC_ABI_VERSION 2u
+#define BERTC_ABI_VERSION 3u
 #define BERTC_ABI_MAGIC 0x43545242u /* "BRTC" little-endian */
 #define BERTC_ABI_QUERY_SYMBOL "bertc_model_query"
 
@@ -95,6 +95,17 @@ typedef struct bertc_abi_tensor {
   int64_t dims[4];  /* BERTC_ABI_DIM_BATCH / _SEQ for the bucket's sizes */
 } bertc_abi_tensor_t;
 
+/* One code variant: the model compiled for one target CPU. A .so holds one
+ * or more, which share everything else (weights, tensors, metadata, bucket
+ * sizes). Its buckets are num_buckets entries in the descriptor's (batch,
+ * seq) order, each with this variant's entry function. */
+typedef struct bertc_abi_variant {
+  const char *target_cpu;      /* LLVM cpu name */
+  const char *target_features; /* what the runtime checks, "+avx2,+fma,..." */
+  uint64_t arena_size;         /* max over this variant's buckets */
+  const bertc_abi_bucket_t *buckets;
+} bertc_abi_variant_t;
+
 typedef struct bertc_model_descriptor {
   uint32_t magic;           /* BERTC_ABI_MAGIC */
   uint32_t abi_version;     /* BERTC_ABI_VERSION this descriptor follows */
@@ -127,6 +138,13 @@ typedef struct bertc_model_descriptor {
    * of records "name\0" u64le(size) bytes..., ending with an empty name. */
   const uint8_t *tokenizer_blob;
   uint64_t tokenizer_blob_size;
+
+  /* The code variants, best first (>= 1). A runtime runs the first whose
+   * target features the host has, and refuses the model when none fits.
+   * target_cpu, target_features, arena_size and buckets above are those of
+   * variants[0]. */
+  uint32_t num_variants;
+  const bertc_abi_variant_t *variants;
 } bertc_model_descriptor_t;
 
 typedef const bertc_model_descriptor_t *(*bertc_model_query_fn)(uint32_t max_abi_version);

@@ -60,12 +60,19 @@ typedef struct bertc_model_load_options {
    * CPU feature and weights checks. Such a model cannot create contexts.
    * Default false. */
   bool inspect_only;
+  /* Which code variant to run, by its target cpu (descriptor->variants[i].
+   * target_cpu, e.g. "x86-64-v3"): for measuring one variant of a .so
+   * compiled for several. NULL (the default): the best the host runs. A
+   * name the .so has no variant for is NOT_FOUND, one whose features the
+   * host lacks INCOMPATIBLE. */
+  const char *variant;
 } bertc_model_load_options_t;
 
 void bertc_model_load_options_init(bertc_model_load_options_t *opts);
 
 /* Loads a model .so: dlopen, query the descriptor, check magic, ABI version,
- * the host CPU's features against the ones the code was compiled for, the
+ * choose the code variant to run (the first whose CPU features the host has;
+ * INCOMPATIBLE, naming each variant and what the host lacks, when none), the
  * descriptor's tables and metadata, and map and check the weights. A model
  * compiled with `--gemm blas` also needs a CBLAS library, loaded here once per
  * process: BERTC_BLAS_LIBRARY (a path or soname) when set, else OpenBLAS
@@ -80,8 +87,16 @@ void bertc_model_retain(bertc_model_t *model);
 void bertc_model_release(bertc_model_t *model);
 
 const char *bertc_model_path(const bertc_model_t *model);
-/* The .so's constant descriptor (bertc/abi.h), valid while the model lives. */
+/* The .so's descriptor (bertc/abi.h) as this host runs it: target_cpu,
+ * target_features, arena_size and buckets are the chosen code variant's (see
+ * bertc_model_variant). Valid while the model lives. */
 const bertc_model_descriptor_t *bertc_model_descriptor(const bertc_model_t *model);
+/* The code variant this host runs: the first of the descriptor's variants
+ * (best first) whose CPU features the host has; *out_index (when not NULL)
+ * is its index in descriptor->variants. NULL only for a model loaded with
+ * inspect_only on a host none of them fits. */
+const bertc_abi_variant_t *bertc_model_variant(const bertc_model_t *model,
+                                               uint32_t *out_index);
 /* The metadata JSON text as embedded in the .so ("{}" when it has none). */
 const char *bertc_model_metadata_json(const bertc_model_t *model);
 /* The metadata's "vocab_size" and "type_vocab_size" (top level, or inside a

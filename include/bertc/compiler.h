@@ -107,7 +107,10 @@ typedef struct bertc_compile_options {
    * the checkpoint's (sentence-transformers files, then architectures[0]). */
   bertc_task_t task;
   /* LLVM cpu name or "native" (the host); NULL (default): model.json's
-   * target.cpu, else "native". */
+   * target.cpu, else "native". A comma-separated list (and "portable", for
+   * x86-64-v3 and x86-64-v4) makes a .so with one code variant per CPU that
+   * share the weights; the runtime runs the best one the host supports
+   * (bertc_model_variant). */
   const char *target_cpu;
   /* LLVM feature string such as "+avx2,+fma"; NULL (default): model.json's,
    * else the cpu's. */

@@ -1,7 +1,8 @@
 /* examples/aot built the way its README says, against this build of bertc:
  * once from an installed package (`cmake --install` into a scratch prefix,
  * find_package through CMAKE_PREFIX_PATH) and once from the build tree's own
- * package (-Dbertc_DIR). Each time bertc_add_model compiles the tiny
+ * package (-Dbertc_DIR, with TARGET_CPU x86-64-v3 x86-64-v4: a .so with two
+ * code variants). Each time bertc_add_model compiles the tiny
  * sentence-transformers fixture at build time, a second build must find
  * everything up to date, and the program's numbers must equal what
  * `bertc run` prints for the same .so and token ids. A bad id must make the
@@ -165,11 +166,20 @@ static void test_installed_package(void **state) {
   free(prefix);
 }
 
+/* This one also passes bertc_add_model a list of CPUs: one .so with a code
+ * variant for each. */
 static void test_build_tree_package(void **state) {
   (void)state;
   char args[1024];
-  snprintf(args, sizeof args, "-Dbertc_DIR='%s'", getenv("BERTC_BINARY_DIR"));
+  snprintf(args, sizeof args, "-Dbertc_DIR='%s' -DEXAMPLE_TARGET_CPU='x86-64-v3;x86-64-v4'",
+           getenv("BERTC_BINARY_DIR"));
   build_and_check("aot_example_build_tree", args);
+  char *so = tu_scratch_path("aot_example_build_tree/build/encoder.so");
+  char *out = run_cmd(0, NULL, "'%s' inspect '%s'", getenv("BERTC_EXE"), so);
+  if (!strstr(out, "variants           x86-64-v4") || !strstr(out, "x86-64-v3"))
+    fail_msg("encoder.so does not have the two variants:\n%s", out);
+  free(out);
+  free(so);
 }
 
 int main(void) {

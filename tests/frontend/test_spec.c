@@ -142,6 +142,15 @@ static void test_model_json(void **state) {
   assert_int_equal(s.gemm, FE_GEMM_BERTC);
   fe_spec_deinit(&s);
   free(proj2);
+
+  /* A list of CPUs (one .so with a code variant per CPU) passes through. */
+  free(scratch("proj3/model.json", "{\"checkpoint\": \"../ckpt\", "
+                                   "\"target\": {\"cpu\": \"portable,native\"}}"));
+  char *proj3 = scratch("proj3", NULL);
+  TU_ASSERT_OK(fe_spec_load(proj3, &s));
+  assert_string_equal(s.target_cpu, "portable,native");
+  fe_spec_deinit(&s);
+  free(proj3);
   free(proj);
   free(path);
 }

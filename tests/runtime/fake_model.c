@@ -9,6 +9,9 @@
  *   FAKE_FLAGS=f       descriptor flags f instead of BERTC_ABI_FLAG_NEEDS_SGEMM
  *   FAKE_BAD_MAGIC     a descriptor with the wrong magic
  *   FAKE_CPU, FAKE_FEATURES  the target it claims to be compiled for
+ *   FAKE_MULTI         two code variants: first one for FAKE_CPU/FAKE_FEATURES
+ *                      whose entries fail with status 9, then one for plain
+ *                      x86-64 (the top-level fields are the first's)
  *   FAKE_NO_QUERY      a plain .so without bertc_model_query
  *
  * The model: vocab 100, 2 token types, hidden size 4, buckets (batch 1, seq 4)
@@ -128,6 +131,28 @@ static const bertc_abi_bucket_t fake_buckets[] = {
     {.batch = 2, .seq = 8, .entry = fake_entry_b2_s8, .arena_bytes = 2 * HIDDEN * sizeof(float)},
 };
 
+#ifdef FAKE_MULTI
+static int32_t fake_entry_wrong(const bertc_env_t *env, const uint8_t *weights, uint8_t *arena,
+                                const void *const *inputs, void *const *outputs) {
+  (void)env, (void)weights, (void)arena, (void)inputs, (void)outputs;
+  return 9; /* a variant the host cannot run must never be called */
+}
+static const bertc_abi_bucket_t fake_wrong_buckets[] = {
+    {.batch = 1, .seq = 4, .entry = fake_entry_wrong, .arena_bytes = 1 * HIDDEN * sizeof(float)},
+    {.batch = 2, .seq = 8, .entry = fake_entry_wrong, .arena_bytes = 2 * HIDDEN * sizeof(float)},
+};
+static const bertc_abi_variant_t fake_variants[] = {
+    {FAKE_CPU, FAKE_FEATURES, 4096, fake_wrong_buckets},
+    {"x86-64", "+sse2,+cx8,+64bit", 4096, fake_buckets},
+};
+#define FAKE_TOP_BUCKETS fake_wrong_buckets
+#else
+static const bertc_abi_variant_t fake_variants[] = {
+    {FAKE_CPU, FAKE_FEATURES, 4096, fake_buckets},
+};
+#define FAKE_TOP_BUCKETS fake_buckets
+#endif
+
 static const bertc_abi_tensor_t fake_inputs[] = {
     {"input_ids", BERTC_ABI_I32, 2, {BERTC_ABI_DIM_BATCH, BERTC_ABI_DIM_SEQ, 0, 0}},
     {"attention_mask", BERTC_ABI_I32, 2, {BERTC_ABI_DIM_BATCH, BERTC_ABI_DIM_SEQ, 0, 0}},
@@ -166,11 +191,13 @@ static const bertc_model_descriptor_t fake_descriptor = {
     .num_inputs = 3,
     .num_outputs = 3,
     .flags = FAKE_FLAGS,
-    .buckets = fake_buckets,
+    .buckets = FAKE_TOP_BUCKETS,
     .inputs = fake_inputs,
     .outputs = fake_outputs,
     .tokenizer_blob = NULL,
     .tokenizer_blob_size = 0,
+    .num_variants = sizeof fake_variants / sizeof fake_variants[0],
+    .variants = fake_variants,
 };
 
 FAKE_EXPORT const bertc_model_descriptor_t *bertc_model_query(uint32_t max_abi_version);
