@@ -99,11 +99,16 @@ bertc_status_t driver_compile(const char *model_path, const driver_options_t *op
   if (!s && int8 && o.pass.keep_fp32 && *o.pass.keep_fp32)
     s = base_strdup(o.pass.keep_fp32, &m->spec.keep_fp32);
   if (!s && int8) {
-    char *cpu = NULL, *features = NULL;
-    s = cg_resolve_target(o.codegen.target_cpu, o.codegen.target_features, &cpu, &features);
-    if (!s) o.lower.int8_level = cg_target_int8_level(cpu, features);
-    free(cpu);
-    free(features);
+    /* Every variant of a list runs the same lowered program: the int8 GEMM of
+     * the weakest target (its activation codes are the program's too). */
+    cg_target_t *targets = NULL;
+    size_t count = 0;
+    s = cg_resolve_targets(o.codegen.target_cpu, o.codegen.target_features, &targets, &count);
+    for (size_t i = 0; !s && i < count; i++) {
+      int level = cg_target_int8_level(targets[i].cpu, targets[i].features);
+      if (i == 0 || level < o.lower.int8_level) o.lower.int8_level = level;
+    }
+    cg_targets_free(targets, count);
   }
 
   t = base_now_seconds();
