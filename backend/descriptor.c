@@ -71,6 +71,37 @@ static LLVMValueRef tensor_table(desc_builder_t *d, LLVMTypeRef tensor_ty, const
   return g;
 }
 
+/* A constant array of n buckets named <model>_<what> (NULL when n is 0). */
+static bertc_status_t bucket_table(desc_builder_t *d, LLVMTypeRef bucket_ty, const char *what,
+                                   const cg_bucket_t *bk, const LLVMValueRef *entries, size_t n,
+                                   LLVMValueRef *out) {
+  *out = LLVMConstNull(d->ptr);
+  if (n == 0) return BERTC_OK;
+  LLVMValueRef *elems;
+  BERTC_RETURN_IF_ERROR(base_calloc(n, sizeof *elems, (void **)&elems));
+  for (size_t i = 0; i < n; i++) {
+    const cg_bucket_t *b = &bk[i];
+    LLVMValueRef fields[] = {i32c(d, (uint32_t)b->batch), i32c(d, (uint32_t)b->seq),
+                             entries[i],
+                             i64c(d, b->arena_bytes),
+                             i64c(d, b->peak_live_bytes),
+                             i64c(d, b->unplanned_bytes),
+                             i64c(d, b->num_calls)};
+    elems[i] = LLVMConstNamedStruct(bucket_ty, fields, BASE_ARRAY_LEN(fields));
+  }
+  LLVMValueRef init = LLVMConstArray2(bucket_ty, elems, n);
+  free(elems);
+  char name[256];
+  snprintf(name, sizeof name, "%s_%s", d->model, what);
+  LLVMValueRef g = LLVMAddGlobal(d->mod, LLVMTypeOf(init), name);
+  LLVMSetInitializer(g, init);
+  LLVMSetGlobalConstant(g, 1);
+  LLVMSetLinkage(g, LLVMPrivateLinkage);
+  LLVMSetAlignment(g, 8);
+  *out = g;
+  return BERTC_OK;
+}
+
 /* The offsets LLVM gives a struct type must be C's, or the runtime would read
  * garbage. Checked for the fields after each change of field size. */
 static bertc_status_t check_layout(LLVMTargetDataRef td, LLVMTypeRef desc_ty,
@@ -86,6 +117,8 @@ static bertc_status_t check_layout(LLVMTargetDataRef td, LLVMTypeRef desc_ty,
       {0, 17, offsetof(bertc_model_descriptor_t, flags)},
       {0, 18, offsetof(bertc_model_descriptor_t, buckets)},
       {0, 22, offsetof(bertc_model_descriptor_t, tokenizer_blob_size)},
+      {0, 23, offsetof(bertc_model_descriptor_t, num_token_buckets)},
+      {0, 24, offsetof(bertc_model_descriptor_t, token_buckets)},
       {1, 2, offsetof(bertc_abi_bucket_t, entry)},
       {1, 3, offsetof(bertc_abi_bucket_t, arena_bytes)},
       {1, 6, offsetof(bertc_abi_bucket_t, kernel_calls)},
@@ -132,6 +165,7 @@ bertc_status_t cg_emit_descriptor(LLVMModuleRef mod, const cg_program_t *p,
       i32, i32, i32, i32,      /* num_buckets, num_inputs, num_outputs, flags */
       ptr, ptr, ptr,           /* buckets, inputs, outputs */
       ptr, i64,                /* tokenizer_blob, tokenizer_blob_size */
+      i32, ptr,                /* num_token_buckets, token_buckets */
   };
   LLVMTypeRef desc_ty = LLVMStructCreateNamed(d.ctx, "bertc_model_descriptor");
   LLVMStructSetBody(desc_ty, desc_fields, BASE_ARRAY_LEN(desc_fields), 0);
@@ -153,28 +187,14 @@ bertc_status_t cg_emit_descriptor(LLVMModuleRef mod, const cg_program_t *p,
   if (tokenizer_size)
     tokenizer = private_bytes(&d, "tokenizer", p->tokenizer_blob, p->tokenizer_blob_size, 0, 8);
 
-  LLVMValueRef *bucket_elems;
+  size_t num_padded = 0;
+  while (num_padded < p->num_buckets && !p->buckets[num_padded].packed) num_padded++;
+  LLVMValueRef buckets, token_buckets;
   BERTC_RETURN_IF_ERROR(
-      base_calloc(p->num_buckets, sizeof *bucket_elems, (void **)&bucket_elems));
-  for (size_t i = 0; i < p->num_buckets; i++) {
-    const cg_bucket_t *b = &p->buckets[i];
-    LLVMValueRef fields[] = {i32c(&d, (uint32_t)b->batch), i32c(&d, (uint32_t)b->seq),
-                             entries[i],
-                             i64c(&d, b->arena_bytes),
-                             i64c(&d, b->peak_live_bytes),
-                             i64c(&d, b->unplanned_bytes),
-                             i64c(&d, b->num_calls)};
-    bucket_elems[i] = LLVMConstNamedStruct(bucket_ty, fields, BASE_ARRAY_LEN(fields));
-  }
-  LLVMValueRef buckets_init = LLVMConstArray2(bucket_ty, bucket_elems, p->num_buckets);
-  free(bucket_elems);
-  char name[256];
-  snprintf(name, sizeof name, "%s_buckets", p->model_name);
-  LLVMValueRef buckets = LLVMAddGlobal(mod, LLVMTypeOf(buckets_init), name);
-  LLVMSetInitializer(buckets, buckets_init);
-  LLVMSetGlobalConstant(buckets, 1);
-  LLVMSetLinkage(buckets, LLVMPrivateLinkage);
-  LLVMSetAlignment(buckets, 8);
+      bucket_table(&d, bucket_ty, "buckets", p->buckets, entries, num_padded, &buckets));
+  BERTC_RETURN_IF_ERROR(bucket_table(&d, bucket_ty, "token_buckets", p->buckets + num_padded,
+                                     entries + num_padded, p->num_buckets - num_padded,
+                                     &token_buckets));
 
   LLVMValueRef desc_init_fields[] = {
       i32c(&d, BERTC_ABI_MAGIC),
@@ -191,7 +211,7 @@ bertc_status_t cg_emit_descriptor(LLVMModuleRef mod, const cg_program_t *p,
       i64c(&d, info->weights_hash),
       i64c(&d, info->arena_size),
       i64c(&d, CG_ARENA_ALIGN),
-      i32c(&d, (uint32_t)p->num_buckets),
+      i32c(&d, (uint32_t)num_padded),
       i32c(&d, (uint32_t)p->num_inputs),
       i32c(&d, (uint32_t)p->num_outputs),
       i32c(&d, p->flags),
@@ -200,7 +220,10 @@ bertc_status_t cg_emit_descriptor(LLVMModuleRef mod, const cg_program_t *p,
       tensor_table(&d, tensor_ty, "outputs", p->outputs, p->num_outputs),
       tokenizer,
       i64c(&d, tokenizer_size),
+      i32c(&d, (uint32_t)(p->num_buckets - num_padded)),
+      token_buckets,
   };
+  char name[256];
   snprintf(name, sizeof name, "%s_descriptor", p->model_name);
   LLVMValueRef desc = LLVMAddGlobal(mod, desc_ty, name);
   LLVMSetInitializer(

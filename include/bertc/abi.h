@@ -27,7 +27,7 @@
 extern "C" {
 #endif
 
-#define BERTC_ABI_VERSION 2u
+#define BERTC_ABI_VERSION 3u
 #define BERTC_ABI_MAGIC 0x43545242u /* "BRTC" little-endian */
 #define BERTC_ABI_QUERY_SYMBOL "bertc_model_query"
 
@@ -127,6 +127,20 @@ typedef struct bertc_model_descriptor {
    * of records "name\0" u64le(size) bytes..., ending with an empty name. */
   const uint8_t *tokenizer_blob;
   uint64_t tokenizer_blob_size;
+
+  /* Token buckets: entries that run several sequences packed back to back,
+   * with no padding between them, sorted by seq. For a token bucket, seq is
+   * its total tokens T and batch the most sequences N it takes (T = 2N). Its
+   * inputs are [T] each (the sequences' tokens in order, then padding), and
+   * one more pointer follows them in `inputs`: the segment table, int32[N +
+   * 1], non-decreasing from 0, sequence i being tokens [table[i], table[i +
+   * 1]) and tokens from table[N] on padding. An output declared [batch, seq,
+   * ...] is [T, ...]; one declared [batch, ...] is [N, ...], row i for
+   * sequence i. Each sequence's outputs are what a (batch, seq) bucket
+   * computes for it alone; rows of padding and of unused (empty) sequences
+   * are unspecified. */
+  uint32_t num_token_buckets;
+  const bertc_abi_bucket_t *token_buckets;
 } bertc_model_descriptor_t;
 
 typedef const bertc_model_descriptor_t *(*bertc_model_query_fn)(uint32_t max_abi_version);

@@ -311,7 +311,7 @@ static void test_refuse_abi_version(void **state) {
     const char *so;
     unsigned version;
   } others[] = {{FAKE_SO_ABI1, 1}, {FAKE_SO_ABI99, 99}};
-  assert_int_equal(BERTC_ABI_VERSION, 2);
+  assert_int_equal(BERTC_ABI_VERSION, 3);
   for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
     char want[1024];
     snprintf(want, sizeof want,
@@ -323,7 +323,7 @@ static void test_refuse_abi_version(void **state) {
     free(msg);
   }
   char *msg = load_error(FAKE_SO_ABI_NONE, NULL, BERTC_STATUS_INCOMPATIBLE);
-  assert_contains(msg, FAKE_SO_ABI_NONE ": the model implements no bertc ABI version <= 2");
+  assert_contains(msg, FAKE_SO_ABI_NONE ": the model implements no bertc ABI version <= 3");
   free(msg);
 }
 
