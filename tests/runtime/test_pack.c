@@ -167,9 +167,20 @@ static bertc_context_t *context_with(bertc_model_t *m, bertc_packing_t packing) 
   return c;
 }
 
+/* st_mean with the default buckets and token buckets, for the tests below. */
+static int setup(void **state) {
+  *state = compile_st_mean("pack/st_mean.so", NULL, 0);
+  return 0;
+}
+
+static int teardown(void **state) {
+  unlink(*state);
+  free(*state);
+  return 0;
+}
+
 static void test_packed_context(void **state) {
-  (void)state;
-  char *so = compile_st_mean("pack/st_mean.so", NULL, 0); /* the default token buckets */
+  const char *so = *state;
   bertc_model_t *m = NULL;
   TU_ASSERT_OK(bertc_model_load(so, NULL, &m));
   uint32_t n = 0;
@@ -239,8 +250,71 @@ static void test_packed_context(void **state) {
   bertc_context_release(padded);
   bertc_context_release(always);
   bertc_model_release(m);
-  unlink(so);
-  free(so);
+}
+
+/* bertc run --input: every line answered in order, the same packed or not,
+ * totals on stderr with --stats, and a bad line reported after the answers
+ * to the lines before it. */
+static void test_corpus_cli(void **state) {
+  const char *so = *state;
+  char *input = tu_scratch_path("pack/corpus.jsonl");
+  FILE *f = fopen(input, "w");
+  assert_non_null(f);
+  static const char *const words[] = {"the", "quick", "brown", "fox", "packs", "many", "texts"};
+  for (int i = 0; i < 700; i++) {
+    fputs("{\"text\": \"", f);
+    for (int w = 0; w <= (i * 7) % 23; w++) fprintf(f, "%s%s", w ? " " : "", words[(i + w) % 7]);
+    fputs(i % 97 == 5 ? "\"}\n\n" : "\"}\n", f); /* blank lines are skipped */
+  }
+  fclose(f);
+  const char *exe = getenv("BERTC_EXE");
+  assert_non_null(exe);
+  char cmd[4096];
+  char *packed = NULL, *padded = NULL, *err = NULL;
+  snprintf(cmd, sizeof cmd, "'%s' run '%s' --input '%s' --stats --batch-tokens 300", exe, so,
+           input);
+  assert_int_equal(tu_run(cmd, &packed, &err), 0);
+  if (!strstr(err, "{\"texts\": 700, ") || !strstr(err, "\"computed_tokens\": "))
+    fail_msg("--stats printed: %s", err);
+  free(err);
+  snprintf(cmd, sizeof cmd, "'%s' run '%s' --input '%s' --packing never", exe, so, input);
+  assert_int_equal(tu_run(cmd, &padded, NULL), 0);
+  size_t lines = 0;
+  for (const char *p = packed; *p; p++) lines += *p == '\n';
+  assert_int_equal(lines, 700);
+  /* the same answers in the same order (9 significant digits each) */
+  const char *a = packed, *b = padded;
+  for (size_t i = 0; i < 700; i++) {
+    const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
+    assert_non_null(ea);
+    assert_non_null(eb);
+    char *end;
+    const char *pa = strchr(a, '['), *pb = strchr(b, '[');
+    for (pa++, pb++; pa < ea && pb < eb; pa = end + 1) {
+      double x = strtod(pa, &end), y = strtod(pb, (char **)&pb);
+      pb++;
+      if (!(fabs(x - y) <= 1e-5)) fail_msg("line %zu: %g packed, %g padded", i + 1, x, y);
+    }
+    a = ea + 1, b = eb + 1;
+  }
+  free(packed);
+  free(padded);
+  /* a bad line: the answers before it, then its error */
+  f = fopen(input, "a");
+  fputs("{\"text\": 5}\n{\"text\": \"after\"}\n", f);
+  fclose(f);
+  snprintf(cmd, sizeof cmd, "'%s' run '%s' --input '%s'", exe, so, input);
+  char *out = NULL;
+  assert_int_equal(tu_run(cmd, &out, &err), 1);
+  lines = 0;
+  for (const char *p = out; *p; p++) lines += *p == '\n';
+  assert_int_equal(lines, 700);
+  if (!strstr(err, "corpus.jsonl:709: expected a string \"text\""))
+    fail_msg("the error names the file and line: %s", err);
+  free(out);
+  free(err);
+  unlink(input);
+  free(input);
 }
 
 /* ------------------------------------------------------------- options --- */
@@ -301,7 +375,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pack_plan),
       cmocka_unit_test(test_packed_context),
+      cmocka_unit_test(test_corpus_cli),
       cmocka_unit_test(test_token_bucket_options),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return cmocka_run_group_tests(tests, setup, teardown);
 }
