@@ -143,14 +143,18 @@ def export_onnx(model_dir, path):
             e = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(e, p=2, dim=1)
 
-    model = Pooled(AutoModel.from_pretrained(model_dir)).eval()
+    # eager attention: the pattern ORT's optimizer fuses (as bench/prepare.py exports)
+    model = Pooled(AutoModel.from_pretrained(model_dir, attn_implementation="eager",
+                                             dtype=torch.float32)).eval()
     ids = torch.ones(2, 16, dtype=torch.long)
     dyn = {0: "batch", 1: "seq"}
-    torch.onnx.export(model, (ids, torch.ones_like(ids), torch.zeros_like(ids)), path,
-                      input_names=["input_ids", "attention_mask", "token_type_ids"],
-                      output_names=["embedding"], opset_version=17, dynamo=False,
-                      dynamic_axes={"input_ids": dyn, "attention_mask": dyn,
-                                    "token_type_ids": dyn, "embedding": {0: "batch"}})
+    with torch.inference_mode():
+        torch.onnx.export(model, (ids, torch.ones_like(ids), torch.zeros_like(ids)), path,
+                          input_names=["input_ids", "attention_mask", "token_type_ids"],
+                          output_names=["embedding"], opset_version=17, dynamo=False,
+                          do_constant_folding=True,
+                          dynamic_axes={"input_ids": dyn, "attention_mask": dyn,
+                                        "token_type_ids": dyn, "embedding": {0: "batch"}})
 
 
 def engine_ort(texts, model_dir, threads, onnx_path):

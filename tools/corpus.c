@@ -180,9 +180,13 @@ static void *worker_main(void *arg) {
 
 /* ---- Writing answers, progress and totals ---- */
 
+#define CORPUS_TRUNCATION_NOTES 10 /* notes of truncated inputs; then a count at the end */
+
 typedef struct corpus_out {
   size_t written;
-  size_t truncated, first_truncated;
+  size_t truncated;
+  const cli_model_t *model;
+  const corpus_block_t *block; /* the block running */
   uint64_t real_tokens, computed_tokens;
   double t0, last_progress;
   bool progress;
@@ -205,10 +209,12 @@ static bertc_status_t write_answer(void *user, size_t index, const char *json, s
   return BERTC_OK;
 }
 
-/* Truncated inputs are counted, and noted once at the end. */
+/* The first truncated inputs get a note each, the rest a count at the end. */
 static void note_truncated(void *user, size_t index) {
   corpus_out_t *o = user;
-  if (!o->truncated++) o->first_truncated = index;
+  if (o->truncated++ < CORPUS_TRUNCATION_NOTES && index >= o->block->first &&
+      index - o->block->first < o->block->texts.count)
+    cli_note_truncated("run", o->model, &o->block->texts.items[index - o->block->first]);
 }
 
 static void print_progress(corpus_out_t *o, bool final) {
@@ -273,6 +279,7 @@ int cli_run_corpus(cli_model_t *m, const char *path, const bertc_pipeline_option
   if (!c) return cli_fail("run", bertc_status_make(BERTC_STATUS_OUT_OF_MEMORY, "out of memory"));
   corpus_out_t out = {0};
   out.corpus = c;
+  out.model = m;
   out.progress = o->progress && isatty(STDERR_FILENO);
   counting_engine_t ce = {m->engine, m->context, &out};
   bertc_engine_t engine = m->engine;
@@ -325,6 +332,7 @@ int cli_run_corpus(cli_model_t *m, const char *path, const bertc_pipeline_option
     pthread_mutex_lock(&c->mu);
     while (!b->ready) pthread_cond_wait(&c->cv, &c->mu);
     pthread_mutex_unlock(&c->mu);
+    out.block = b;
     if (b->prepared) s = bertc_pipeline_run_prepared_json(c->pipeline, b->prepared, &sink);
     if (!s && b->status) {
       s = b->status;
@@ -349,11 +357,9 @@ int cli_run_corpus(cli_model_t *m, const char *path, const bertc_pipeline_option
   double seconds = now_seconds() - out.t0;
   print_progress(&out, true);
   int rc = CLI_OK;
-  if (out.truncated)
-    fprintf(stderr,
-            "bertc run: note: %zu inputs were truncated to the model's maximum length (the first: "
-            "input %zu)\n",
-            out.truncated, out.first_truncated + 1);
+  if (out.truncated > CORPUS_TRUNCATION_NOTES)
+    fprintf(stderr, "bertc run: note: %zu more inputs were truncated\n",
+            out.truncated - CORPUS_TRUNCATION_NOTES);
   if (corpus_interrupted) {
     bertc_status_free(s);
     s = BERTC_OK;
