@@ -6,8 +6,8 @@ ONNX Runtime, side by side, on text every machine has.
                               [--memory 10000,100000]
 
 The corpora come from the docstrings of Python's standard library (modules,
-classes and functions, split into paragraphs, whitespace collapsed):
-  skewed   the paragraphs as they are, drawn at random: most short, a long tail
+classes and functions, whitespace collapsed):
+  skewed   the docstrings as they are, drawn at random: most short, a long tail
            (truncated at the model's 256 tokens like every engine truncates)
   uniform  the same words cut into texts of 40 words each
 Each engine embeds the whole corpus with all-MiniLM-L6-v2 (mean pooling,
@@ -20,8 +20,9 @@ threads:
            count, padded batches of 32 (what its users do)
   padded   bertc run --input --packing never: (batch, seq) buckets, a text each
   packed   bertc run --input (default): token buckets, no padding
-Reported per engine and corpus: texts/s, tokens computed per real token, peak
-RSS, and the ratios to ORT. --memory runs bertc packed on the skewed corpus
+Reported per engine and corpus: texts/s, tokens computed per real token, the
+real tokens' FLOPs per second over the whole job (to compare with the machine's
+FMA peak, bench/peak.c), peak RSS, and the ratios to ORT. --memory runs bertc packed on the skewed corpus
 repeated to those sizes to show that its peak memory does not grow with the
 corpus. Needs GNU time (/usr/bin/time, scripts/install-deps.sh --bench) for the
 peak memory of each engine process. Benchmarks are not tests: nothing here
@@ -54,8 +55,9 @@ def minilm_dir():
 
 # ---- corpora ----------------------------------------------------------------------------
 
-def stdlib_paragraphs():
-    """Docstring paragraphs of the standard library's Python sources, in a fixed order."""
+def stdlib_docstrings():
+    """Docstrings of the standard library's Python sources, whitespace collapsed, in a
+    fixed order."""
     root = os.path.dirname(os.__file__)
     paras = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -73,23 +75,26 @@ def stdlib_paragraphs():
                 if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
                                      ast.AsyncFunctionDef)):
                     doc = ast.get_docstring(node)
-                    if not doc:
-                        continue
-                    for p in doc.split("\n\n"):
-                        p = " ".join(p.split())
-                        if len(p) >= 3:
-                            paras.append(p)
+                    if doc and len(doc) >= 3:
+                        paras.append(" ".join(doc.split()))
     return paras
 
 
 def make_corpora(n, seed=0):
-    paras = stdlib_paragraphs()
+    paras = stdlib_docstrings()
     rng = random.Random(seed)
     skewed = [rng.choice(paras) for _ in range(n)]
     words = " ".join(paras).split()
     start = rng.randrange(0, max(1, len(words) - 40 * n))
     uniform = [" ".join(words[start + 40 * i:start + 40 * (i + 1)]) for i in range(n)]
     return {"skewed": skewed, "uniform": uniform}
+
+
+def real_gflop(lengths, layers=6, hidden=384, inter=1536):
+    """The FLOPs of the real tokens alone (2 per multiply-add: projections, feed-forward,
+    and each text's attention over its own tokens), in GFLOP."""
+    h, i = float(hidden), float(inter)
+    return sum(layers * (8 * n * h * h + 4 * n * h * i + 4 * n * n * h) for n in lengths) / 1e9
 
 
 def write_jsonl(texts, path):
@@ -104,6 +109,7 @@ def token_lengths(texts, model_dir):
     from tokenizers import Tokenizer
     tok = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
     tok.enable_truncation(MAX_TOKENS)
+    tok.no_padding()  # the file pads to 128; the engines pad per batch themselves
     return [len(e.ids) for e in tok.encode_batch(texts)]
 
 
@@ -168,6 +174,7 @@ def engine_ort(texts, model_dir, threads, onnx_path):
     sess = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
     tok = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
     tok.enable_truncation(MAX_TOKENS)
+    tok.no_padding()
     t0 = time.perf_counter()
     enc = tok.encode_batch(texts)
     order = sorted(range(len(texts)), key=lambda i: len(enc[i].ids))
@@ -282,10 +289,11 @@ def main():
         optimize_ort(raw, onnx, 12, 384, {})
 
     corpora = make_corpora(args.texts)
-    results = {}
+    results, gflop = {}, {}
     for cname, texts in corpora.items():
         path = os.path.join(args.cache, f"{cname}-{args.texts}.jsonl")
         write_jsonl(texts, path)
+        gflop[cname] = real_gflop(token_lengths(texts, model_dir))
         for e in engines:
             if e in ("st", "ort"):
                 r = run_child([sys.executable, os.path.abspath(__file__), "--child", e,
@@ -296,6 +304,7 @@ def main():
                 r = run_bertc(bertc, so, path, args.threads, "never" if e == "padded" else "auto",
                               env)
             r["texts_per_s"] = len(texts) / r["seconds"]
+            r["gflops"] = gflop[cname] / r["seconds"]
             results[(cname, e)] = r
             print(f"{cname:8} {e:7} {r['texts_per_s']:8.1f} texts/s  computed/real "
                   f"{r['computed'] / r['real']:.3f}  peak {r['peak_rss_kb'] / 1024:.0f} MiB",
@@ -303,13 +312,15 @@ def main():
 
     lines = [f"# bench/throughput.py --texts {args.texts} --threads {args.threads} "
              f"(CPU shared with other jobs: ratios from one run)", "",
-             "| corpus | engine | texts/s | x ORT | computed / real tokens | peak RSS MiB |",
-             "|---|---|---|---|---|---|"]
+             "| corpus | engine | texts/s | x ORT | computed / real tokens | real GFLOP/s | "
+             "peak RSS MiB |",
+             "|---|---|---|---|---|---|---|"]
     for (cname, e), r in results.items():
         ort = results.get((cname, "ort"))
         ratio = f"{r['texts_per_s'] / ort['texts_per_s']:.2f}" if ort else "-"
         lines.append(f"| {cname} | {e} | {r['texts_per_s']:.1f} | {ratio} | "
-                     f"{r['computed'] / r['real']:.3f} | {r['peak_rss_kb'] / 1024:.0f} |")
+                     f"{r['computed'] / r['real']:.3f} | {r['gflops']:.1f} | "
+                     f"{r['peak_rss_kb'] / 1024:.0f} |")
     mem = []
     for n in [int(x) for x in args.memory.split(",") if x]:
         texts = (corpora["skewed"] * (n // len(corpora["skewed"]) + 1))[:n]

@@ -1,9 +1,11 @@
 /* Packed runs: the packing plan (runtime/pack.c), a context running token
  * buckets (outputs equal to the padded path's within 1e-5, run info, the
- * packing option, no heap calls), and the token bucket options of the
- * compiler and model.json. Every architecture and task is checked against
- * its sequences run alone in backend_test_e2e_compiled; this test compiles
- * one tiny model (st_mean: mean pooling, normalized) twice. */
+ * packing option, no heap calls), `bertc run --input` (order, --stats, a bad
+ * line), and the token bucket options of the compiler and model.json. Every
+ * architecture and task is checked against its sequences run alone in
+ * backend_test_e2e_compiled; this test compiles one tiny model (st_mean:
+ * mean pooling, normalized) with the default token buckets and once more
+ * without any. */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
