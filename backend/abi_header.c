@@ -119,19 +119,33 @@ bertc_status_t cg_header_text(const cg_program_t *p, const cg_artifact_info_t *i
   PUT("ARENA_SIZE", "%lluull /* bytes, the most any bucket uses */",
       (unsigned long long)info->arena_size);
   PUT("ARENA_ALIGN", "%u", CG_ARENA_ALIGN);
-  PUT("NUM_BUCKETS", "%zu", p->num_buckets);
+  size_t num_padded = 0;
+  while (num_padded < p->num_buckets && !p->buckets[num_padded].packed) num_padded++;
+  PUT("NUM_BUCKETS", "%zu", num_padded);
+  PUT("NUM_TOKEN_BUCKETS", "%zu", p->num_buckets - num_padded);
   PUT("NUM_INPUTS", "%zu", p->num_inputs);
   PUT("NUM_OUTPUTS", "%zu", p->num_outputs);
   PUT("FLAGS", "0x%xu /* BERTC_ABI_FLAG_*: what the host must provide */", p->flags);
 #undef PUT
 
   fputs("\n/* Buckets: descriptor->buckets[i] runs batch B x sequence S. */\n", f);
-  for (size_t i = 0; i < p->num_buckets; i++) {
+  for (size_t i = 0; i < num_padded; i++) {
     const cg_bucket_t *b = &p->buckets[i];
     fputs("#define ", f);
     put_macro_name(f, m);
     fprintf(f, "_BUCKET_B%d_S%d %zu /* arena %llu bytes; entry %s_b%d_s%d (internal) */\n",
             b->batch, b->seq, i, (unsigned long long)b->arena_bytes, m, b->batch, b->seq);
+  }
+  if (num_padded < p->num_buckets)
+    fputs("\n/* Token buckets: descriptor->token_buckets[i] runs up to N sequences of T\n"
+          " * tokens in all, packed (abi.h). */\n",
+          f);
+  for (size_t i = num_padded; i < p->num_buckets; i++) {
+    const cg_bucket_t *b = &p->buckets[i];
+    fputs("#define ", f);
+    put_macro_name(f, m);
+    fprintf(f, "_TOKEN_BUCKET_T%d %zu /* N = %d; arena %llu bytes; entry %s_t%d (internal) */\n",
+            b->seq, i - num_padded, b->batch, (unsigned long long)b->arena_bytes, m, b->seq);
   }
   fputs(
       "\n/* Inputs and outputs, in the order of the entry's inputs[] and outputs[]:\n"

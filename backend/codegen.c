@@ -85,7 +85,9 @@ static bertc_status_t check_call(const cg_program_t *p, const cg_bucket_t *b, si
     switch (arg->region) {
       case CG_REGION_WEIGHTS: limit = p->weights_size; break;
       case CG_REGION_ARENA: limit = b->arena_bytes; break;
-      case CG_REGION_INPUT: bad |= arg->index < 0 || (size_t)arg->index >= p->num_inputs; break;
+      case CG_REGION_INPUT:
+        bad |= arg->index < 0 || (size_t)arg->index >= p->num_inputs + (b->packed ? 1 : 0);
+        break;
       case CG_REGION_OUTPUT:
         bad |= arg->index < 0 || (size_t)arg->index >= p->num_outputs;
         break;
@@ -135,12 +137,18 @@ static bertc_status_t check_program(const cg_program_t *p) {
                                b->batch, b->seq);
     if (i > 0) {
       const cg_bucket_t *a = &p->buckets[i - 1];
-      if (a->batch > b->batch || (a->batch == b->batch && a->seq >= b->seq))
+      bool sorted = b->packed ? !a->packed || a->seq < b->seq
+                              : !a->packed && (a->batch < b->batch ||
+                                               (a->batch == b->batch && a->seq < b->seq));
+      if (!sorted)
         return bertc_status_make(BERTC_STATUS_INTERNAL,
-                                 "%s: buckets not sorted by (batch, seq): (%d, %d) before "
-                                 "(%d, %d)",
+                                 "%s: buckets not sorted by (batch, seq), then token buckets "
+                                 "by seq: (%d, %d) before (%d, %d)",
                                  m, a->batch, a->seq, b->batch, b->seq);
     }
+    if (b->packed && (size_t)b->seq != 2 * (size_t)b->batch)
+      return bertc_status_make(BERTC_STATUS_INTERNAL, "%s: token bucket of %d tokens takes %d",
+                               m, b->seq, b->batch);
     for (size_t c = 0; c < b->num_calls; c++) BERTC_RETURN_IF_ERROR(check_call(p, b, c));
   }
   return BERTC_OK;
@@ -426,10 +434,14 @@ static void build_run_tasks(cg_gen_t *g) {
   g->run_tasks = fn;
 }
 
-/* int32_t <model>_b<B>_s<S>(env, weights, arena, inputs, outputs) */
+/* int32_t <model>_b<B>_s<S>(env, weights, arena, inputs, outputs), or
+ * <model>_t<T> for a token bucket */
 static bertc_status_t build_entry(cg_gen_t *g, const cg_bucket_t *bk, LLVMValueRef *out) {
   char name[CG_MAX_NAME + 48];
-  snprintf(name, sizeof name, "%s%s_b%d_s%d", g->p->model_name, g->tag, bk->batch, bk->seq);
+  if (bk->packed)
+    snprintf(name, sizeof name, "%s%s_t%d", g->p->model_name, g->tag, bk->seq);
+  else
+    snprintf(name, sizeof name, "%s%s_b%d_s%d", g->p->model_name, g->tag, bk->batch, bk->seq);
   LLVMValueRef fn = LLVMAddFunction(g->mod, name, g->entry_ty);
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   add_fn_attr(g, fn, "nounwind");

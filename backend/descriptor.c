@@ -71,6 +71,37 @@ static LLVMValueRef tensor_table(desc_builder_t *d, LLVMTypeRef tensor_ty, const
   return g;
 }
 
+/* A constant array of n buckets named <model>_<what> (NULL when n is 0). */
+static bertc_status_t bucket_table(desc_builder_t *d, LLVMTypeRef bucket_ty, const char *what,
+                                   const cg_bucket_t *bk, const LLVMValueRef *entries, size_t n,
+                                   LLVMValueRef *out) {
+  *out = LLVMConstNull(d->ptr);
+  if (n == 0) return BERTC_OK;
+  LLVMValueRef *elems;
+  BERTC_RETURN_IF_ERROR(base_calloc(n, sizeof *elems, (void **)&elems));
+  for (size_t i = 0; i < n; i++) {
+    const cg_bucket_t *b = &bk[i];
+    LLVMValueRef fields[] = {i32c(d, (uint32_t)b->batch), i32c(d, (uint32_t)b->seq),
+                             entries[i],
+                             i64c(d, b->arena_bytes),
+                             i64c(d, b->peak_live_bytes),
+                             i64c(d, b->unplanned_bytes),
+                             i64c(d, b->num_calls)};
+    elems[i] = LLVMConstNamedStruct(bucket_ty, fields, BASE_ARRAY_LEN(fields));
+  }
+  LLVMValueRef init = LLVMConstArray2(bucket_ty, elems, n);
+  free(elems);
+  char name[256];
+  snprintf(name, sizeof name, "%s_%s", d->model, what);
+  LLVMValueRef g = LLVMAddGlobal(d->mod, LLVMTypeOf(init), name);
+  LLVMSetInitializer(g, init);
+  LLVMSetGlobalConstant(g, 1);
+  LLVMSetLinkage(g, LLVMPrivateLinkage);
+  LLVMSetAlignment(g, 8);
+  *out = g;
+  return BERTC_OK;
+}
+
 /* The offsets LLVM gives a struct type must be C's, or the runtime would read
  * garbage. Checked for the fields after each change of field size. */
 static bertc_status_t check_layout(LLVMTargetDataRef td, LLVMTypeRef desc_ty,
@@ -89,8 +120,11 @@ static bertc_status_t check_layout(LLVMTargetDataRef td, LLVMTypeRef desc_ty,
       {0, 22, offsetof(bertc_model_descriptor_t, tokenizer_blob_size)},
       {0, 23, offsetof(bertc_model_descriptor_t, num_variants)},
       {0, 24, offsetof(bertc_model_descriptor_t, variants)},
+      {0, 25, offsetof(bertc_model_descriptor_t, num_token_buckets)},
+      {0, 26, offsetof(bertc_model_descriptor_t, token_buckets)},
       {3, 2, offsetof(bertc_abi_variant_t, arena_size)},
       {3, 3, offsetof(bertc_abi_variant_t, buckets)},
+      {3, 4, offsetof(bertc_abi_variant_t, token_buckets)},
       {1, 2, offsetof(bertc_abi_bucket_t, entry)},
       {1, 3, offsetof(bertc_abi_bucket_t, arena_bytes)},
       {1, 6, offsetof(bertc_abi_bucket_t, kernel_calls)},
@@ -138,10 +172,11 @@ bertc_status_t cg_emit_descriptor(LLVMModuleRef mod, const cg_program_t *p,
       ptr, ptr, ptr,           /* buckets, inputs, outputs */
       ptr, i64,                /* tokenizer_blob, tokenizer_blob_size */
       i32, ptr,                /* num_variants, variants */
+      i32, ptr,                /* num_token_buckets, token_buckets */
   };
   LLVMTypeRef variant_ty = LLVMStructCreateNamed(d.ctx, "bertc_abi_variant");
-  /* target_cpu, target_features, arena_size, buckets */
-  LLVMStructSetBody(variant_ty, (LLVMTypeRef[]){ptr, ptr, i64, ptr}, 4, 0);
+  /* target_cpu, target_features, arena_size, buckets, token_buckets */
+  LLVMStructSetBody(variant_ty, (LLVMTypeRef[]){ptr, ptr, i64, ptr, ptr}, 5, 0);
   LLVMTypeRef desc_ty = LLVMStructCreateNamed(d.ctx, "bertc_model_descriptor");
   LLVMStructSetBody(desc_ty, desc_fields, BASE_ARRAY_LEN(desc_fields), 0);
   BERTC_RETURN_IF_ERROR(check_layout(td, desc_ty, bucket_ty, tensor_ty, variant_ty));
@@ -162,56 +197,48 @@ bertc_status_t cg_emit_descriptor(LLVMModuleRef mod, const cg_program_t *p,
   if (tokenizer_size)
     tokenizer = private_bytes(&d, "tokenizer", p->tokenizer_blob, p->tokenizer_blob_size, 0, 8);
 
-  /* One bucket table per variant (the same sizes, that variant's entries),
-   * and the variant table pointing at them. */
+  /* Per variant a bucket table and a token bucket table (the same sizes, that
+   * variant's entries), and the variant table pointing at them. Entries are
+   * per variant in the program's bucket order: the (batch, seq) buckets, then
+   * the token buckets. */
   size_t nv = info->num_variants;
-  LLVMValueRef *bucket_elems, *variant_elems, *tables;
-  BERTC_RETURN_IF_ERROR(
-      base_calloc(p->num_buckets, sizeof *bucket_elems, (void **)&bucket_elems));
-  bertc_status_t s = base_calloc(nv, sizeof *variant_elems, (void **)&variant_elems);
-  if (!s) s = base_calloc(nv, sizeof *tables, (void **)&tables);
-  if (s) {
-    free(bucket_elems);
-    free(variant_elems);
-    return s;
-  }
-  char name[256];
-  for (size_t v = 0; v < nv; v++) {
-    for (size_t i = 0; i < p->num_buckets; i++) {
-      const cg_bucket_t *b = &p->buckets[i];
-      LLVMValueRef fields[] = {i32c(&d, (uint32_t)b->batch), i32c(&d, (uint32_t)b->seq),
-                               entries[v * p->num_buckets + i],
-                               i64c(&d, b->arena_bytes),
-                               i64c(&d, b->peak_live_bytes),
-                               i64c(&d, b->unplanned_bytes),
-                               i64c(&d, b->num_calls)};
-      bucket_elems[i] = LLVMConstNamedStruct(bucket_ty, fields, BASE_ARRAY_LEN(fields));
+  size_t num_padded = 0;
+  while (num_padded < p->num_buckets && !p->buckets[num_padded].packed) num_padded++;
+  size_t num_tokens = p->num_buckets - num_padded;
+  LLVMValueRef *variant_elems, buckets = NULL, token_buckets = NULL;
+  BERTC_RETURN_IF_ERROR(base_calloc(nv, sizeof *variant_elems, (void **)&variant_elems));
+  bertc_status_t s = BERTC_OK;
+  for (size_t v = 0; !s && v < nv; v++) {
+    char what[64], suffix[64];
+    LLVMValueRef vb, vt;
+    const LLVMValueRef *ve = entries + v * p->num_buckets;
+    snprintf(what, sizeof what, v ? "v%zu_buckets" : "buckets", v);
+    s = bucket_table(&d, bucket_ty, what, p->buckets, ve, num_padded, &vb);
+    snprintf(what, sizeof what, v ? "v%zu_token_buckets" : "token_buckets", v);
+    if (!s)
+      s = bucket_table(&d, bucket_ty, what, p->buckets + num_padded, ve + num_padded,
+                       num_tokens, &vt);
+    if (s) break;
+    if (v == 0) {
+      buckets = vb;
+      token_buckets = vt;
     }
-    LLVMValueRef buckets_init = LLVMConstArray2(bucket_ty, bucket_elems, p->num_buckets);
-    if (v == 0)
-      snprintf(name, sizeof name, "%s_buckets", p->model_name);
-    else
-      snprintf(name, sizeof name, "%s_v%zu_buckets", p->model_name, v);
-    tables[v] = LLVMAddGlobal(mod, LLVMTypeOf(buckets_init), name);
-    LLVMSetInitializer(tables[v], buckets_init);
-    LLVMSetGlobalConstant(tables[v], 1);
-    LLVMSetLinkage(tables[v], LLVMPrivateLinkage);
-    LLVMSetAlignment(tables[v], 8);
-    char suffix[64];
     snprintf(suffix, sizeof suffix, "v%zu_target_cpu", v);
     LLVMValueRef cpu = const_str(&d, suffix, info->variants[v].cpu);
     snprintf(suffix, sizeof suffix, "v%zu_target_features", v);
     LLVMValueRef features = const_str(&d, suffix, info->variants[v].features);
-    LLVMValueRef vf[] = {cpu, features, i64c(&d, info->arena_size), tables[v]};
+    LLVMValueRef vf[] = {cpu, features, i64c(&d, info->arena_size), vb, vt};
     variant_elems[v] = LLVMConstNamedStruct(variant_ty, vf, BASE_ARRAY_LEN(vf));
   }
-  LLVMValueRef buckets = tables[0];
+  if (s) {
+    free(variant_elems);
+    return s;
+  }
+  char vname[256];
   LLVMValueRef variants_init = LLVMConstArray2(variant_ty, variant_elems, nv);
-  free(bucket_elems);
   free(variant_elems);
-  free(tables);
-  snprintf(name, sizeof name, "%s_variants", p->model_name);
-  LLVMValueRef variants = LLVMAddGlobal(mod, LLVMTypeOf(variants_init), name);
+  snprintf(vname, sizeof vname, "%s_variants", p->model_name);
+  LLVMValueRef variants = LLVMAddGlobal(mod, LLVMTypeOf(variants_init), vname);
   LLVMSetInitializer(variants, variants_init);
   LLVMSetGlobalConstant(variants, 1);
   LLVMSetLinkage(variants, LLVMPrivateLinkage);
@@ -232,7 +259,7 @@ bertc_status_t cg_emit_descriptor(LLVMModuleRef mod, const cg_program_t *p,
       i64c(&d, info->weights_hash),
       i64c(&d, info->arena_size),
       i64c(&d, CG_ARENA_ALIGN),
-      i32c(&d, (uint32_t)p->num_buckets),
+      i32c(&d, (uint32_t)num_padded),
       i32c(&d, (uint32_t)p->num_inputs),
       i32c(&d, (uint32_t)p->num_outputs),
       i32c(&d, p->flags),
@@ -243,7 +270,10 @@ bertc_status_t cg_emit_descriptor(LLVMModuleRef mod, const cg_program_t *p,
       i64c(&d, tokenizer_size),
       i32c(&d, (uint32_t)nv),
       variants,
+      i32c(&d, (uint32_t)num_tokens),
+      token_buckets,
   };
+  char name[256];
   snprintf(name, sizeof name, "%s_descriptor", p->model_name);
   LLVMValueRef desc = LLVMAddGlobal(mod, desc_ty, name);
   LLVMSetInitializer(

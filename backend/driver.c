@@ -28,6 +28,13 @@ size_t driver_default_seq_lens(int64_t max, int64_t *out) {
   return n;
 }
 
+size_t driver_default_token_buckets(int64_t max_seq, int64_t *out) {
+  int64_t t = (max_seq + LOWER_TOKEN_MULTIPLE - 1) / LOWER_TOKEN_MULTIPLE * LOWER_TOKEN_MULTIPLE;
+  out[0] = t;
+  out[1] = 4 * t;
+  return 2;
+}
+
 /* Bucket sizes: the caller's, else model.json's (copied into out); 0 when
  * neither gives any. */
 static size_t choose_sizes(const int64_t *given, size_t num_given, const int64_t *spec,
@@ -36,6 +43,39 @@ static size_t choose_sizes(const int64_t *given, size_t num_given, const int64_t
   size_t n = given ? num_given : num_spec;
   if (n) memcpy(out, from, n * sizeof(int64_t));
   return n;
+}
+
+/* The token buckets: the caller's, model.json's or the defaults (none when
+ * the graph cannot run packed); each a multiple of LOWER_TOKEN_MULTIPLE
+ * that holds the longest sequence bucket. */
+static bertc_status_t choose_token_buckets(const driver_options_t *o, const fe_model_t *m,
+                                           const char *model_path, int64_t max_seq,
+                                           int64_t *out, size_t *out_n) {
+  *out_n = 0;
+  if (o->token_buckets || m->spec.token_buckets_set) {
+    *out_n = choose_sizes(o->token_buckets, o->num_token_buckets, m->spec.token_buckets,
+                          m->spec.num_token_buckets, out);
+    if (*out_n) BERTC_RETURN_IF_ERROR_CTX(lower_check_packable(m->graph), "%s", model_path);
+  } else {
+    bertc_status_t why = lower_check_packable(m->graph);
+    if (!why) *out_n = driver_default_token_buckets(max_seq, out);
+    if (why && !o->quiet)
+      fprintf(stderr, "bertc: note: %s: no token buckets: %s\n", model_path,
+              bertc_status_message(why));
+    bertc_status_free(why);
+  }
+  for (size_t i = 0; i < *out_n; i++) {
+    if (out[i] % LOWER_TOKEN_MULTIPLE)
+      return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                               "%s: token bucket %lld is not a multiple of %d", model_path,
+                               (long long)out[i], LOWER_TOKEN_MULTIPLE);
+    if (out[i] < max_seq)
+      return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                               "%s: token bucket %lld cannot hold a sequence of the longest "
+                               "sequence bucket (%lld)",
+                               model_path, (long long)out[i], (long long)max_seq);
+  }
+  return BERTC_OK;
 }
 
 static void report(const driver_options_t *o, const char *phase, double t0) {
@@ -122,7 +162,12 @@ bertc_status_t driver_compile(const char *model_path, const driver_options_t *op
   lower_result_t lr;
   memset(&layout, 0, sizeof(layout));
   memset(&lr, 0, sizeof(lr));
-  lower_buckets_t buckets = {batches, nbatch, seqs, nseq};
+  int64_t tokens[FE_MAX_BUCKETS], max_seq = 0;
+  size_t ntokens = 0;
+  for (size_t i = 0; i < nseq; i++)
+    if (seqs[i] > max_seq) max_seq = seqs[i];
+  if (!s) s = choose_token_buckets(&o, m, model_path, max_seq, tokens, &ntokens);
+  lower_buckets_t buckets = {batches, nbatch, seqs, nseq, tokens, ntokens};
   t = base_now_seconds();
   if (!s) s = layout_weights(m->graph, &o.lower, &buckets, &layout);
   if (!s && o.pass.verify_each)
@@ -148,9 +193,10 @@ bertc_status_t driver_compile(const char *model_path, const driver_options_t *op
     for (size_t b = 0; o.print_plan && b < lr.program.num_buckets; b++) {
       const cg_bucket_t *bk = &lr.program.buckets[b];
       fprintf(stderr,
-              "memory plan: batch %4d seq %4d  arena %10llu bytes  peak live %10llu  "
+              "memory plan: %s %4d %s %4d  arena %10llu bytes  peak live %10llu  "
               "efficiency %.3f  kernel calls %zu\n",
-              bk->batch, bk->seq, (unsigned long long)bk->arena_bytes,
+              bk->packed ? "seqs " : "batch", bk->batch, bk->packed ? "tokens" : "seq",
+              bk->seq, (unsigned long long)bk->arena_bytes,
               (unsigned long long)bk->peak_live_bytes,
               bk->arena_bytes ? (double)bk->peak_live_bytes / (double)bk->arena_bytes : 1.0,
               bk->num_calls);

@@ -108,6 +108,13 @@ static bertc_status_t make_amx_parts(const ir_graph_t *g, const lower_options_t 
         lower_plan_gemm(g, n, b->batches[bi], b->seqs[si], o, &plan);
         amx = plan.kernel == LOWER_KERNEL_GEMM_AMX;
       }
+    for (size_t ti = 0; ti < b->num_tokens && !amx; ti++) {
+      int64_t batch, seq;
+      lower_token_dims(b->tokens[ti], &batch, &seq);
+      lower_gemm_plan_t plan;
+      lower_plan_gemm(g, n, batch, seq, o, &plan);
+      amx = plan.kernel == LOWER_KERNEL_GEMM_AMX;
+    }
     int32_t w = n->operands[1];
     if (!amx || (out->amx && out->amx[w])) continue;
     if (!out->amx) s = base_calloc(g->num_values, sizeof(uint16_t *), (void **)&out->amx);

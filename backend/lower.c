@@ -6,7 +6,9 @@
  * apart). Values become pointers: weights at their blob offset, inputs and
  * outputs by index, temporaries at their memory-plan offset. The split of
  * every loop into tasks is decided here, at compile time, from the bucket's
- * exact shape and the planned thread count. */
+ * exact shape and the planned thread count. A token bucket (lower.h) is the
+ * same lowering with the sequence-aware rules calling the packed kernels,
+ * which read the segment table, an input after the model's own. */
 #include "backend/lower.h"
 
 #include <stdlib.h>
@@ -43,6 +45,9 @@ typedef struct emitter {
   uint64_t scratch_base;  /* arena offset of the bucket's kernel scratch */
   uint64_t scratch_bytes; /* the most scratch one call of the bucket needs */
   int64_t batch, seq;
+  bool packed;           /* a token bucket: tokens, segments, the segment table */
+  int64_t tokens, segments;
+  cg_arg_t segs;
   cg_call_t *calls;
   size_t num_calls, cap_calls;
 } emitter_t;
@@ -286,6 +291,10 @@ static bertc_status_t lower_gather(emitter_t *e, const ir_node_t *n) {
 }
 
 static bertc_status_t lower_position_ids(emitter_t *e, const ir_node_t *n) {
+  if (e->packed)
+    return EMIT(e, "bk_position_ids_packed", e->segments + 1, arg_v(e, n->operands[0], 0),
+                e->segs, arg_v(e, n->result, 0), arg_i(e->tokens), arg_i(e->segments),
+                arg_i(n->iattr[0]));
   return EMIT(e, "bk_position_ids", e->batch, arg_v(e, n->operands[0], 0),
               arg_v(e, n->result, 0), arg_i(e->seq), arg_i(n->iattr[0]));
 }
@@ -294,6 +303,14 @@ static bertc_status_t lower_embed_ln(emitter_t *e, const ir_node_t *n) {
   const int32_t *op = n->operands;
   const ir_value_t *w = &e->g->values[op[0]], *p = &e->g->values[op[2]];
   bool types = n->num_operands == 7;
+  if (e->packed)
+    return EMIT(e, "bk_embed_ln_packed", e->segments + 1, arg_v(e, op[1], 0),
+                types ? arg_v(e, op[6], 0) : arg_null(), e->segs, arg_v(e, op[0], 0),
+                arg_v(e, op[2], 0), types ? arg_v(e, op[5], 0) : arg_null(), arg_v(e, op[3], 0),
+                arg_v(e, op[4], 0), arg_v(e, n->result, 0), arg_i(e->tokens),
+                arg_i(e->segments), arg_i(w->dims[1]), arg_i(w->dims[0]), arg_i(p->dims[0]),
+                arg_i(types ? e->g->values[op[5]].dims[0] : 0), arg_i(n->iattr[0]),
+                arg_f(n->fattr[0]));
   return EMIT(e, "bk_embed_ln", e->batch, arg_v(e, op[1], 0),
               types ? arg_v(e, op[6], 0) : arg_null(), arg_v(e, op[0], 0), arg_v(e, op[2], 0),
               types ? arg_v(e, op[5], 0) : arg_null(), arg_v(e, op[3], 0), arg_v(e, op[4], 0),
@@ -306,6 +323,14 @@ static bertc_status_t lower_embed_ln_i8(emitter_t *e, const ir_node_t *n) {
   const int32_t *op = n->operands;
   const ir_value_t *w = &e->g->values[op[0]], *p = &e->g->values[op[3]];
   bool types = n->num_operands == 8;
+  if (e->packed)
+    return EMIT(e, "bk_embed_ln_i8_packed", e->segments + 1, arg_v(e, op[2], 0),
+                types ? arg_v(e, op[7], 0) : arg_null(), e->segs, arg_v(e, op[0], 0),
+                arg_v(e, op[1], 0), arg_v(e, op[3], 0), types ? arg_v(e, op[6], 0) : arg_null(),
+                arg_v(e, op[4], 0), arg_v(e, op[5], 0), arg_v(e, n->result, 0),
+                arg_i(e->tokens), arg_i(e->segments), arg_i(w->dims[1]), arg_i(w->dims[0]),
+                arg_i(p->dims[0]), arg_i(types ? e->g->values[op[6]].dims[0] : 0),
+                arg_i(n->iattr[0]), arg_f(n->fattr[0]));
   return EMIT(e, "bk_embed_ln_i8", e->batch, arg_v(e, op[2], 0),
               types ? arg_v(e, op[7], 0) : arg_null(), arg_v(e, op[0], 0), arg_v(e, op[1], 0),
               arg_v(e, op[3], 0), types ? arg_v(e, op[6], 0) : arg_null(), arg_v(e, op[4], 0),
@@ -389,7 +414,24 @@ static bertc_status_t lower_attn_context(emitter_t *e, const ir_node_t *n) {
               arg_v(e, n->result, 0), arg_i(e->seq), arg_i(a), arg_i(h / a), arg_i(h));
 }
 
+/* The fused attention of a token bucket: bk_attention_packed over all rows. */
+static bertc_status_t lower_attention_packed(emitter_t *e, const ir_node_t *n) {
+  const int32_t *op = n->operands;
+  int32_t r = n->result;
+  int64_t T = e->tokens, h = last_dim(e, r), a = n->iattr[0];
+  int64_t rpt = bk_attention_rows_per_task(T, 1, a, h / a, e->threads);
+  int64_t ntasks = a * ceil_div(T, rpt);
+  bool qkv = n->num_operands == 2;
+  cg_arg_t mask = qkv ? arg_v(e, op[1], 0) : n->num_operands == 4 ? arg_v(e, op[3], 0) : arg_null();
+  return EMIT(e, "bk_attention_packed", ntasks, arg_v(e, op[0], 0),
+              qkv ? arg_v(e, op[0], h * 4) : arg_v(e, op[1], 0),
+              qkv ? arg_v(e, op[0], 2 * h * 4) : arg_v(e, op[2], 0), mask, e->segs,
+              arg_v(e, r, 0), arg_i(T), arg_i(e->segments), arg_i(a), arg_i(h / a),
+              arg_i(qkv ? 3 * h : h), arg_i(rpt), arg_f(n->fattr[0]));
+}
+
 static bertc_status_t lower_attention(emitter_t *e, const ir_node_t *n) {
+  if (e->packed) return lower_attention_packed(e, n);
   const int32_t *op = n->operands;
   int32_t r = n->result;
   int64_t S = e->seq, h = last_dim(e, r), a = n->iattr[0];
@@ -407,6 +449,9 @@ static bertc_status_t lower_attention(emitter_t *e, const ir_node_t *n) {
 
 static bertc_status_t lower_select_token(emitter_t *e, const ir_node_t *n) {
   int64_t h = last_dim(e, n->operands[0]);
+  if (e->packed)
+    return EMIT(e, "bk_select_token_packed", e->segments, arg_v(e, n->operands[0], 0), e->segs,
+                arg_v(e, n->result, 0), arg_i(e->tokens), arg_i(h), arg_i(n->iattr[0]));
   if (n->iattr[0] >= e->seq)
     return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
                              "select_token index %lld does not exist at seq %lld",
@@ -417,6 +462,10 @@ static bertc_status_t lower_select_token(emitter_t *e, const ir_node_t *n) {
 
 static bertc_status_t lower_pool(emitter_t *e, const ir_node_t *n) {
   int64_t mode = n->op == IR_OP_POOL_MEAN ? 0 : n->op == IR_OP_POOL_MAX ? 1 : 2;
+  if (e->packed)
+    return EMIT(e, "bk_pool_packed", e->segments, arg_v(e, n->operands[0], 0),
+                arg_v(e, n->operands[1], 0), e->segs, arg_v(e, n->result, 0), arg_i(e->tokens),
+                arg_i(last_dim(e, n->operands[0])), arg_i(mode));
   return EMIT(e, "bk_pool", e->batch, arg_v(e, n->operands[0], 0), arg_v(e, n->operands[1], 0),
               arg_v(e, n->result, 0), arg_i(e->seq), arg_i(last_dim(e, n->operands[0])),
               arg_i(mode));
@@ -449,6 +498,28 @@ static bertc_status_t lower_slice_last(emitter_t *e, const ir_node_t *n) {
   return EMIT(e, "bk_copy_cols", ceil_div(rows, rpt), arg_v(e, x, n->iattr[0] * 4),
               arg_v(e, n->result, 0), arg_i(rpt), arg_i(rows), arg_i(w), arg_i(size),
               arg_i(size));
+}
+
+bertc_status_t lower_check_packable(const ir_graph_t *g) {
+  for (size_t i = 0; i < g->num_nodes; i++) {
+    ir_op_t op = g->nodes[i].op;
+    if (op == IR_OP_ATTN_SCORES || op == IR_OP_ATTN_MASK || op == IR_OP_ATTN_CONTEXT)
+      return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                               "token buckets need the fused attention (pass fuse-attention); "
+                               "node %zu is %s",
+                               i, ir_op_info(op)->name);
+  }
+  for (size_t v = 0; v < g->num_values; v++) {
+    const ir_value_t *x = &g->values[v];
+    int seqs = 0;
+    for (int d = 0; d < x->rank; d++) seqs += x->dims[d] == IR_DIM_SEQ;
+    if (seqs && (seqs > 1 || x->rank < 2 || x->dims[0] != IR_DIM_BATCH || x->dims[1] != IR_DIM_SEQ))
+      return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                               "token buckets need every per-token value shaped [B, S, ...]; "
+                               "value %%%zu is not",
+                               v);
+  }
+  return BERTC_OK;
 }
 
 static const lower_fn op_lowerings[IR_OP_COUNT] = {
@@ -548,9 +619,14 @@ static void abi_tensor(const ir_value_t *v, const char *name, bertc_abi_tensor_t
                                             : v->dims[i];
 }
 
-/* One bucket's kernel calls, after its memory plan. */
-static bertc_status_t lower_bucket(emitter_t *e, int64_t batch, int64_t seq, cg_bucket_t *bk) {
+/* One bucket's kernel calls, after its memory plan; tokens > 0 makes the
+ * token bucket of that many tokens (batch and seq then as lower_token_dims). */
+static bertc_status_t lower_bucket(emitter_t *e, int64_t batch, int64_t seq, int64_t tokens,
+                                   cg_bucket_t *bk) {
   const ir_graph_t *g = e->g;
+  e->packed = tokens > 0;
+  e->tokens = tokens;
+  e->segments = batch;
   mp_plan_t plan;
   BERTC_RETURN_IF_ERROR(mp_plan_memory(g, batch, seq, &plan));
   e->plan = &plan;
@@ -563,11 +639,14 @@ static bertc_status_t lower_bucket(emitter_t *e, int64_t batch, int64_t seq, cg_
   bertc_status_t s = BERTC_OK;
   for (size_t n = 0; !s && n < g->num_nodes; n++)
     s = bertc_status_annotate(op_lowerings[g->nodes[n].op](e, &g->nodes[n]),
-                              "lowering node %zu (%s) for batch %lld seq %lld", n,
-                              ir_op_info(g->nodes[n].op)->name, (long long)batch,
-                              (long long)seq);
+                              "lowering node %zu (%s) for %s %lld %s %lld", n,
+                              ir_op_info(g->nodes[n].op)->name, e->packed ? "tokens" : "batch",
+                              (long long)(e->packed ? tokens : batch),
+                              e->packed ? "sequences" : "seq",
+                              (long long)(e->packed ? batch : seq));
   bk->batch = (int32_t)batch;
-  bk->seq = (int32_t)seq;
+  bk->seq = (int32_t)(e->packed ? tokens : seq);
+  bk->packed = e->packed;
   bk->arena_bytes = plan.arena_bytes;
   bk->peak_live_bytes = plan.peak_live_bytes;
   bk->unplanned_bytes = plan.total_temp_bytes;
@@ -620,11 +699,23 @@ bertc_status_t lower_program(const ir_graph_t *g, const layout_t *layout, const 
     abi_tensor(&g->values[g->outputs[k].value], g->outputs[k].name, &out->outputs[k]);
   p->outputs = out->outputs;
   p->num_outputs = g->num_outputs;
-  size_t nb = buckets->num_batches * buckets->num_seqs;
+  size_t nb = buckets->num_batches * buckets->num_seqs + buckets->num_tokens;
+  if (!s && buckets->num_tokens) s = lower_check_packable(g);
+  e.segs = (cg_arg_t){CG_ARG_PTR, CG_REGION_INPUT, (int32_t)p->num_inputs, 0, 0};
   if (!s) s = base_calloc(nb ? nb : 1, sizeof(cg_bucket_t), (void **)&p->buckets);
   for (size_t bi = 0; !s && bi < buckets->num_batches; bi++)
     for (size_t si = 0; !s && si < buckets->num_seqs; si++)
-      s = lower_bucket(&e, buckets->batches[bi], buckets->seqs[si], &p->buckets[p->num_buckets++]);
+      s = lower_bucket(&e, buckets->batches[bi], buckets->seqs[si], 0,
+                       &p->buckets[p->num_buckets++]);
+  for (size_t ti = 0; !s && ti < buckets->num_tokens; ti++) {
+    int64_t batch, seq, t = buckets->tokens[ti];
+    if (t < LOWER_TOKEN_MULTIPLE || t % LOWER_TOKEN_MULTIPLE || t > INT32_MAX)
+      s = bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                            "token bucket %lld is not a positive multiple of %d", (long long)t,
+                            LOWER_TOKEN_MULTIPLE);
+    lower_token_dims(t, &batch, &seq);
+    if (!s) s = lower_bucket(&e, batch, seq, t, &p->buckets[p->num_buckets++]);
+  }
   if (!s && layout && layout->amx) s = append_amx_parts(g, layout, out);
   p->flags = e.flags;
   free(woff);

@@ -33,13 +33,33 @@ typedef struct lower_options {
 
 void lower_options_init(lower_options_t *o);
 
-/* The (batch, seq) buckets: (batches[i], seqs[j]) for every pair. */
+/* The (batch, seq) buckets: (batches[i], seqs[j]) for every pair; and the
+ * token buckets (abi.h), tokens[i] tokens each. */
 typedef struct lower_buckets {
   const int64_t *batches;
   size_t num_batches;
   const int64_t *seqs;
   size_t num_seqs;
+  const int64_t *tokens;
+  size_t num_tokens;
 } lower_buckets_t;
+
+/* A token bucket of `tokens` tokens (a multiple of LOWER_TOKEN_MULTIPLE)
+ * takes at most tokens / 2 sequences. Its graph is planned and lowered with
+ * the symbolic dims bound to B = tokens / 2 and S = 2: a value [B, S, ...]
+ * then has exactly `tokens` rows, one per token, and a value [B, ...] one row
+ * per sequence, so the memory plan and every row-wise rule serve it
+ * unchanged; the ops that see sequences (embeddings, attention, pooling)
+ * lower to their packed kernels. */
+#define LOWER_TOKEN_MULTIPLE 16
+static inline void lower_token_dims(int64_t tokens, int64_t *batch, int64_t *seq) {
+  *batch = tokens / 2;
+  *seq = 2;
+}
+
+/* OK when the graph can run packed: every per-token value is [B, S, ...]
+ * and attention is fused (passes/fuse-attention); else why not. */
+bertc_status_t lower_check_packable(const ir_graph_t *g) BERTC_MUST_USE;
 
 /* How a linear or linear_add_ln node runs at one bucket: one decision for
  * lowering, which emits it, and for the weight layout, which makes the AMX

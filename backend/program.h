@@ -51,7 +51,9 @@ typedef struct cg_call {
 } cg_call_t;
 
 typedef struct cg_bucket {
-  int32_t batch, seq;
+  int32_t batch, seq; /* a token bucket: the most sequences N, the tokens T */
+  bool packed;        /* a token bucket (abi.h): its calls may read input num_inputs,
+                         the segment table */
   uint64_t arena_bytes;
   size_t num_calls;
   cg_call_t *calls;
@@ -68,7 +70,8 @@ typedef struct cg_program {
   const uint8_t *tokenizer_blob; /* may be NULL */
   uint64_t tokenizer_blob_size;
   size_t num_buckets;
-  cg_bucket_t *buckets; /* sorted by (batch, seq) */
+  cg_bucket_t *buckets; /* the (batch, seq) buckets sorted by (batch, seq), then the
+                           token buckets sorted by seq */
   size_t num_inputs, num_outputs;
   const bertc_abi_tensor_t *inputs;
   const bertc_abi_tensor_t *outputs;

@@ -63,6 +63,9 @@ static bertc_status_t check_options(const bertc_compile_options_t *o) {
       check_buckets("seq_lens", o->seq_lens, o->num_seq_lens, BERTC_COMPILE_MAX_SEQ));
   BERTC_RETURN_IF_ERROR(
       check_buckets("batch_sizes", o->batch_sizes, o->num_batch_sizes, BERTC_COMPILE_MAX_BATCH));
+  if (o->token_buckets && o->num_token_buckets)
+    BERTC_RETURN_IF_ERROR(check_buckets("token_buckets", o->token_buckets, o->num_token_buckets,
+                                        BERTC_COMPILE_MAX_SEQ));
   if (o->threads < 0 || o->threads > 1024)
     return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "threads: %d is outside 0..1024",
                              o->threads);
@@ -308,6 +311,8 @@ bertc_status_t bertc_compile(const char *model, const bertc_compile_options_t *o
   d.num_seq_lens = o->num_seq_lens;
   d.batch_sizes = o->batch_sizes;
   d.num_batch_sizes = o->num_batch_sizes;
+  d.token_buckets = o->token_buckets;
+  d.num_token_buckets = o->token_buckets ? o->num_token_buckets : 0;
   d.weights_external = o->weights == BERTC_WEIGHTS_MODEL ? -1 : o->weights == BERTC_WEIGHTS_EXTERNAL;
   static const int gemms[] = {-1, FE_GEMM_BERTC, FE_GEMM_AMX, FE_GEMM_BLAS};
   d.gemm = gemms[o->gemm];

@@ -109,6 +109,9 @@ typedef struct fe_spec {
   size_t num_seq_lens;  /* 0 = defaults */
   int64_t batch_sizes[FE_MAX_BUCKETS];
   size_t num_batch_sizes; /* 0 = defaults */
+  int64_t token_buckets[FE_MAX_BUCKETS];
+  size_t num_token_buckets;
+  bool token_buckets_set; /* false = defaults; true with none = no token buckets */
   char *precision;      /* "fp32" or "int8" */
   char *keep_fp32;      /* int8: weights whose layers stayed fp32 (comma-separated), or NULL */
   char *target_cpu;     /* NULL = native */

@@ -31,6 +31,7 @@
 #define SPEC_MAX_FILE_SIZE ((size_t)1 << 20)
 #define SPEC_MAX_SEQ_LEN INT64_C(65536)
 #define SPEC_MAX_BATCH INT64_C(65536)
+#define SPEC_MAX_TOKENS INT64_C(1048576)
 #define SPEC_MAX_NAME 64
 
 /* ---- integer lists ------------------------------------------------------------ */
@@ -296,12 +297,14 @@ static bertc_status_t key_max_seq_length(spec_reader_t *r, const char *key, json
 
 static bertc_status_t key_int_list(spec_reader_t *r, const char *key, json_t *v,
                                    fe_spec_t *s, size_t field) {
-  bool seq = !strcmp(key, "seq_lens");
-  int64_t *values = seq ? s->seq_lens : s->batch_sizes;
-  size_t *n = seq ? &s->num_seq_lens : &s->num_batch_sizes;
+  bool seq = !strcmp(key, "seq_lens"), tokens = !strcmp(key, "token_buckets");
+  int64_t *values = seq ? s->seq_lens : tokens ? s->token_buckets : s->batch_sizes;
+  size_t *n = seq ? &s->num_seq_lens : tokens ? &s->num_token_buckets : &s->num_batch_sizes;
   if (!json_is_array(v))
     return fe_file_error(r->path, BERTC_STATUS_DATA, "%s must be an array of integers, got %s", key,
                          fe_json_type_name(v));
+  if (tokens) s->token_buckets_set = true; /* [] compiles none */
+  if (tokens && json_array_size(v) == 0) return BERTC_OK;
   if (json_array_size(v) == 0)
     return fe_file_error(r->path, BERTC_STATUS_DATA, "%s is an empty list", key);
   if (json_array_size(v) > FE_MAX_BUCKETS)
@@ -317,7 +320,8 @@ static bertc_status_t key_int_list(spec_reader_t *r, const char *key, json_t *v,
   }
   *n = json_array_size(v);
   bertc_status_t st =
-      check_int_list(key, seq ? SPEC_MAX_SEQ_LEN : SPEC_MAX_BATCH, values, *n);
+      check_int_list(key, seq ? SPEC_MAX_SEQ_LEN : tokens ? SPEC_MAX_TOKENS : SPEC_MAX_BATCH,
+                     values, *n);
   if (st) *n = 0;
   return st ? bertc_status_annotate(st, "%s", r->path) : BERTC_OK;
 }
@@ -433,6 +437,7 @@ static const struct {
     {"max_seq_length", key_max_seq_length, NO_FIELD},
     {"seq_lens", key_int_list, NO_FIELD},
     {"batch_sizes", key_int_list, NO_FIELD},
+    {"token_buckets", key_int_list, NO_FIELD},
     {"precision", key_precision, NO_FIELD},
     {"target", key_target, NO_FIELD},
     {"weights_mode", key_weights_mode, NO_FIELD},

@@ -222,20 +222,12 @@ static void att_row_plain(float *o, const float *qr, const float *k, const float
   for (int64_t d = 0; d < head_dim; d++) o[d] /= sum;
 }
 
-void bk_attention(const bertc_env_t *env, int64_t task, const float *q, const float *k,
-                  const float *v, const int32_t *mask, float *out, int64_t seq, int64_t heads,
-                  int64_t head_dim, int64_t ld, int64_t rows_per_task, float scale) {
-  (void)env;
-  int64_t nr = BK_CEIL_DIV(seq, rows_per_task);
-  int64_t bh = task / nr, b = bh / heads, h = bh % heads;
-  int64_t row0 = task % nr * rows_per_task, row1 = BK_MIN(seq, row0 + rows_per_task);
-  const float *qb = q + b * seq * ld + h * head_dim;
-  const float *kb = k + b * seq * ld + h * head_dim;
-  const float *vb = v + b * seq * ld + h * head_dim;
-  int64_t ldo = heads * head_dim;
-  float *ob = out + b * seq * ldo + h * head_dim;
-  const int32_t *mb = mask ? mask + b * seq : 0;
-
+/* Query rows [row0, row1) of one (sequence, head) of `seq` tokens: q, k, v
+ * and out point at the sequence's first row of the head, mask at its first
+ * token (or NULL). */
+static void att_rows(const float *qb, const float *kb, const float *vb, const int32_t *mb,
+                     float *ob, int64_t seq, int64_t ld, int64_t ldo, int64_t head_dim,
+                     int64_t row0, int64_t row1, float scale) {
   /* Keys that matter: up to the last unmasked one. No unmasked key at all
    * means uniform probabilities (scale 0, no mask). */
   int64_t kv = seq;
@@ -278,6 +270,54 @@ void bk_attention(const bertc_env_t *env, int64_t task, const float *q, const fl
         v_store(ob + (i0 + r) * ldo + d, v_load(acc + r * head_dim + d) * inv);
     }
   }
+}
+
+void bk_attention(const bertc_env_t *env, int64_t task, const float *q, const float *k,
+                  const float *v, const int32_t *mask, float *out, int64_t seq, int64_t heads,
+                  int64_t head_dim, int64_t ld, int64_t rows_per_task, float scale) {
+  (void)env;
+  int64_t nr = BK_CEIL_DIV(seq, rows_per_task);
+  int64_t bh = task / nr, b = bh / heads, h = bh % heads;
+  int64_t row0 = task % nr * rows_per_task, row1 = BK_MIN(seq, row0 + rows_per_task);
+  int64_t base = b * seq * ld + h * head_dim, ldo = heads * head_dim;
+  att_rows(q + base, k + base, v + base, mask ? mask + b * seq : 0,
+           out + b * seq * ldo + h * head_dim, seq, ld, ldo, head_dim, row0, row1, scale);
+}
+
+/* The packed form: the rows of one task may belong to several sequences;
+ * each part runs att_rows over its own sequence's keys, exactly as
+ * bk_attention runs that sequence alone. */
+void bk_attention_packed(const bertc_env_t *env, int64_t task, const float *q, const float *k,
+                         const float *v, const int32_t *mask, const int32_t *segs, float *out,
+                         int64_t tokens, int64_t segments, int64_t heads, int64_t head_dim,
+                         int64_t ld, int64_t rows_per_task, float scale) {
+  (void)env;
+  int64_t nr = BK_CEIL_DIV(tokens, rows_per_task);
+  int64_t h = task / nr, row0 = task % nr * rows_per_task;
+  int64_t row1 = BK_MIN(tokens, row0 + rows_per_task), ldo = heads * head_dim;
+  /* the last segment starting at or before row0 */
+  int64_t lo = 0, hi = segments;
+  while (lo < hi) {
+    int64_t mid = (lo + hi + 1) / 2;
+    if (bk_segment_start(segs, mid, tokens) <= row0)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  for (int64_t s = lo; s < segments; s++) {
+    int64_t start = bk_segment_start(segs, s, tokens);
+    int64_t end = BK_MAX(start, bk_segment_start(segs, s + 1, tokens));
+    if (start >= row1) break;
+    if (end <= row0) continue;
+    int64_t base = start * ld + h * head_dim;
+    att_rows(q + base, k + base, v + base, mask ? mask + start : 0,
+             out + start * ldo + h * head_dim, end - start, ld, ldo, head_dim,
+             BK_MAX(row0, start) - start, BK_MIN(row1, end) - start, scale);
+  }
+  /* rows after the last sequence (padding of the bucket): zeros */
+  int64_t used = bk_segment_start(segs, segments, tokens);
+  for (int64_t i = BK_MAX(row0, used); i < row1; i++)
+    for (int64_t d = 0; d < head_dim; d++) out[i * ldo + h * head_dim + d] = 0.0f;
 }
 
 int64_t bk_attention_rows_per_task(int64_t seq, int64_t batch, int64_t heads, int64_t head_dim,

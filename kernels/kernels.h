@@ -39,6 +39,19 @@ enum {
   BK_ACT_COUNT
 };
 
+/* --- Packed batches ---
+ * A packed batch holds several sequences back to back as `tokens` rows:
+ * sequence s is rows [segs[s], segs[s + 1]) for s < segments, and rows from
+ * segs[segments] to `tokens` are padding. The table is int32[segments + 1],
+ * non-decreasing; a sequence may be empty. Kernels read it through
+ * bk_segment_start, which keeps every access inside the rows whatever the
+ * table holds. The *_packed kernels compute for each sequence exactly what
+ * their plain forms compute for it alone. */
+static inline int64_t bk_segment_start(const int32_t *segs, int64_t s, int64_t tokens) {
+  int64_t v = segs[s];
+  return v < 0 ? 0 : v > tokens ? tokens : v;
+}
+
 /* --- Embeddings --- */
 /* task = sequence b. Position ids: s when padding_idx < 0; RoBERTa's
  * cumsum(ids != pad) * (ids != pad) + pad otherwise. type_ids/type_table may
@@ -54,12 +67,31 @@ void bk_embed_ln_i8(const bertc_env_t *env, int64_t task, const int32_t *ids,
                     const float *pos, const float *type_table, const float *gamma,
                     const float *beta, float *out, int64_t seq, int64_t dim, int64_t vocab,
                     int64_t num_pos, int64_t num_types, int64_t padding_idx, float eps);
+/* task = sequence s of a packed batch, or s == segments: the padding rows
+ * (numbered as one sequence). */
+void bk_embed_ln_packed(const bertc_env_t *env, int64_t task, const int32_t *ids,
+                        const int32_t *type_ids, const int32_t *segs, const float *word,
+                        const float *pos, const float *type_table, const float *gamma,
+                        const float *beta, float *out, int64_t tokens, int64_t segments,
+                        int64_t dim, int64_t vocab, int64_t num_pos, int64_t num_types,
+                        int64_t padding_idx, float eps);
+/* bk_embed_ln_packed with bk_embed_ln_i8's int8 word table. */
+void bk_embed_ln_i8_packed(const bertc_env_t *env, int64_t task, const int32_t *ids,
+                           const int32_t *type_ids, const int32_t *segs, const int8_t *word,
+                           const float *word_scale, const float *pos, const float *type_table,
+                           const float *gamma, const float *beta, float *out, int64_t tokens,
+                           int64_t segments, int64_t dim, int64_t vocab, int64_t num_pos,
+                           int64_t num_types, int64_t padding_idx, float eps);
 /* task = sequence b: out[b,s,:] = table[ids[b,s],:]. */
 void bk_gather(const bertc_env_t *env, int64_t task, const float *table, const int32_t *ids,
                float *out, int64_t seq, int64_t dim, int64_t vocab);
 /* task = sequence b: int32 position ids as above. */
 void bk_position_ids(const bertc_env_t *env, int64_t task, const int32_t *ids, int32_t *out,
                      int64_t seq, int64_t padding_idx);
+/* tasks as bk_embed_ln_packed's */
+void bk_position_ids_packed(const bertc_env_t *env, int64_t task, const int32_t *ids,
+                            const int32_t *segs, int32_t *out, int64_t tokens, int64_t segments,
+                            int64_t padding_idx);
 
 /* --- Elementwise (task covers [task*chunk, min(total, (task+1)*chunk))) --- */
 /* out[i] = a[i] + b[i % b_period] */
@@ -167,6 +199,14 @@ void bk_attn_context(const bertc_env_t *env, int64_t task, const float *probs, c
 void bk_attention(const bertc_env_t *env, int64_t task, const float *q, const float *k,
                   const float *v, const int32_t *mask, float *out, int64_t seq, int64_t heads,
                   int64_t head_dim, int64_t ld, int64_t rows_per_task, float scale);
+/* bk_attention over a packed batch: each sequence attends to its own keys
+ * only. task = h * ceil(tokens / rows_per_task) + r covers rows [r *
+ * rows_per_task, ...) of head h, whichever sequences they belong to; padding
+ * rows get zeros. mask (NULL: all valid) is per token, as the rows. */
+void bk_attention_packed(const bertc_env_t *env, int64_t task, const float *q, const float *k,
+                         const float *v, const int32_t *mask, const int32_t *segs, float *out,
+                         int64_t tokens, int64_t segments, int64_t heads, int64_t head_dim,
+                         int64_t ld, int64_t rows_per_task, float scale);
 
 /* --- Pooling, copies --- */
 /* task = b: out[b,:] = x[b, index, :] */
@@ -176,6 +216,13 @@ void bk_select_token(const bertc_env_t *env, int64_t task, const float *x, float
  * 2 mean_sqrt_len (sum / sqrt(count)). mask may be NULL. */
 void bk_pool(const bertc_env_t *env, int64_t task, const float *x, const int32_t *mask,
              float *out, int64_t seq, int64_t dim, int64_t mode);
+/* task = sequence s of a packed batch: out[s,:] as bk_select_token and
+ * bk_pool give it for that sequence alone (zeros where index is past its end). */
+void bk_select_token_packed(const bertc_env_t *env, int64_t task, const float *x,
+                            const int32_t *segs, float *out, int64_t tokens, int64_t dim,
+                            int64_t index);
+void bk_pool_packed(const bertc_env_t *env, int64_t task, const float *x, const int32_t *mask,
+                    const int32_t *segs, float *out, int64_t tokens, int64_t dim, int64_t mode);
 /* Copies a [rows, ncols] block between strided matrices (concat, slices):
  * dst[r*dst_ld + c] = src[r*src_ld + c]. Task covers rows as elsewhere. */
 void bk_copy_cols(const bertc_env_t *env, int64_t task, const float *src, float *dst,

@@ -6,7 +6,8 @@
  * maximum; mean_sqrt_len divides the masked sum by the square root of that
  * clamped count. Sums are accumulated in double, so the result is the exact
  * mean rounded once. One task is one sequence; no mask means every token
- * counts. */
+ * counts. The packed forms do the same for sequence `task` of a segment
+ * table (kernels.h). */
 #include <math.h>
 
 #include "kernels/kernels.h"
@@ -20,12 +21,21 @@ void bk_select_token(const bertc_env_t *env, int64_t task, const float *x, float
   memcpy(out + task * dim, x + (task * seq + index) * dim, (size_t)dim * sizeof(float));
 }
 
-void bk_pool(const bertc_env_t *env, int64_t task, const float *x, const int32_t *mask,
-             float *out, int64_t seq, int64_t dim, int64_t mode) {
+void bk_select_token_packed(const bertc_env_t *env, int64_t task, const float *x,
+                            const int32_t *segs, float *out, int64_t tokens, int64_t dim,
+                            int64_t index) {
   (void)env;
-  const float *xb = x + task * seq * dim;
-  const int32_t *mb = mask ? mask + task * seq : 0;
-  float *o = out + task * dim;
+  int64_t first = bk_segment_start(segs, task, tokens);
+  int64_t end = bk_segment_start(segs, task + 1, tokens);
+  if (first + index < end)
+    memcpy(out + task * dim, x + (first + index) * dim, (size_t)dim * sizeof(float));
+  else
+    memset(out + task * dim, 0, (size_t)dim * sizeof(float));
+}
+
+/* One sequence of `seq` tokens: xb and mb point at its first token. */
+static void pool_rows(const float *xb, const int32_t *mb, float *o, int64_t seq, int64_t dim,
+                      int64_t mode) {
   int64_t dv = dim / BK_VL * BK_VL;
   if (mode == POOL_MAX) {
     for (int64_t j = 0; j < dim; j++) o[j] = -INFINITY;
@@ -72,4 +82,19 @@ void bk_pool(const bertc_env_t *env, int64_t task, const float *x, const int32_t
       }
     }
   }
+}
+
+void bk_pool(const bertc_env_t *env, int64_t task, const float *x, const int32_t *mask,
+             float *out, int64_t seq, int64_t dim, int64_t mode) {
+  (void)env;
+  pool_rows(x + task * seq * dim, mask ? mask + task * seq : 0, out + task * dim, seq, dim,
+            mode);
+}
+
+void bk_pool_packed(const bertc_env_t *env, int64_t task, const float *x, const int32_t *mask,
+                    const int32_t *segs, float *out, int64_t tokens, int64_t dim, int64_t mode) {
+  (void)env;
+  int64_t first = bk_segment_start(segs, task, tokens);
+  int64_t end = BK_MAX(first, bk_segment_start(segs, task + 1, tokens));
+  pool_rows(x + first * dim, mask ? mask + first : 0, out + task * dim, end - first, dim, mode);
 }

@@ -15,12 +15,20 @@
  * batch rows are all padding), the entry runs, and each output is copied into
  * place with the bucket's padding removed: seq dims shrink to the run's longest
  * length L, and positions at or past a sequence's own length are zeroed so the
- * result does not depend on which buckets ran. */
+ * result does not depend on which buckets ran.
+ *
+ * When the model has token buckets and a run has several sequences, the run
+ * is planned both ways, and when packing computes fewer tokens it runs
+ * packed instead (runtime/pack.h): each bin's sequences are laid back to
+ * back with the segment table after them, the token bucket's entry runs,
+ * and each sequence's rows are copied to its place in the same output
+ * buffers, so the caller sees the same outputs either way. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime/env.h"
 #include "runtime/model.h"
+#include "runtime/pack.h"
 
 _Static_assert((int)BERTC_DTYPE_F32 == (int)BERTC_ABI_F32 &&
                    (int)BERTC_DTYPE_I32 == (int)BERTC_ABI_I32,
@@ -41,9 +49,12 @@ struct bertc_context_s {
   bertc_env_t env;
   rt_threads_t threads; /* env.parallel_for's threads */
   int32_t max_batch;
+  bertc_packing_t packing;
   uint8_t *arena;
   int32_t *inputs[RT_MAX_INPUTS];
-  const void *input_ptrs[RT_MAX_INPUTS];
+  const void *input_ptrs[RT_MAX_INPUTS + 1]; /* + a token bucket's segment table */
+  int32_t *segments;  /* the segment table: [the most sequences of a token bucket + 1] */
+  rt_packer_t packer; /* when the model has token buckets */
   void **output_ptrs; /* [num_outputs] bucket_buf of each output, for the entry */
   rt_output_t *outputs;
   bool has_run;
@@ -78,6 +89,13 @@ static bool bucket_elems(const bertc_model_t *m, const bertc_abi_tensor_t *t, ui
     if (!tensor_elems(t, (uint64_t)m->desc->buckets[i].batch, (uint64_t)m->desc->buckets[i].seq,
                       &n))
       return false;
+    if (n > *out) *out = n;
+  }
+  /* a token bucket of T tokens and N sequences: [batch, seq, ...] is [T, ...]
+   * (T = 2N), [batch, ...] is [N, ...] */
+  for (uint32_t i = 0; i < m->desc->num_token_buckets; i++) {
+    uint64_t n;
+    if (!tensor_elems(t, (uint64_t)m->desc->token_buckets[i].batch, 2, &n)) return false;
     if (n > *out) *out = n;
   }
   return true;
@@ -120,6 +138,12 @@ static bertc_status_t allocate(bertc_context_t *c) {
     BERTC_RETURN_IF_ERROR(buffer_for(&d->inputs[i], true, 0, 0, m, (void **)&c->inputs[i]));
     c->input_ptrs[i] = c->inputs[i];
   }
+  if (d->num_token_buckets) {
+    const bertc_abi_bucket_t *largest = &d->token_buckets[d->num_token_buckets - 1];
+    BERTC_RETURN_IF_ERROR(base_calloc((size_t)largest->batch + 1, sizeof(int32_t),
+                                      (void **)&c->segments));
+    BERTC_RETURN_IF_ERROR(rt_packer_init(&c->packer, c->max_batch, m->max_seq));
+  }
   BERTC_RETURN_IF_ERROR(base_calloc(d->num_outputs, sizeof(*c->outputs), (void **)&c->outputs));
   BERTC_RETURN_IF_ERROR(
       base_calloc(d->num_outputs, sizeof(*c->output_ptrs), (void **)&c->output_ptrs));
@@ -159,6 +183,8 @@ void bertc_context_release(bertc_context_t *c) {
   free(c->outputs);
   free(c->output_ptrs);
   for (int i = 0; i < RT_MAX_INPUTS; i++) free(c->inputs[i]);
+  free(c->segments);
+  rt_packer_deinit(&c->packer);
   free(c->arena);
   bertc_model_release(c->model);
   free(c);
@@ -179,6 +205,10 @@ bertc_status_t bertc_context_create(bertc_model_t *model, const bertc_context_op
   bertc_context_options_t defaults;
   bertc_context_options_init(&defaults);
   if (!opts) opts = &defaults;
+  if ((unsigned)opts->packing > BERTC_PACKING_ALWAYS)
+    return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                             "context options: packing %d is not a bertc_packing_t",
+                             (int)opts->packing);
   if (opts->num_threads < 0 || opts->max_batch < 0)
     return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
                              "context options: num_threads %d and max_batch %d must be >= 0",
@@ -189,6 +219,7 @@ bertc_status_t bertc_context_create(bertc_model_t *model, const bertc_context_op
   bertc_model_retain(model);
   c->model = model;
   c->max_batch = opts->max_batch;
+  c->packing = opts->packing;
   if (!c->max_batch)
     c->max_batch = model->max_batch > BERTC_CONTEXT_DEFAULT_MAX_BATCH
                        ? model->max_batch
@@ -371,6 +402,115 @@ static void set_views(bertc_context_t *c, int32_t count, int32_t longest) {
   }
 }
 
+/* The tokens the padded path computes for this run (choose_bucket's chunks). */
+static uint64_t padded_cost(const bertc_model_t *m, const bertc_run_input_t *in) {
+  uint64_t cost = 0;
+  for (int32_t start = 0, k = 0; start < in->count; start += k) {
+    const bertc_abi_bucket_t *b = choose_bucket(m, in->lengths, start, in->count, &k);
+    cost += (uint64_t)b->batch * (uint64_t)b->seq;
+  }
+  return cost;
+}
+
+/* Plans the run packed (c->packer); the tokens it computes, or UINT64_MAX
+ * when it cannot run packed. */
+static uint64_t packed_cost(bertc_context_t *c, const bertc_run_input_t *in, int32_t *out_bins) {
+  const bertc_model_descriptor_t *d = c->model->desc;
+  const bertc_abi_bucket_t *largest = &d->token_buckets[d->num_token_buckets - 1];
+  int32_t bins = rt_pack(&c->packer, in->lengths, in->count, largest->seq, largest->batch);
+  *out_bins = bins;
+  if (!bins) return UINT64_MAX;
+  uint64_t cost = 0;
+  for (int32_t b = 0; b < bins; b++) {
+    int32_t n = c->packer.bin_start[b + 1] - c->packer.bin_start[b];
+    cost += (uint64_t)rt_pack_bucket(d->token_buckets, d->num_token_buckets,
+                                     c->packer.bin_load[b], n)->seq;
+  }
+  return cost;
+}
+
+/* Bin b's sequences back to back in the entry's inputs, padding after them,
+ * and the segment table. */
+static void fill_packed(bertc_context_t *c, const bertc_run_input_t *in,
+                        const bertc_abi_bucket_t *b, const int32_t *members, int32_t n) {
+  const bertc_model_t *m = c->model;
+  int32_t at = 0;
+  for (int32_t j = 0; j < n; j++) {
+    int32_t i = members[j], len = in->lengths[i];
+    c->segments[j] = at;
+    for (uint32_t k = 0; k < m->desc->num_inputs; k++) {
+      int role = m->input_role[k];
+      int32_t *row = c->inputs[k] + at;
+      const int32_t *src = NULL;
+      if (role == RT_INPUT_IDS)
+        src = in->input_ids[i];
+      else if (role == RT_INPUT_TYPES)
+        src = in->token_type_ids ? in->token_type_ids[i] : NULL;
+      else
+        src = in->attention_mask ? in->attention_mask[i] : NULL;
+      if (src)
+        memcpy(row, src, (size_t)len * sizeof(int32_t));
+      else
+        fill_row(row, role == RT_INPUT_MASK ? 1 : 0, len);
+    }
+    at += len;
+  }
+  for (int32_t j = n; j <= b->batch; j++) c->segments[j] = at;
+  for (uint32_t k = 0; k < m->desc->num_inputs; k++)
+    fill_row(c->inputs[k] + at, m->input_role[k] == RT_INPUT_IDS ? in->pad_id : 0, b->seq - at);
+  c->input_ptrs[m->desc->num_inputs] = c->segments;
+}
+
+/* Each sequence's rows of a token bucket's outputs to its place in the
+ * caller's [count, L, ...] buffers. */
+static void copy_packed(bertc_context_t *c, const bertc_run_input_t *in, const int32_t *members,
+                        int32_t n, int32_t longest) {
+  for (uint32_t k = 0; k < c->model->desc->num_outputs; k++) {
+    rt_output_t *o = &c->outputs[k];
+    const uint8_t *src = o->bucket_buf;
+    const size_t el = 4;
+    for (int32_t j = 0; j < n; j++) {
+      int32_t i = members[j];
+      if (o->seq_pos < 0) { /* one row per sequence */
+        size_t row = (size_t)o->outer * el;
+        memcpy(o->buf + (size_t)i * row, src + (size_t)j * row, row);
+        continue;
+      }
+      /* per token: [T, inner...] rows from the sequence's first token */
+      size_t inner = (size_t)o->inner * el, len = (size_t)in->lengths[i];
+      uint8_t *dst = o->buf + (size_t)i * (size_t)longest * inner;
+      memcpy(dst, src + (size_t)c->segments[j] * inner, len * inner);
+      memset(dst + len * inner, 0, ((size_t)longest - len) * inner);
+    }
+  }
+}
+
+static bertc_status_t run_packed(bertc_context_t *c, const bertc_run_input_t *in, int32_t bins,
+                                 int32_t longest) {
+  const bertc_model_t *m = c->model;
+  const bertc_model_descriptor_t *d = m->desc;
+  for (int32_t bin = 0; bin < bins; bin++) {
+    const int32_t *members = c->packer.members + c->packer.bin_start[bin];
+    int32_t n = c->packer.bin_start[bin + 1] - c->packer.bin_start[bin];
+    int32_t load = c->packer.bin_load[bin];
+    const bertc_abi_bucket_t *b = rt_pack_bucket(d->token_buckets, d->num_token_buckets, load, n);
+    fill_packed(c, in, b, members, n);
+    int32_t rc = b->entry(&c->env, m->weights, c->arena, c->input_ptrs, c->output_ptrs);
+    if (rc != 0)
+      return bertc_status_make(BERTC_STATUS_INTERNAL,
+                               "%s: the entry of token bucket %d returned status %d", m->path,
+                               b->seq, rc);
+    copy_packed(c, in, members, n, longest);
+    c->info.num_calls++;
+    c->info.packed_calls++;
+    c->info.last_batch = b->batch;
+    c->info.last_seq = b->seq;
+    c->info.padded_tokens += (uint64_t)b->seq;
+    c->info.real_tokens += (uint64_t)load;
+  }
+  return BERTC_OK;
+}
+
 bertc_status_t bertc_context_run(bertc_context_t *c, const bertc_run_input_t *in) {
   if (!c || !in)
     return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
@@ -380,6 +520,18 @@ bertc_status_t bertc_context_run(bertc_context_t *c, const bertc_run_input_t *in
   const bertc_model_t *m = c->model;
   c->has_run = false;
   memset(&c->info, 0, sizeof(c->info));
+  int32_t bins = 0;
+  uint64_t packed = UINT64_MAX;
+  if (m->desc->num_token_buckets && c->packing != BERTC_PACKING_NEVER &&
+      (in->count > 1 || c->packing == BERTC_PACKING_ALWAYS))
+    packed = packed_cost(c, in, &bins);
+  if (packed != UINT64_MAX &&
+      (c->packing == BERTC_PACKING_ALWAYS || packed < padded_cost(m, in))) {
+    BERTC_RETURN_IF_ERROR(run_packed(c, in, bins, longest));
+    set_views(c, in->count, longest);
+    c->has_run = true;
+    return BERTC_OK;
+  }
   for (int32_t start = 0; start < in->count;) {
     int32_t k;
     const bertc_abi_bucket_t *b = choose_bucket(m, in->lengths, start, in->count, &k);

@@ -84,6 +84,45 @@ static bertc_status_t check_buckets(bertc_model_t *m) {
   return BERTC_OK;
 }
 
+/* Token buckets: positive sizes with T = 2N, an entry, within the arena,
+ * sorted by tokens; and outputs whose per-token rows are contiguous
+ * ([batch, seq, ...]), which is how a packed run reads them. */
+static bertc_status_t check_token_buckets(bertc_model_t *m) {
+  const bertc_model_descriptor_t *d = m->desc;
+  if (d->num_token_buckets && !d->token_buckets)
+    return bertc_status_make(BERTC_STATUS_DATA, "descriptor has %u token buckets and no table",
+                             d->num_token_buckets);
+  for (uint32_t i = 0; i < d->num_token_buckets; i++) {
+    const bertc_abi_bucket_t *b = &d->token_buckets[i];
+    if (b->batch < 1 || b->seq < 1 || (int64_t)b->seq != 2 * (int64_t)b->batch || !b->entry)
+      return bertc_status_make(BERTC_STATUS_DATA,
+                               "token bucket %u (%d sequences, %d tokens) needs positive "
+                               "sizes, twice as many tokens as sequences and an entry",
+                               i, b->batch, b->seq);
+    if (b->arena_bytes > d->arena_size)
+      return bertc_status_make(BERTC_STATUS_DATA,
+                               "token bucket %u (%d tokens) uses %" PRIu64
+                               " arena bytes, more than arena_size %" PRIu64,
+                               i, b->seq, b->arena_bytes, d->arena_size);
+    if (i > 0 && d->token_buckets[i - 1].seq >= b->seq)
+      return bertc_status_make(BERTC_STATUS_DATA,
+                               "token buckets are not sorted by tokens without repeats: %d "
+                               "before %d",
+                               d->token_buckets[i - 1].seq, b->seq);
+  }
+  for (uint32_t i = 0; d->num_token_buckets && i < d->num_outputs; i++) {
+    const bertc_abi_tensor_t *t = &d->outputs[i];
+    bool per_token = false;
+    for (int k = 0; k < t->rank; k++) per_token |= t->dims[k] == BERTC_ABI_DIM_SEQ;
+    if (per_token && (t->rank < 2 || t->dims[1] != BERTC_ABI_DIM_SEQ))
+      return bertc_status_make(BERTC_STATUS_DATA,
+                               "output '%s' is per token but not [batch, seq, ...], which "
+                               "token buckets need",
+                               t->name);
+  }
+  return BERTC_OK;
+}
+
 static bertc_status_t check_inputs(bertc_model_t *m) {
   const bertc_model_descriptor_t *d = m->desc;
   static const char *const names[] = {"input_ids", "token_type_ids", "attention_mask"};
@@ -385,7 +424,7 @@ static bertc_status_t load_descriptor(bertc_model_t *m) {
 #define RT_MAX_VARIANTS 64
 
 /* The variant table: every variant has a target and one bucket per
- * descriptor bucket, of the same sizes. */
+ * descriptor bucket and token bucket, of the same sizes. */
 static bertc_status_t check_variants(const bertc_model_descriptor_t *d) {
   if (d->num_variants == 0 || d->num_variants > RT_MAX_VARIANTS || !d->variants)
     return bertc_status_make(BERTC_STATUS_DATA,
@@ -403,6 +442,18 @@ static bertc_status_t check_variants(const bertc_model_descriptor_t *d) {
                                  "descriptor's is (batch %d, seq %d)",
                                  v, x->target_cpu, i, x->buckets[i].batch, x->buckets[i].seq,
                                  d->buckets[i].batch, d->buckets[i].seq);
+    if (d->num_token_buckets && !x->token_buckets)
+      return bertc_status_make(BERTC_STATUS_DATA, "code variant %u ('%s') has no token buckets",
+                               v, x->target_cpu);
+    for (uint32_t i = 0; i < d->num_token_buckets; i++)
+      if (x->token_buckets[i].batch != d->token_buckets[i].batch ||
+          x->token_buckets[i].seq != d->token_buckets[i].seq)
+        return bertc_status_make(BERTC_STATUS_DATA,
+                                 "code variant %u ('%s') token bucket %u is (%d sequences, %d "
+                                 "tokens), the descriptor's is (%d, %d)",
+                                 v, x->target_cpu, i, x->token_buckets[i].batch,
+                                 x->token_buckets[i].seq, d->token_buckets[i].batch,
+                                 d->token_buckets[i].seq);
   }
   return BERTC_OK;
 }
@@ -457,6 +508,7 @@ static bertc_status_t choose_variant(bertc_model_t *m, bool required, const char
     m->chosen.target_features = x->target_features;
     m->chosen.arena_size = x->arena_size;
     m->chosen.buckets = x->buckets;
+    m->chosen.token_buckets = x->token_buckets;
     return BERTC_OK;
   }
   if (!required) {
@@ -477,6 +529,7 @@ static bertc_status_t load(bertc_model_t *m, const bertc_model_load_options_t *o
   BERTC_RETURN_IF_ERROR(check_buckets(m)); /* the chosen variant's */
   BERTC_RETURN_IF_ERROR(check_inputs(m));
   BERTC_RETURN_IF_ERROR(check_outputs(m));
+  BERTC_RETURN_IF_ERROR(check_token_buckets(m)); /* the chosen variant's */
   BERTC_RETURN_IF_ERROR(read_metadata(m));
   if (!o->inspect_only && (m->desc->flags & BERTC_ABI_FLAG_NEEDS_SGEMM))
     BERTC_RETURN_IF_ERROR(rt_env_load_blas());
@@ -546,6 +599,12 @@ int64_t bertc_model_type_vocab_size(const bertc_model_t *model) {
 const bertc_abi_bucket_t *bertc_model_buckets(const bertc_model_t *model, uint32_t *out_count) {
   *out_count = model->desc->num_buckets;
   return model->desc->buckets;
+}
+
+const bertc_abi_bucket_t *bertc_model_token_buckets(const bertc_model_t *model,
+                                                    uint32_t *out_count) {
+  *out_count = model->desc->num_token_buckets;
+  return model->desc->num_token_buckets ? model->desc->token_buckets : NULL;
 }
 const bertc_abi_tensor_t *bertc_model_inputs(const bertc_model_t *model, uint32_t *out_count) {
   *out_count = model->desc->num_inputs;

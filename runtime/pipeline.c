@@ -4,12 +4,15 @@
  * task and becomes one or more features (token sequences: its encoding,
  * truncated to the tokenizer's max length, or for question answering the
  * question's windows over a long context, which are never truncated).
- * Features run through the engine in chunks of its max_batch; after each
- * chunk every feature's slice of the outputs is post-processed for the task
- * (tasks.h), and an input's answer is delivered as soon as its last feature
- * has run: in input order, since an input's features are consecutive. When
- * an input is refused, the inputs before it in its block still run and are
- * delivered, then its error is returned. */
+ * Features run through the engine in chunks of its max_batch and of at most
+ * max_batch_tokens tokens; after each chunk every feature's slice of the
+ * outputs is post-processed for the task (tasks.h), and an input's answer is
+ * delivered as soon as its last feature has run: in input order, since an
+ * input's features are consecutive. When an input is refused, the inputs
+ * before it in its block still run and are delivered, then its error is
+ * returned. A caller may prepare blocks (check and encode) on other threads
+ * while the pipeline runs earlier ones (bertc_pipeline_prepare): preparing
+ * only reads the pipeline and its tokenizer. */
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -513,59 +516,119 @@ static bertc_status_t run_chunk(bertc_pipeline_t *p, const sink_t *sink, const f
   return BERTC_OK;
 }
 
-static bertc_status_t run_inputs(bertc_pipeline_t *p, const bertc_pipeline_input_t *inputs,
-                                 size_t count, const sink_t *sink) {
+/* Inputs checked and encoded, waiting to run: a block of run_inputs, or
+ * what bertc_pipeline_prepare makes. `bad` is the refusal of input n - 1
+ * (its features are dropped); the inputs before it run. */
+struct bertc_prepared_s {
+  item_t *items;
+  size_t n;
+  fvec_t fs;
+  bertc_status_t bad;
+  int64_t tokens; /* in the features */
+};
+
+/* Prepares inputs[0..count) as inputs first + 0.. into `b`, stopping at
+ * the first refused input; `sink` hears of truncated inputs (may be NULL). */
+static bertc_status_t prepare_block(const bertc_pipeline_t *p, const bertc_pipeline_input_t *inputs,
+                                    size_t count, size_t first, const sink_t *sink,
+                                    bertc_prepared_t *b) {
+  memset(b, 0, sizeof *b);
+  b->items = calloc(count ? count : 1, sizeof *b->items);
+  if (!b->items) return base_oom();
+  sink_t quiet = {0};
+  for (size_t k = 0; k < count; k++) {
+    item_t *it = &b->items[k];
+    it->in = &inputs[k];
+    it->index = first + k;
+    if (it->in->name)
+      snprintf(it->where, sizeof it->where, "%s", it->in->name);
+    else
+      snprintf(it->where, sizeof it->where, "input %zu", first + k + 1);
+    b->n = k + 1;
+    b->bad = prepare(p, sink ? sink : &quiet, it, &b->fs);
+    if (b->bad) { /* answer the inputs before this one, then report it */
+      while (b->fs.n > 0 && b->fs.v[b->fs.n - 1].item == it) b->fs.n--;
+      break;
+    }
+  }
+  for (int i = 0; i < b->fs.n; i++) b->tokens += b->fs.v[i].len;
+  return BERTC_OK;
+}
+
+static void block_deinit(bertc_prepared_t *b) {
+  for (size_t k = 0; k < b->n; k++) item_deinit(&b->items[k]);
+  free(b->items);
+  free(b->fs.v);
+  bertc_status_free(b->bad);
+  memset(b, 0, sizeof *b);
+}
+
+/* Runs a prepared block in chunks of at most max_batch features and
+ * max_batch_tokens tokens, delivering answers; then its refusal, if any. */
+static bertc_status_t run_block(bertc_pipeline_t *p, const sink_t *sink, bertc_prepared_t *b,
+                                run_out_t *out, const int32_t **ids, const int32_t **types,
+                                int32_t *lens) {
+  int32_t batch = p->engine.max_batch;
+  int64_t max_tokens = p->options.max_batch_tokens;
+  bertc_status_t s = BERTC_OK;
+  for (int a = 0, m = 0; !s && a < b->fs.n; a += m) {
+    int64_t tokens = 0;
+    for (m = 0; a + m < b->fs.n && m < batch; m++) {
+      if (m > 0 && max_tokens > 0 && tokens + b->fs.v[a + m].len > max_tokens) break;
+      tokens += b->fs.v[a + m].len;
+    }
+    s = run_chunk(p, sink, b->fs.v + a, m, ids, types, lens, out);
+  }
+  if (!s && b->bad) {
+    s = b->bad;
+    b->bad = BERTC_OK;
+  }
+  return s;
+}
+
+typedef struct run_buffers {
+  run_out_t out;
+  const int32_t **ids, **types;
+  int32_t *lens;
+} run_buffers_t;
+
+static void run_buffers_deinit(run_buffers_t *r) {
+  free(r->ids);
+  free(r->types);
+  free(r->lens);
+  free(r->out.views);
+}
+
+static bertc_status_t run_buffers_init(bertc_pipeline_t *p, run_buffers_t *r) {
+  memset(r, 0, sizeof *r);
   if (!p->has_engine)
     return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
                              "the pipeline has no engine (it only encodes)");
+  size_t batch = (size_t)p->engine.max_batch;
+  r->out.num = p->engine.num_outputs(p->engine.self);
+  r->ids = calloc(batch, sizeof *r->ids);
+  r->types = calloc(batch, sizeof *r->types);
+  r->lens = calloc(batch, sizeof *r->lens);
+  r->out.views = calloc(r->out.num ? r->out.num : 1, sizeof *r->out.views);
+  if (r->ids && r->types && r->lens && r->out.views) return BERTC_OK;
+  run_buffers_deinit(r);
+  return base_oom();
+}
+
+static bertc_status_t run_inputs(bertc_pipeline_t *p, const bertc_pipeline_input_t *inputs,
+                                 size_t count, const sink_t *sink) {
   if (count && !inputs)
     return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT, "bertc_pipeline_run: inputs is NULL");
-  int32_t batch = p->engine.max_batch;
-  run_out_t out = {0};
-  out.num = p->engine.num_outputs(p->engine.self);
-  item_t *items = calloc(BLOCK, sizeof *items);
-  const int32_t **ids = calloc((size_t)batch, sizeof *ids);
-  const int32_t **types = calloc((size_t)batch, sizeof *types);
-  int32_t *lens = calloc((size_t)batch, sizeof *lens);
-  out.views = calloc(out.num ? out.num : 1, sizeof *out.views);
-  bertc_status_t s = items && ids && types && lens && out.views ? BERTC_OK : base_oom();
+  run_buffers_t r;
+  bertc_status_t s = run_buffers_init(p, &r);
   for (size_t first = 0; !s && first < count; first += BLOCK) {
     size_t n = count - first < BLOCK ? count - first : BLOCK;
-    bertc_status_t bad = BERTC_OK;
-    fvec_t fs = {0};
-    for (size_t k = 0; k < n; k++) {
-      item_t *it = &items[k];
-      it->in = &inputs[first + k];
-      it->index = first + k;
-      if (it->in->name)
-        snprintf(it->where, sizeof it->where, "%s", it->in->name);
-      else
-        snprintf(it->where, sizeof it->where, "input %zu", first + k + 1);
-      bad = prepare(p, sink, it, &fs);
-      if (bad) { /* answer the inputs before this one, then report it */
-        while (fs.n > 0 && fs.v[fs.n - 1].item == it)
-          fs.n--;
-        n = k + 1;
-        break;
-      }
-    }
-    for (int a = 0; !s && a < fs.n; a += batch) {
-      int32_t m = fs.n - a < batch ? fs.n - a : batch;
-      s = run_chunk(p, sink, fs.v + a, m, ids, types, lens, &out);
-    }
-    for (size_t k = 0; k < n; k++)
-      item_deinit(&items[k]);
-    free(fs.v);
-    if (bad && s)
-      bertc_status_free(bad);
-    else if (bad)
-      s = bad;
+    bertc_prepared_t b;
+    s = prepare_block(p, inputs + first, n, first, sink, &b);
+    if (!s) s = run_block(p, sink, &b, &r.out, r.ids, r.types, r.lens);
+    block_deinit(&b);
   }
-  free(items);
-  free(ids);
-  free(types);
-  free(lens);
-  free(out.views);
+  run_buffers_deinit(&r);
   return s;
 }
 
@@ -604,6 +667,50 @@ bertc_status_t bertc_pipeline_run_json(bertc_pipeline_t *p, const bertc_pipeline
                              "bertc_pipeline_run_json: the sink has no answer function");
   sink_t s = {deliver_json, (void *)sink, sink->truncated, sink->user};
   return run_inputs(p, inputs, count, &s);
+}
+
+bertc_status_t bertc_pipeline_prepare(const bertc_pipeline_t *p,
+                                     const bertc_pipeline_input_t *inputs, size_t count,
+                                     size_t first_index, bertc_prepared_t **out_prepared) {
+  *out_prepared = NULL;
+  if (!p || (count && !inputs))
+    return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                             "bertc_pipeline_prepare: pipeline and inputs are required");
+  bertc_prepared_t *b;
+  BERTC_RETURN_IF_ERROR(base_calloc(1, sizeof *b, (void **)&b));
+  bertc_status_t s = prepare_block(p, inputs, count, first_index, NULL, b);
+  if (s) {
+    bertc_prepared_release(b);
+    return s;
+  }
+  *out_prepared = b;
+  return BERTC_OK;
+}
+
+int64_t bertc_prepared_tokens(const bertc_prepared_t *prepared) {
+  return prepared ? prepared->tokens : 0;
+}
+
+void bertc_prepared_release(bertc_prepared_t *prepared) {
+  if (!prepared) return;
+  block_deinit(prepared);
+  free(prepared);
+}
+
+bertc_status_t bertc_pipeline_run_prepared_json(bertc_pipeline_t *p, bertc_prepared_t *prepared,
+                                                const bertc_answer_sink_t *sink) {
+  if (!p || !prepared || !sink || !sink->answer)
+    return bertc_status_make(BERTC_STATUS_INVALID_ARGUMENT,
+                             "bertc_pipeline_run_prepared_json: pipeline, prepared inputs and an "
+                             "answer function are required");
+  sink_t s = {deliver_json, (void *)sink, sink->truncated, sink->user};
+  for (size_t k = 0; sink->truncated && k < prepared->n; k++)
+    if (prepared->items[k].answer.truncated) sink->truncated(sink->user, prepared->items[k].index);
+  run_buffers_t r;
+  bertc_status_t st = run_buffers_init(p, &r);
+  if (!st) st = run_block(p, &s, prepared, &r.out, r.ids, r.types, r.lens);
+  run_buffers_deinit(&r);
+  return st;
 }
 
 /* ---- One input -------------------------------------------------------------------- */

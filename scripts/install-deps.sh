@@ -36,6 +36,12 @@ $PY -c "import mypy" 2>/dev/null || pip_install mypy     # its type check
 $PY -c "import openai" 2>/dev/null || pip_install openai
 $PY -c "import schemathesis" 2>/dev/null || pip_install schemathesis
 if [ "${1:-}" = "--bench" ]; then
+  # GNU time: bench/throughput.py reads each engine's peak memory through it
+  if ! dpkg-query -W -f='${Status}' time 2>/dev/null | grep -q "install ok installed"; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq time >/dev/null
+  fi
   # fastapi + uvicorn: the do-it-yourself embedding server bench/serve.py compares with.
   for m in torch transformers sentence_transformers sentencepiece onnxruntime onnx openvino \
            matplotlib fastapi uvicorn; do

@@ -124,9 +124,9 @@ bertc_status_t cli_texts_add(cli_texts_t *t, const char *text, size_t text_len, 
   it->qa = qa;
   it->line = line;
   if (line)
-    snprintf(it->name, sizeof it->name, "input %zu (line %d)", t->count + 1, line);
+    snprintf(it->name, sizeof it->name, "input %zu (line %d)", t->base + t->count + 1, line);
   else
-    snprintf(it->name, sizeof it->name, "input %zu", t->count + 1);
+    snprintf(it->name, sizeof it->name, "input %zu", t->base + t->count + 1);
   t->count++;
   return BERTC_OK;
 }
@@ -195,8 +195,8 @@ static bertc_status_t read_file(const char *path, char **out, size_t *out_size) 
   return s;
 }
 
-static bertc_status_t jsonl_line(cli_texts_t *t, const char *path, int line, const char *s,
-                                 size_t n) {
+bertc_status_t cli_texts_parse_line(cli_texts_t *t, const char *path, int line, const char *s,
+                                    size_t n) {
   json_error_t err;
   json_t *o = json_loadb(s, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
   if (!o)
@@ -250,7 +250,7 @@ bertc_status_t cli_texts_read_jsonl(cli_texts_t *t, const char *path) {
       a++;
     while (b > a && strchr(" \t\r", data[b - 1]))
       b--;
-    if (b > a) s = jsonl_line(t, path, line, data + a, b - a);
+    if (b > a) s = cli_texts_parse_line(t, path, line, data + a, b - a);
     k = end + 1;
   }
   free(data);
@@ -289,7 +289,22 @@ static bertc_status_t open_so(const char *path, const cli_model_options_t *o, cl
     bertc_context_options_t co;
     bertc_context_options_init(&co);
     co.num_threads = o->threads;
-    co.max_batch = largest > 8 ? (largest < 64 ? largest : 64) : 8;
+    co.max_batch = o->max_batch > 0 ? o->max_batch : largest > 8 ? (largest < 64 ? largest : 64) : 8;
+    co.packing = o->packing;
+    if (o->max_batch < 0) { /* by the outputs' size at the longest sequence */
+      uint32_t n = 0;
+      const bertc_abi_tensor_t *outs = bertc_model_outputs(m->model, &n);
+      double per_seq = 0;
+      for (uint32_t i = 0; i < n; i++) {
+        double e = 4;
+        for (int k = 1; k < outs[i].rank; k++)
+          e *= outs[i].dims[k] == BERTC_ABI_DIM_SEQ ? bertc_model_max_seq(m->model)
+                                                    : (double)outs[i].dims[k];
+        per_seq += e;
+      }
+      double fit = per_seq > 0 ? 256.0 * 1024 * 1024 / per_seq : 1024;
+      co.max_batch = fit < 8 ? 8 : fit > 1024 ? 1024 : (int32_t)fit;
+    }
     BERTC_RETURN_IF_ERROR(bertc_context_create(m->model, &co, &m->context));
     bertc_context_engine(m->context, &m->engine);
   }

@@ -42,6 +42,7 @@ typedef struct cli_text {
 typedef struct cli_texts {
   cli_text_t *items;
   size_t count, cap;
+  size_t base; /* inputs are numbered from base + 1 in names */
 } cli_texts_t;
 
 bertc_status_t cli_texts_add(cli_texts_t *t, const char *text, size_t text_len, const char *pair,
@@ -50,6 +51,10 @@ bertc_status_t cli_texts_add(cli_texts_t *t, const char *text, size_t text_len, 
  * "question" and "context"; other keys are ignored, blank lines skipped.
  * "-" reads stdin. Errors name the file and line. */
 bertc_status_t cli_texts_read_jsonl(cli_texts_t *t, const char *path) BERTC_MUST_USE;
+/* Adds the input on one JSON Lines line (`n` bytes, not blank) read from
+ * `path`; errors name the file and line. */
+bertc_status_t cli_texts_parse_line(cli_texts_t *t, const char *path, int line, const char *s,
+                                    size_t n) BERTC_MUST_USE;
 void cli_texts_free(cli_texts_t *t);
 /* The texts as pipeline inputs named like cli_text_t.name (they point into
  * the texts); free() the array. */
@@ -73,6 +78,10 @@ typedef struct cli_model {
 typedef struct cli_model_options {
   bool run;     /* run it: a context for a .so (inspect_only otherwise) */
   int threads;  /* for a .so's context; 0: all cores */
+  int32_t max_batch; /* sequences per run for a .so's context; 0: 8 (or the largest
+                        batch bucket, up to 64); -1: as many as 256 MB of outputs
+                        hold, 8..1024 */
+  bertc_packing_t packing; /* packed runs on token buckets (default auto) */
   bool text;    /* inputs are text: load the tokenizer and make the pipeline */
   /* The pipeline's options (NULL: defaults). A directory is built for their
    * task; a .so must have the outputs it reads. */
@@ -86,6 +95,21 @@ bertc_status_t cli_model_open(const char *path, const cli_model_options_t *o,
 void cli_model_close(cli_model_t *m);
 /* The note on stderr for an input cut to the tokenizer's max length. */
 void cli_note_truncated(const char *cmd, const cli_model_t *m, const cli_text_t *in);
+
+/* The options of a corpus run (`bertc run --input`). */
+typedef struct cli_corpus_options {
+  int64_t batch_tokens; /* the most tokens one run (one pack) takes; 0: no limit */
+  int workers;          /* threads reading and tokenizing */
+  bool stats;           /* one JSON line of totals on stderr at the end */
+  bool progress;        /* a progress line on stderr (when it is a terminal) */
+} cli_corpus_options_t;
+
+/* Answers every line of the JSON Lines file `path` ('-': stdin) with the
+ * model's pipeline, one JSON line each on stdout in input order, in bounded
+ * memory: worker threads read and tokenize blocks of lines while the model
+ * runs earlier ones. Ctrl-C stops after a complete line (exit status 130). */
+int cli_run_corpus(cli_model_t *m, const char *path, const bertc_pipeline_options_t *po,
+                   const cli_corpus_options_t *o);
 
 int cmd_inspect(int argc, char **argv);
 int cmd_run(int argc, char **argv);

@@ -23,6 +23,9 @@ static const char *help =
     "  --seq-lens LIST          sequence buckets (default 16,32,64,128,256,512 capped\n"
     "                           at the model's maximum, which is always included)\n"
     "  --batch-sizes LIST       batch buckets (default 1)\n"
+    "  --token-buckets LIST|none  total-token buckets for packed runs of many texts,\n"
+    "                           multiples of 16 (default: the longest sequence bucket\n"
+    "                           and four times it)\n"
     "  --task NAME              override the task (embedding, fill-mask, ...)\n"
     "  --target-cpu CPU[,CPU..] LLVM cpu name or 'native' (default: model.json's\n"
     "                           target.cpu, else native); a list, or 'portable'\n"
@@ -89,10 +92,11 @@ static bool parse_emit(const char *s, bertc_emit_t *out) {
 int cmd_compile(int argc, char **argv) {
   enum { O_SEQ = 256, O_BATCH, O_TASK, O_CPU, O_FEAT, O_WEIGHTS, O_EMIT, O_LINKER, O_THREADS,
          O_GEMM, O_PASSES, O_DISABLE, O_PRINT, O_VERIFY, O_STATS, O_LIST, O_JOBS,
-         O_PRECISION, O_KEEP, O_CALIBRATE, O_MIN_COSINE };
+         O_PRECISION, O_KEEP, O_CALIBRATE, O_MIN_COSINE, O_TOKENS };
   static const struct option opts[] = {{"output", required_argument, 0, 'o'},
                                        {"seq-lens", required_argument, 0, O_SEQ},
                                        {"batch-sizes", required_argument, 0, O_BATCH},
+                                       {"token-buckets", required_argument, 0, O_TOKENS},
                                        {"task", required_argument, 0, O_TASK},
                                        {"target-cpu", required_argument, 0, O_CPU},
                                        {"target-features", required_argument, 0, O_FEAT},
@@ -115,7 +119,7 @@ int cmd_compile(int argc, char **argv) {
                                        {"quiet", no_argument, 0, 'q'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
-  const char *seq_text = NULL, *batch_text = NULL, *task_text = NULL;
+  const char *seq_text = NULL, *batch_text = NULL, *task_text = NULL, *token_text = NULL;
   char disabled[512] = "";
   bertc_compile_options_t co;
   bertc_compile_options_init(&co);
@@ -127,6 +131,7 @@ int cmd_compile(int argc, char **argv) {
     case 'o': co.output_path = optarg; break;
     case O_SEQ: seq_text = optarg; break;
     case O_BATCH: batch_text = optarg; break;
+    case O_TOKENS: token_text = optarg; break;
     case O_TASK: task_text = optarg; break;
     case O_CPU: co.target_cpu = optarg; break;
     case O_FEAT: co.target_features = optarg; break;
@@ -206,6 +211,7 @@ int cmd_compile(int argc, char **argv) {
   if (task_text && !bertc_task_from_name(task_text, &co.task))
     return cli_usage_error("compile", "unknown task '%s'", task_text);
   int64_t seqs[BERTC_COMPILE_MAX_BUCKETS], batches[BERTC_COMPILE_MAX_BUCKETS];
+  int64_t tokens[BERTC_COMPILE_MAX_BUCKETS];
   bertc_status_t s = BERTC_OK;
   if (seq_text) {
     s = bertc_parse_int_list(seq_text, "--seq-lens", BERTC_COMPILE_MAX_SEQ, seqs,
@@ -216,6 +222,12 @@ int cmd_compile(int argc, char **argv) {
     s = bertc_parse_int_list(batch_text, "--batch-sizes", BERTC_COMPILE_MAX_BATCH, batches,
                              BERTC_COMPILE_MAX_BUCKETS, &co.num_batch_sizes);
     co.batch_sizes = batches;
+  }
+  if (!s && token_text) {
+    co.token_buckets = tokens;
+    if (strcmp(token_text, "none"))
+      s = bertc_parse_int_list(token_text, "--token-buckets", BERTC_COMPILE_MAX_SEQ, tokens,
+                               BERTC_COMPILE_MAX_BUCKETS, &co.num_token_buckets);
   }
   if (s) { /* a malformed list is a usage error, like any bad option value */
     int rc = cli_usage_error("compile", "%s", bertc_status_message(s));

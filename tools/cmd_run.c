@@ -41,7 +41,18 @@ static const char *help =
     "                       the context for question answering)\n"
     "  --question, --context  the same as --text, --pair\n"
     "  --input FILE         JSON Lines: {\"text\", \"text_pair\"} or {\"question\", \"context\"}\n"
-    "                       per line ('-' for stdin); other keys are ignored\n"
+    "                       per line ('-' for stdin); other keys are ignored. Any size:\n"
+    "                       read and tokenized on worker threads while the model runs,\n"
+    "                       in bounded memory; a progress line on stderr when it is a\n"
+    "                       terminal; Ctrl-C stops after a complete output line\n"
+    "  --batch-tokens N     --input: the most tokens one run (one pack of texts) takes\n"
+    "                       (default: as many texts as a run holds)\n"
+    "  --stats              --input: one JSON line of totals on stderr at the end (texts,\n"
+    "                       real and computed tokens, seconds, texts/s)\n"
+    "  --tokenizer-threads N  --input: threads reading and tokenizing (default 2)\n"
+    "  --packing MODE       auto (default: runs of several texts packed without padding\n"
+    "                       into the model's token buckets when that computes less),\n"
+    "                       never, or always\n"
     "  --ids LIST           token ids of one input (repeat for a batch); prints raw outputs\n"
     "  --type-ids LIST      token type ids for the preceding --ids (default zeros)\n"
     "  --task NAME          post-process as NAME instead of the model's task: a directory\n"
@@ -140,7 +151,8 @@ static bertc_status_t run_ids(const bertc_engine_t *e, const id_inputs_t *in) {
 }
 
 int cmd_run(int argc, char **argv) {
-  enum { O_TEXT = 256, O_PAIR, O_INPUT, O_TASK, O_TOPK, O_AGG, O_FN, O_STRIDE, O_MAXANS, O_RAW };
+  enum { O_TEXT = 256, O_PAIR, O_INPUT, O_TASK, O_TOPK, O_AGG, O_FN, O_STRIDE, O_MAXANS, O_RAW,
+         O_BATCH_TOKENS, O_STATS, O_TOK_THREADS, O_PACKING };
   static const struct option opts[] = {{"ids", required_argument, 0, 'i'},
                                        {"type-ids", required_argument, 0, 't'},
                                        {"threads", required_argument, 0, 'T'},
@@ -156,6 +168,10 @@ int cmd_run(int argc, char **argv) {
                                        {"doc-stride", required_argument, 0, O_STRIDE},
                                        {"max-answer-len", required_argument, 0, O_MAXANS},
                                        {"raw", no_argument, 0, O_RAW},
+                                       {"batch-tokens", required_argument, 0, O_BATCH_TOKENS},
+                                       {"stats", no_argument, 0, O_STATS},
+                                       {"tokenizer-threads", required_argument, 0, O_TOK_THREADS},
+                                       {"packing", required_argument, 0, O_PACKING},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   id_inputs_t *in = calloc(1, sizeof *in);
@@ -167,6 +183,8 @@ int cmd_run(int argc, char **argv) {
   bertc_pipeline_options_init(&po);
   bool pending_pair_ok = false;
   int threads = 0, c, rc = CLI_OK;
+  cli_corpus_options_t corpus = {0, 2, false, true};
+  bertc_packing_t packing = BERTC_PACKING_AUTO;
   optind = 1;
   bertc_status_t s = BERTC_OK;
   while (!s && rc == CLI_OK && (c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -242,6 +260,25 @@ int cmd_run(int argc, char **argv) {
         rc = cli_usage_error("run", "--function wants softmax, sigmoid or none, got '%s'", optarg);
       break;
     case O_RAW: po.raw = true; break;
+    case O_BATCH_TOKENS:
+    case O_TOK_THREADS:
+      v = strtol(optarg, &end, 10);
+      if (*end || v < 1 || v > (c == O_BATCH_TOKENS ? 100000000 : 16)) {
+        rc = cli_usage_error("run", "%s wants a number in 1..%d, got '%s'",
+                             c == O_BATCH_TOKENS ? "--batch-tokens" : "--tokenizer-threads",
+                             c == O_BATCH_TOKENS ? 100000000 : 16, optarg);
+        break;
+      }
+      if (c == O_BATCH_TOKENS) corpus.batch_tokens = v;
+      else corpus.workers = (int)v;
+      break;
+    case O_STATS: corpus.stats = true; break;
+    case O_PACKING:
+      if (!strcmp(optarg, "auto")) packing = BERTC_PACKING_AUTO;
+      else if (!strcmp(optarg, "never")) packing = BERTC_PACKING_NEVER;
+      else if (!strcmp(optarg, "always")) packing = BERTC_PACKING_ALWAYS;
+      else rc = cli_usage_error("run", "--packing wants auto, never or always, got '%s'", optarg);
+      break;
     case 'T':
       v = strtol(optarg, &end, 10);
       if (*end || v < 1 || v > 1024)
@@ -256,7 +293,8 @@ int cmd_run(int argc, char **argv) {
     default: rc = cli_option_error("run", c, argv);
     }
   }
-  if (!s && rc == CLI_OK && input_path) s = cli_texts_read_jsonl(&texts, input_path);
+  if (!s && rc == CLI_OK && input_path && texts.count)
+    rc = cli_usage_error("run", "give --input or --text, not both");
   if (s) {
     id_inputs_free(in);
     cli_texts_free(&texts);
@@ -282,9 +320,21 @@ int cmd_run(int argc, char **argv) {
     return rc;
   }
   if (task_name) po.task = want;
-  cli_model_options_t mo = {true, threads, texts.count > 0, &po};
+  cli_model_options_t mo = {.run = true,
+                            .threads = threads,
+                            .text = texts.count > 0 || input_path,
+                            .max_batch = input_path ? -1 : 0,
+                            .packing = packing,
+                            .pipeline = &po};
   cli_model_t m;
   s = cli_model_open(argv[optind], &mo, &m);
+  if (!s && input_path) {
+    rc = cli_run_corpus(&m, input_path, &po, &corpus);
+    cli_model_close(&m);
+    id_inputs_free(in);
+    cli_texts_free(&texts);
+    return rc;
+  }
   if (!s && texts.count)
     s = run_texts(&m, &texts);
   else if (!s && in->n)

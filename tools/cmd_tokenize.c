@@ -105,7 +105,7 @@ int cmd_tokenize(int argc, char **argv) {
     cli_texts_free(&texts);
     return rc;
   }
-  cli_model_options_t mo = {false, 0, true, NULL};
+  cli_model_options_t mo = {.run = false, .threads = 0, .text = true, .pipeline = NULL};
   cli_model_t m;
   s = cli_model_open(argv[optind], &mo, &m);
   if (!s) s = tokenize_all(&m, &texts);

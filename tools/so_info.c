@@ -75,6 +75,17 @@ bertc_status_t so_info_json(const char *path, json_t **out) {
   }
   json_object_set_new(o, "buckets", buckets);
   json_object_set_new(o, "memory_plan", plans);
+  json_t *tokens = json_array();
+  for (uint32_t i = 0; i < d->num_token_buckets; i++) {
+    const bertc_abi_bucket_t *k = &d->token_buckets[i];
+    json_t *b = json_object();
+    json_object_set_new(b, "tokens", json_integer(k->seq));
+    json_object_set_new(b, "sequences", json_integer(k->batch));
+    json_object_set_new(b, "arena_bytes", json_integer((json_int_t)k->arena_bytes));
+    json_object_set_new(b, "kernel_calls", json_integer((json_int_t)k->kernel_calls));
+    json_array_append_new(tokens, b);
+  }
+  json_object_set_new(o, "token_buckets", tokens);
   json_t *ins = json_array(), *outs = json_array();
   for (uint32_t i = 0; i < d->num_inputs; i++) json_array_append_new(ins, tensor_json(&d->inputs[i]));
   for (uint32_t i = 0; i < d->num_outputs; i++) json_array_append_new(outs, tensor_json(&d->outputs[i]));

@@ -104,6 +104,7 @@ typedef struct bertc_abi_variant {
   const char *target_features; /* what the runtime checks, "+avx2,+fma,..." */
   uint64_t arena_size;         /* max over this variant's buckets */
   const bertc_abi_bucket_t *buckets;
+  const bertc_abi_bucket_t *token_buckets; /* num_token_buckets of them, or NULL */
 } bertc_abi_variant_t;
 
 typedef struct bertc_model_descriptor {
@@ -141,10 +142,23 @@ typedef struct bertc_model_descriptor {
 
   /* The code variants, best first (>= 1). A runtime runs the first whose
    * target features the host has, and refuses the model when none fits.
-   * target_cpu, target_features, arena_size and buckets above are those of
-   * variants[0]. */
+   * target_cpu, target_features, arena_size, buckets and token_buckets are
+   * those of variants[0]. */
   uint32_t num_variants;
   const bertc_abi_variant_t *variants;
+  /* Token buckets: entries that run several sequences packed back to back,
+   * with no padding between them, sorted by seq. For a token bucket, seq is
+   * its total tokens T and batch the most sequences N it takes (T = 2N). Its
+   * inputs are [T] each (the sequences' tokens in order, then padding), and
+   * one more pointer follows them in `inputs`: the segment table, int32[N +
+   * 1], non-decreasing from 0, sequence i being tokens [table[i], table[i +
+   * 1]) and tokens from table[N] on padding. An output declared [batch, seq,
+   * ...] is [T, ...]; one declared [batch, ...] is [N, ...], row i for
+   * sequence i. Each sequence's outputs are what a (batch, seq) bucket
+   * computes for it alone; rows of padding and of unused (empty) sequences
+   * are unspecified. */
+  uint32_t num_token_buckets;
+  const bertc_abi_bucket_t *token_buckets;
 } bertc_model_descriptor_t;
 
 typedef const bertc_model_descriptor_t *(*bertc_model_query_fn)(uint32_t max_abi_version);

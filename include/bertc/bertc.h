@@ -107,6 +107,11 @@ int64_t bertc_model_type_vocab_size(const bertc_model_t *model);
 /* The compiled (batch, seq) buckets, sorted by (batch, seq). */
 const bertc_abi_bucket_t *bertc_model_buckets(const bertc_model_t *model,
                                               uint32_t *out_count);
+/* The compiled token buckets (bertc/abi.h), sorted by tokens (seq); NULL
+ * and 0 when the model has none. A run of several sequences executes on
+ * them packed, without padding, when that computes fewer tokens. */
+const bertc_abi_bucket_t *bertc_model_token_buckets(const bertc_model_t *model,
+                                                    uint32_t *out_count);
 /* Input and output tensors in descriptor order; dims hold BERTC_ABI_DIM_BATCH
  * and BERTC_ABI_DIM_SEQ where the bucket's sizes go. */
 const bertc_abi_tensor_t *bertc_model_inputs(const bertc_model_t *model, uint32_t *out_count);
@@ -157,6 +162,15 @@ typedef enum bertc_threading_e {
 typedef void (*bertc_parallel_for_fn)(void *user, int64_t count, bertc_abi_task_fn task,
                                       void *task_ctx);
 
+/* When a run of several sequences executes packed on the model's token
+ * buckets (bertc_context_options_t.packing). */
+typedef enum bertc_packing_e {
+  BERTC_PACKING_AUTO = 0,   /* when that computes fewer tokens than padding (default) */
+  BERTC_PACKING_NEVER = 1,  /* always padded (batch, seq) buckets */
+  BERTC_PACKING_ALWAYS = 2, /* packed whenever the model has token buckets, one
+                               sequence too */
+} bertc_packing_t;
+
 typedef struct bertc_context_options {
   /* Threads the model's parallel loops use: the calling thread and
    * num_threads - 1 workers the context starts and owns. 0 (the default):
@@ -178,6 +192,8 @@ typedef struct bertc_context_options {
    * pointer passed to it as `user`. Default NULL. */
   bertc_parallel_for_fn parallel_for;
   void *parallel_for_user;
+  /* Packed runs on token buckets; default BERTC_PACKING_AUTO. */
+  bertc_packing_t packing;
 } bertc_context_options_t;
 
 void bertc_context_options_init(bertc_context_options_t *opts);
@@ -217,7 +233,10 @@ void bertc_run_input_init(bertc_run_input_t *in);
  * outputs into the context's output buffers without the padding: an output
  * the model declares as [batch, seq, ...] reads [count, L, ...] with L the
  * longest length in this run, [batch, ...] reads [count, ...]. Positions at
- * or past a sequence's length are zero. Allocates nothing. */
+ * or past a sequence's length are zero. A run of several sequences on a
+ * model with token buckets runs packed instead (longest first into the
+ * token buckets, no padding between sequences) when that computes fewer
+ * tokens; the outputs are the same to float rounding. Allocates nothing. */
 bertc_status_t bertc_context_run(bertc_context_t *context,
                                  const bertc_run_input_t *in) BERTC_MUST_USE;
 
@@ -239,13 +258,15 @@ bertc_status_t bertc_context_output_by_name(const bertc_context_t *context, cons
                                             bertc_tensor_view_t *out_view) BERTC_MUST_USE;
 
 /* What the last successful run did: entry calls made, and tokens computed
- * (batch * seq summed over calls) versus real tokens. */
+ * (batch * seq summed over calls, the token bucket's size for a packed call)
+ * versus real tokens. */
 typedef struct bertc_run_info {
   uint32_t num_calls;
-  int32_t last_batch; /* bucket of the last call */
+  int32_t last_batch; /* bucket of the last call (a token bucket: its sequences, tokens) */
   int32_t last_seq;
   uint64_t padded_tokens;
   uint64_t real_tokens;
+  uint32_t packed_calls; /* calls of token buckets (runs packed without padding) */
 } bertc_run_info_t;
 
 void bertc_context_run_info(const bertc_context_t *context, bertc_run_info_t *out_info);

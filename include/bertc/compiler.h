@@ -103,6 +103,14 @@ typedef struct bertc_compile_options {
    * else {1}. At most BERTC_COMPILE_MAX_BUCKETS. */
   const int64_t *batch_sizes;
   size_t num_batch_sizes;
+  /* Token buckets: total-token sizes at which runs of many sequences execute
+   * packed, without padding (bertc/abi.h), each a multiple of 16 and at
+   * least the longest sequence bucket. NULL: model.json's "token_buckets",
+   * else the longest sequence bucket rounded up to 16 and four times it
+   * (none when the model cannot run packed); non-NULL with
+   * num_token_buckets 0: none. At most BERTC_COMPILE_MAX_BUCKETS. */
+  const int64_t *token_buckets;
+  size_t num_token_buckets;
   /* What the model computes. BERTC_TASK_AUTO (default): model.json's, else
    * the checkpoint's (sentence-transformers files, then architectures[0]). */
   bertc_task_t task;

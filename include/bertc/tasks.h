@@ -262,6 +262,10 @@ typedef struct bertc_pipeline_options {
   int32_t max_answer_length;
   bool handle_impossible_answer;
   bool align_to_words;
+  /* The most tokens one engine run takes (0, the default: no limit; a
+   * longer sequence still runs, alone). On a model with token buckets a
+   * run's sequences are packed together, so this bounds a pack. */
+  int64_t max_batch_tokens;
 } bertc_pipeline_options_t;
 
 void bertc_pipeline_options_init(bertc_pipeline_options_t *options);
@@ -342,6 +346,30 @@ typedef struct bertc_answer_sink {
 bertc_status_t bertc_pipeline_run_json(bertc_pipeline_t *pipeline,
                                        const bertc_pipeline_input_t *inputs, size_t count,
                                        const bertc_answer_sink_t *sink) BERTC_MUST_USE;
+
+/* Inputs checked and encoded ahead of running, so that encoding (on other
+ * threads) overlaps running: bertc_pipeline_prepare only reads the pipeline
+ * and its tokenizer, so several threads may prepare with one pipeline at
+ * once, also while it runs. `inputs` (and their texts) must outlive the
+ * result. A refused input does not fail the preparation: it stops there,
+ * and bertc_pipeline_run_prepared_json returns its error after answering
+ * the inputs before it. Inputs are numbered from first_index (answers'
+ * indices, and "input <first_index + i + 1>" in messages when unnamed). */
+typedef struct bertc_prepared_s bertc_prepared_t;
+bertc_status_t bertc_pipeline_prepare(const bertc_pipeline_t *pipeline,
+                                      const bertc_pipeline_input_t *inputs, size_t count,
+                                      size_t first_index,
+                                      bertc_prepared_t **out_prepared) BERTC_MUST_USE;
+/* The tokens of the prepared inputs' token sequences. */
+int64_t bertc_prepared_tokens(const bertc_prepared_t *prepared);
+/* Runs prepared inputs as bertc_pipeline_run_json runs its inputs (answers
+ * in order as they complete, then a refusal if there was one); the pipeline
+ * must be the one that prepared them. Release them afterwards. */
+bertc_status_t bertc_pipeline_run_prepared_json(bertc_pipeline_t *pipeline,
+                                                bertc_prepared_t *prepared,
+                                                const bertc_answer_sink_t *sink) BERTC_MUST_USE;
+/* NULL is a no-op. */
+void bertc_prepared_release(bertc_prepared_t *prepared);
 
 /* One-input calls of bertc_pipeline_run, for the task they name (the
  * pipeline's task must be it; fill_mask also serves a pretraining model,

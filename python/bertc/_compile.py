@@ -27,7 +27,8 @@ def _print_progress(phase: str, seconds: float) -> None:
 
 def compile(model: Union[str, os.PathLike[str]], out: Union[str, os.PathLike[str]], *,
             seq_lens: Optional[Sequence[int]] = None,
-            batch_sizes: Optional[Sequence[int]] = None, precision: str = "fp32",
+            batch_sizes: Optional[Sequence[int]] = None,
+            token_buckets: Optional[Sequence[int]] = None, precision: str = "fp32",
             task: Optional[str] = None, target_cpu: Optional[str] = None,
             target_features: Optional[str] = None, threads: int = 0, jobs: int = 0,
             gemm: Optional[str] = None, weights: Optional[str] = None,
@@ -39,7 +40,9 @@ def compile(model: Union[str, os.PathLike[str]], out: Union[str, os.PathLike[str
     model.json, or a model.json) into the shared object ``out`` and returns its path.
 
     ``seq_lens`` / ``batch_sizes`` are the buckets (default: 16, 32, ... up to the
-    model's maximum length, batch 1); ``task`` overrides the model's ("embedding",
+    model's maximum length, batch 1); ``token_buckets`` the total-token sizes of
+    packed runs of many texts (default: the longest sequence bucket and four times
+    it; ``[]`` for none); ``task`` overrides the model's ("embedding",
     "fill-mask", ...); ``target_cpu`` is an LLVM CPU name or "native" (default);
     ``threads`` the threads runs are planned for; ``jobs`` the code-generating
     threads. ``precision`` "int8" quantizes the linear layers and checks the
@@ -72,6 +75,11 @@ def compile(model: Union[str, os.PathLike[str]], out: Union[str, os.PathLike[str
         keep.append(arr)
         opts.batch_sizes = ctypes.cast(arr, ctypes.POINTER(c_int64))
         opts.num_batch_sizes = len(batch_sizes)
+    if token_buckets is not None:
+        arr = (c_int64 * max(1, len(token_buckets)))(*[int(v) for v in token_buckets])
+        keep.append(arr)
+        opts.token_buckets = ctypes.cast(arr, ctypes.POINTER(c_int64))
+        opts.num_token_buckets = len(token_buckets)
     if task is not None:
         if task not in _TASKS:
             raise InvalidArgumentError(

@@ -112,7 +112,12 @@ class Model:
         self._outputs = [desc.outputs[i].name.decode() for i in range(desc.num_outputs)]
         self._buckets = [(desc.buckets[i].batch, desc.buckets[i].seq)
                          for i in range(desc.num_buckets)]
-        self._target_cpu = desc.target_cpu.decode()
+        self._token_buckets = [desc.token_buckets[i].seq
+                               for i in range(desc.num_token_buckets)]
+        index = ctypes.c_uint32()
+        variant = self._lib.bertc_model_variant(self._handle, byref(index))
+        self._target_cpu = (variant.contents.target_cpu if variant else desc.target_cpu).decode()
+        self._variants = [desc.variants[i].target_cpu.decode() for i in range(desc.num_variants)]
         self._pad_id = int(self.metadata.get("pad_token_id") or 0)
 
     # ------------------------------------------------------------ lifetime --
@@ -181,7 +186,8 @@ class Model:
 
     @property
     def info(self) -> dict[str, Any]:
-        """Task, sizes, buckets, outputs, precision, target and labels."""
+        """Task, sizes, buckets (and token buckets), outputs, precision, the code
+        variant this host runs (target_cpu) among the .so's variants, and labels."""
         m = self.metadata
         return {
             "path": self.path,
@@ -194,10 +200,12 @@ class Model:
             "vocab_size": m.get("vocab_size"),
             "max_seq_length": self.max_seq_length,
             "buckets": [{"batch": b, "seq": s} for b, s in self._buckets],
+            "token_buckets": list(self._token_buckets),
             "outputs": list(self._outputs),
             "precision": m.get("precision", "fp32"),
             "kept_fp32": [x for x in str(m.get("kept_fp32", "")).split(",") if x],
             "target_cpu": self._target_cpu,
+            "variants": list(self._variants),
             "labels": list(m.get("labels") or []),
             "pooling": m.get("pooling"),
             "normalize": bool(m.get("normalize", False)),

@@ -54,6 +54,16 @@ class AbiTensor(Structure):
     ]
 
 
+class AbiVariant(Structure):
+    _fields_ = [
+        ("target_cpu", c_char_p),
+        ("target_features", c_char_p),
+        ("arena_size", c_uint64),
+        ("buckets", POINTER(AbiBucket)),
+        ("token_buckets", POINTER(AbiBucket)),
+    ]
+
+
 class ModelDescriptor(Structure):
     _fields_ = [
         ("magic", c_uint32),
@@ -79,6 +89,10 @@ class ModelDescriptor(Structure):
         ("outputs", POINTER(AbiTensor)),
         ("tokenizer_blob", c_void_p),
         ("tokenizer_blob_size", c_uint64),
+        ("num_variants", c_uint32),
+        ("variants", POINTER(AbiVariant)),
+        ("num_token_buckets", c_uint32),
+        ("token_buckets", POINTER(AbiBucket)),
     ]
 
 
@@ -90,6 +104,7 @@ class ModelLoadOptions(Structure):
         ("weights_path", c_char_p),
         ("verify_weights", c_bool),
         ("inspect_only", c_bool),
+        ("variant", c_char_p),
     ]
 
 
@@ -100,6 +115,7 @@ class ContextOptions(Structure):
         ("threading", c_int),
         ("parallel_for", c_void_p),
         ("parallel_for_user", c_void_p),
+        ("packing", c_int),
     ]
 
 
@@ -132,6 +148,7 @@ class RunInfo(Structure):
         ("last_seq", c_int32),
         ("padded_tokens", c_uint64),
         ("real_tokens", c_uint64),
+        ("packed_calls", c_uint32),
     ]
 
 
@@ -191,6 +208,7 @@ class PipelineOptions(Structure):
         ("max_answer_length", c_int32),
         ("handle_impossible_answer", c_bool),
         ("align_to_words", c_bool),
+        ("max_batch_tokens", c_int64),
     ]
 
 
@@ -228,6 +246,8 @@ class CompileOptions(Structure):
         ("num_seq_lens", c_size_t),
         ("batch_sizes", POINTER(c_int64)),
         ("num_batch_sizes", c_size_t),
+        ("token_buckets", POINTER(c_int64)),
+        ("num_token_buckets", c_size_t),
         ("task", c_int),
         ("target_cpu", c_char_p),
         ("target_features", c_char_p),
@@ -256,6 +276,7 @@ class CompileOptions(Structure):
 STRUCTS: dict[str, type[Structure]] = {
     "bertc_abi_bucket_t": AbiBucket,
     "bertc_abi_tensor_t": AbiTensor,
+    "bertc_abi_variant_t": AbiVariant,
     "bertc_model_descriptor_t": ModelDescriptor,
     "bertc_model_load_options_t": ModelLoadOptions,
     "bertc_context_options_t": ContextOptions,
@@ -313,6 +334,7 @@ def runtime() -> ctypes.CDLL:
     _sig(lib, "bertc_model_metadata_json", c_char_p, c_void_p)
     _sig(lib, "bertc_model_max_batch", c_int32, c_void_p)
     _sig(lib, "bertc_model_max_seq", c_int32, c_void_p)
+    _sig(lib, "bertc_model_variant", POINTER(AbiVariant), c_void_p, POINTER(c_uint32))
     _sig(lib, "bertc_model_vocab_size", c_int64, c_void_p)
     _sig(lib, "bertc_model_type_vocab_size", c_int64, c_void_p)
     _sig(lib, "bertc_context_options_init", None, POINTER(ContextOptions))

@@ -89,4 +89,6 @@ def test_info(minilm: bertc.Model) -> None:
     assert info["task"] == "embedding" and info["hidden_size"] == 384
     assert {"batch": 8, "seq": 256} in info["buckets"]
     assert info["outputs"] == ["sentence_embedding"] and info["precision"] == "fp32"
+    assert info["token_buckets"] == [256, 1024]  # the default: packed runs of many texts
+    assert info["target_cpu"] in info["variants"]
     assert minilm.max_seq_length == 256

@@ -6,7 +6,9 @@
  *  - at every bucket, on inputs of exactly that shape, each output equals the
  *    reference interpreter on the unoptimized graph within 1e-5;
  *  - the fixture's padded HF batch (3 sequences, real lengths, run through
- *    the runtime's bucket choice and padding) equals transformers within 1e-4.
+ *    the runtime's bucket choice and padding) equals transformers within 1e-4;
+ *  - seven sequences of mixed lengths (1..16, 48 tokens) run packed in the
+ *    token bucket of 48 tokens equal each sequence run alone within 1e-5.
  * The other kernel paths get the same checks on a spread of fixtures: AVX2
  * code (--target-cpu haswell), linear layers on the host BLAS (--gemm blas),
  * task splits planned for 1 and for 4 threads (which fuse the LayerNorm
@@ -32,6 +34,9 @@
 
 static const int64_t kSeqs[] = {1, 13, 16};
 static const int64_t kBatches[] = {1, 3};
+/* One token bucket: the GEMMs of 48 rows are batch 3 x seq 16's already. */
+static const int64_t kTokens[] = {48};
+static const int32_t kPackedLens[] = {16, 1, 9, 5, 13, 2, 2};
 
 /* A kernel path other than the default (test_kernel_paths). */
 typedef struct {
@@ -58,6 +63,8 @@ static void compile_variant(const char *model, const char *out, const char *pass
   d.num_seq_lens = 3;
   d.batch_sizes = batches;
   d.num_batch_sizes = batches[2] ? 3 : 2;
+  d.token_buckets = kTokens;
+  d.num_token_buckets = 1;
   d.pass.verify_each = true;
   TU_ASSERT_OK(driver_compile(model, &d, out));
 }
@@ -152,6 +159,76 @@ static void check_hf(const char *name, const fx_reference_t *r, bertc_model_t *m
   }
 }
 
+/* Sequences of kPackedLens run packed (one call of the token bucket) equal
+ * each run alone, output by output, within 1e-5. */
+static void check_packed(const char *name, fe_model_t *m, bertc_context_t *ctx, uint64_t *seed) {
+  enum { N = sizeof kPackedLens / sizeof kPackedLens[0] };
+  int32_t ids[N][16], types[N][16];
+  const int32_t *id_rows[N], *type_rows[N];
+  int32_t lens[N], real = 0;
+  for (int b = 0; b < N; b++) {
+    for (int t = 0; t < kPackedLens[b]; t++) {
+      ids[b][t] = (int32_t)(rng(seed) % (uint64_t)m->config.vocab_size);
+      if (m->config.position_padding_idx >= 0 && ids[b][t] == m->config.pad_token_id)
+        ids[b][t] = 2;
+      types[b][t] = m->config.type_vocab_size > 1 && t >= kPackedLens[b] / 2;
+    }
+    id_rows[b] = ids[b];
+    type_rows[b] = types[b];
+    lens[b] = kPackedLens[b];
+    real += lens[b];
+  }
+  bertc_run_input_t in;
+  bertc_run_input_init(&in);
+  in.count = N;
+  in.lengths = lens;
+  in.input_ids = id_rows;
+  in.token_type_ids = type_rows;
+  in.pad_id = (int32_t)m->config.pad_token_id;
+  TU_ASSERT_OK(bertc_context_run(ctx, &in));
+  bertc_run_info_t info;
+  bertc_context_run_info(ctx, &info);
+  if (info.packed_calls != 1 || info.padded_tokens != 48 || info.real_tokens != (uint64_t)real)
+    fail_msg("%s: the packed run made %u packed calls computing %llu tokens for %llu", name,
+             info.packed_calls, (unsigned long long)info.padded_tokens,
+             (unsigned long long)info.real_tokens);
+  size_t nout = m->graph->num_outputs;
+  bertc_tensor_view_t packed[8];
+  void *copies[8];
+  for (size_t o = 0; o < nout; o++) {
+    TU_ASSERT_OK(bertc_context_output_by_name(ctx, m->graph->outputs[o].name, &packed[o]));
+    copies[o] = malloc(packed[o].size_bytes);
+    memcpy(copies[o], packed[o].data, packed[o].size_bytes);
+  }
+  for (int b = 0; b < N; b++) {
+    bertc_run_input_t one = in;
+    one.count = 1;
+    one.lengths = &lens[b];
+    one.input_ids = &id_rows[b];
+    one.token_type_ids = &type_rows[b];
+    TU_ASSERT_OK(bertc_context_run(ctx, &one));
+    bertc_context_run_info(ctx, &info);
+    assert_int_equal(info.packed_calls, 0);
+    for (size_t o = 0; o < nout; o++) {
+      bertc_tensor_view_t v;
+      TU_ASSERT_OK(bertc_context_output_by_name(ctx, m->graph->outputs[o].name, &v));
+      /* alone [1, len, ...] or [1, ...]; packed row b of [N, 16, ...] or [N, ...] */
+      bool per_token = packed[o].rank >= 2 && packed[o].dims[1] == 16 && v.dims[1] == lens[b];
+      size_t row = packed[o].size_bytes / N / 4, n = per_token ? v.size_bytes / 4 : row;
+      const float *want = v.data, *got = (const float *)copies[o] + (size_t)b * row;
+      double worst = 0;
+      for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        if (!(d <= worst)) worst = d;
+      }
+      if (!(worst <= 1e-5))
+        fail_msg("%s: sequence %d (%d tokens): %s packed differs from alone by %g", name, b,
+                 lens[b], m->graph->outputs[o].name, worst);
+    }
+  }
+  for (size_t o = 0; o < nout; o++) free(copies[o]);
+}
+
 /* bk_gemm_amx calls in the program fixture `dir` lowers to through variant v
  * (with --gemm amx), over all its buckets. */
 static size_t count_amx_calls(const char *dir, const variant_t *v) {
@@ -163,7 +240,7 @@ static size_t count_amx_calls(const char *dir, const variant_t *v) {
   o.gemm = LOWER_GEMM_AMX;
   if (v->plan_threads) o.threads = v->plan_threads;
   int64_t batches[3] = {kBatches[0], kBatches[1], v->big_batch};
-  lower_buckets_t b = {batches, v->big_batch ? 3 : 2, kSeqs, 3};
+  lower_buckets_t b = {batches, v->big_batch ? 3 : 2, kSeqs, 3, kTokens, 1};
   layout_t layout;
   lower_result_t r;
   TU_ASSERT_OK(layout_weights(m->graph, &o, &b, &layout));
@@ -202,8 +279,10 @@ static void check_fixture(const char *name, int index, const variant_t *v) {
   fx_reference_t r;
   fx_load(name, &r);
   check_hf(name, &r, model, ctx, m->config.pad_token_id);
-  print_message("%-22s %-10s compiled == interpreter (1e-5) at %d buckets, == HF (1e-4)\n", name,
-                v ? v->name : "default", v && v->big_batch ? 7 : 6);
+  check_packed(name, m, ctx, &seed);
+  print_message("%-22s %-10s compiled == interpreter (1e-5) at %d buckets, == HF (1e-4), "
+                "packed == alone (1e-5)\n",
+                name, v ? v->name : "default", v && v->big_batch ? 7 : 6);
   fx_free(&r);
   bertc_context_release(ctx);
   bertc_model_release(model);

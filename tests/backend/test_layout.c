@@ -34,7 +34,7 @@ static void layout(ir_graph_t *g, lower_gemm_t gemm, int threads, int64_t batch,
   lower_options_init(&o);
   o.gemm = gemm;
   o.threads = threads;
-  lower_buckets_t b = {&batch, 1, &seq, 1};
+  lower_buckets_t b = {&batch, 1, &seq, 1, NULL, 0};
   TU_ASSERT_OK(layout_weights(g, &o, &b, out));
   TU_ASSERT_OK(ir_verify(g));
 }

@@ -693,6 +693,132 @@ static void test_pooling(void **state) {
   }
 }
 
+/* ---- packed batches: each sequence as if alone ---- */
+
+/* Six sequences (one empty) back to back in 80 rows, 14 of them padding. */
+#define PK_SEQS 6
+#define PK_TOKENS 80
+static const int64_t pk_lens[PK_SEQS] = {5, 1, 17, 0, 40, 3};
+
+static void pk_segments(int32_t *segs) {
+  segs[0] = 0;
+  for (int s = 0; s < PK_SEQS; s++) segs[s + 1] = segs[s] + (int32_t)pk_lens[s];
+}
+
+static double *to_doubles(const float *x, int64_t n) {
+  double *d = new_doubles(n);
+  for (int64_t i = 0; i < n; i++) d[i] = x[i];
+  return d;
+}
+
+static void test_packed_attention(void **state) {
+  (void)state;
+  int32_t segs[PK_SEQS + 1], mask[PK_TOKENS];
+  pk_segments(segs);
+  for (int64_t s = 0, i = 0; s < PK_SEQS; s++)
+    for (int64_t j = 0; j < pk_lens[s]; j++, i++)
+      mask[i] = s == 5 ? 0 : j == 0 || j % 5 != 2; /* holes; sequence 5 has no valid token */
+  for (int64_t i = segs[PK_SEQS]; i < PK_TOKENS; i++) mask[i] = 0;
+  const int64_t head_dims[] = {32, 24}, heads = 2;
+  for (int d = 0; d < 2; d++) {
+    int64_t hd = head_dims[d], hsz = heads * hd, ld = 3 * hsz;
+    float *qkv = rand_floats(PK_TOKENS * ld, -2, 2);
+    const float *q = qkv, *k = qkv + hsz, *v = qkv + 2 * hsz;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *alone = new_floats(PK_TOKENS * hsz, 0.0f), *out = new_floats(PK_TOKENS * hsz, NAN);
+    for (int with_mask = 0; with_mask <= 1; with_mask++) {
+      const int32_t *m = with_mask ? mask : NULL;
+      for (int s = 0; s < PK_SEQS; s++) {
+        int64_t len = pk_lens[s], off = segs[s];
+        if (!len) continue;
+        int64_t rpt = bk_attention_rows_per_task(len, 1, heads, hd, 2);
+        RUN_TASKS(heads * CEIL_DIV(len, rpt),
+                  bk_attention(&env, task, q + off * ld, k + off * ld, v + off * ld,
+                               m ? m + off : NULL, alone + off * hsz, len, heads, hd, ld, rpt,
+                               scale));
+      }
+      double *ref = to_doubles(alone, PK_TOKENS * hsz);
+      const int64_t rpts[] = {1, 7, 64};
+      for (int r = 0; r < 3; r++) {
+        for (int64_t i = 0; i < PK_TOKENS * hsz; i++) out[i] = NAN;
+        RUN_TASKS(heads * CEIL_DIV(PK_TOKENS, rpts[r]),
+                  bk_attention_packed(&env, task, q, k, v, m, segs, out, PK_TOKENS, PK_SEQS,
+                                      heads, hd, ld, rpts[r], scale));
+        char what[96];
+        snprintf(what, sizeof what, "packed attention d=%lld mask=%d rows=%lld", (long long)hd,
+                 with_mask, (long long)rpts[r]);
+        check_close(what, out, ref, NULL, PK_TOKENS * hsz); /* padding rows: zeros */
+      }
+      free(ref);
+    }
+    free(qkv), free(alone), free(out);
+  }
+}
+
+static void test_packed_embed_pool(void **state) {
+  (void)state;
+  int32_t segs[PK_SEQS + 1], ids[PK_TOKENS], types[PK_TOKENS], mask[PK_TOKENS];
+  int32_t pos_alone[PK_TOKENS], pos_packed[PK_TOKENS];
+  pk_segments(segs);
+  for (int64_t i = 0; i < PK_TOKENS; i++) {
+    ids[i] = (int32_t)(i * 7 % 50);
+    types[i] = (int32_t)(i % 2);
+    mask[i] = i % 9 != 4;
+  }
+  ids[2] = 1, ids[30] = 1; /* padding ids (RoBERTa positions) */
+  const int64_t dim = 20, vocab = 50, num_pos = 48, num_types = 2, used = segs[PK_SEQS];
+  float *word = rand_floats(vocab * dim, -1, 1), *pos = rand_floats(num_pos * dim, -1, 1);
+  float *ttab = rand_floats(num_types * dim, -1, 1);
+  float *gamma = rand_floats(dim, 0.5f, 1.5f), *beta = rand_floats(dim, -0.5f, 0.5f);
+  float *alone = new_floats(PK_TOKENS * dim, 0.0f), *out = new_floats(PK_TOKENS * dim, NAN);
+  for (int64_t pad = -1; pad <= 1; pad += 2) {
+    for (int s = 0; s < PK_SEQS; s++) {
+      int64_t off = segs[s];
+      if (!pk_lens[s]) continue;
+      RUN_TASKS(1, bk_embed_ln(&env, task, ids + off, types + off, word, pos, ttab, gamma, beta,
+                               alone + off * dim, pk_lens[s], dim, vocab, num_pos, num_types, pad,
+                               1e-12f));
+      RUN_TASKS(1, bk_position_ids(&env, task, ids + off, pos_alone + off, pk_lens[s], pad));
+    }
+    RUN_TASKS(PK_SEQS + 1, bk_embed_ln_packed(&env, task, ids, types, segs, word, pos, ttab, gamma,
+                                             beta, out, PK_TOKENS, PK_SEQS, dim, vocab, num_pos,
+                                             num_types, pad, 1e-12f));
+    RUN_TASKS(PK_SEQS + 1, bk_position_ids_packed(&env, task, ids, segs, pos_packed, PK_TOKENS,
+                                                 PK_SEQS, pad));
+    double *ref = to_doubles(alone, used * dim);
+    check_close("packed embed_ln", out, ref, NULL, used * dim);
+    for (int64_t i = used * dim; i < PK_TOKENS * dim; i++)
+      if (!isfinite(out[i])) fail_msg("packed embed_ln: padding element %lld", (long long)i);
+    if (memcmp(pos_alone, pos_packed, sizeof(int32_t) * (size_t)used) != 0)
+      fail_msg("packed position ids, padding_idx %lld", (long long)pad);
+    free(ref);
+  }
+  /* pooling and token selection, per sequence (the empty one included) */
+  float *x = rand_floats(PK_TOKENS * dim, -2, 2);
+  float *one = new_floats(dim, NAN), *pooled = new_floats(PK_SEQS * dim, NAN);
+  for (int64_t mode = 0; mode <= 2; mode++) {
+    RUN_TASKS(PK_SEQS, bk_pool_packed(&env, task, x, mask, segs, pooled, PK_TOKENS, dim, mode));
+    for (int s = 0; s < PK_SEQS; s++) {
+      RUN_TASKS(1, bk_pool(&env, task, x + segs[s] * dim, mask + segs[s], one, pk_lens[s], dim,
+                           mode));
+      /* the same code on the same rows: the same bits (-inf for the empty max) */
+      if (memcmp(pooled + s * dim, one, sizeof(float) * (size_t)dim) != 0)
+        fail_msg("packed pool mode %lld, sequence %d", (long long)mode, s);
+    }
+  }
+  for (int64_t index = 0; index <= 2; index += 2) {
+    RUN_TASKS(PK_SEQS, bk_select_token_packed(&env, task, x, segs, pooled, PK_TOKENS, dim, index));
+    for (int s = 0; s < PK_SEQS; s++)
+      for (int64_t j = 0; j < dim; j++) {
+        float want = index < pk_lens[s] ? x[(segs[s] + index) * dim + j] : 0.0f;
+        if (pooled[s * dim + j] != want)
+          fail_msg("packed select_token %lld of sequence %d", (long long)index, s);
+      }
+  }
+  free(word), free(pos), free(ttab), free(gamma), free(beta), free(alone), free(out);
+  free(x), free(one), free(pooled);
+}
+
 static void test_copy_cols(void **state) {
   (void)state;
   const int64_t rows = 10, src_ld = 12, dst_ld = 9, ncols = 5;
@@ -725,6 +851,8 @@ int main(void) {
       cmocka_unit_test(test_attention_rows_per_task),
       cmocka_unit_test(test_embeddings),
       cmocka_unit_test(test_pooling),
+      cmocka_unit_test(test_packed_attention),
+      cmocka_unit_test(test_packed_embed_pool),
       cmocka_unit_test(test_copy_cols),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

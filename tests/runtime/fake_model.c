@@ -142,13 +142,13 @@ static const bertc_abi_bucket_t fake_wrong_buckets[] = {
     {.batch = 2, .seq = 8, .entry = fake_entry_wrong, .arena_bytes = 2 * HIDDEN * sizeof(float)},
 };
 static const bertc_abi_variant_t fake_variants[] = {
-    {FAKE_CPU, FAKE_FEATURES, 4096, fake_wrong_buckets},
-    {"x86-64", "+sse2,+cx8,+64bit", 4096, fake_buckets},
+    {FAKE_CPU, FAKE_FEATURES, 4096, fake_wrong_buckets, NULL},
+    {"x86-64", "+sse2,+cx8,+64bit", 4096, fake_buckets, NULL},
 };
 #define FAKE_TOP_BUCKETS fake_wrong_buckets
 #else
 static const bertc_abi_variant_t fake_variants[] = {
-    {FAKE_CPU, FAKE_FEATURES, 4096, fake_buckets},
+    {FAKE_CPU, FAKE_FEATURES, 4096, fake_buckets, NULL},
 };
 #define FAKE_TOP_BUCKETS fake_buckets
 #endif
