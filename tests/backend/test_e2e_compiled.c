@@ -1,8 +1,8 @@
 /* Compiled models against the interpreter and HuggingFace.
  *
- * Every tiny fixture is compiled with buckets batch {1,3} x seq {13,16}
- * (a length that is not a multiple of 16 included; single tokens run in the
- * packed check below) through the default pass pipeline, then:
+ * Every tiny fixture is compiled with buckets batch {1,3} x seq {1,13,16}
+ * (seq 1 and a length that is not a multiple of 16 included) through the
+ * default pass pipeline, then:
  *  - at every bucket, on inputs of exactly that shape, each output equals the
  *    reference interpreter on the unoptimized graph within 1e-5;
  *  - the fixture's padded HF batch (3 sequences, real lengths, run through
@@ -32,8 +32,7 @@
 #include "tests/fixture.h"
 #include "tests/testutil.h"
 
-static const int64_t kSeqs[] = {13, 16};
-#define NUM_SEQS (sizeof kSeqs / sizeof kSeqs[0])
+static const int64_t kSeqs[] = {1, 13, 16};
 static const int64_t kBatches[] = {1, 3};
 /* One token bucket: the GEMMs of 48 rows are batch 3 x seq 16's already. */
 static const int64_t kTokens[] = {48};
@@ -61,7 +60,7 @@ static void compile_variant(const char *model, const char *out, const char *pass
   int64_t batches[3] = {kBatches[0], kBatches[1], v ? v->big_batch : 0};
   d.quiet = true;
   d.seq_lens = kSeqs;
-  d.num_seq_lens = NUM_SEQS;
+  d.num_seq_lens = 3;
   d.batch_sizes = batches;
   d.num_batch_sizes = batches[2] ? 3 : 2;
   d.token_buckets = kTokens;
@@ -241,7 +240,7 @@ static size_t count_amx_calls(const char *dir, const variant_t *v) {
   o.gemm = LOWER_GEMM_AMX;
   if (v->plan_threads) o.threads = v->plan_threads;
   int64_t batches[3] = {kBatches[0], kBatches[1], v->big_batch};
-  lower_buckets_t b = {batches, v->big_batch ? 3 : 2, kSeqs, NUM_SEQS, kTokens, 1};
+  lower_buckets_t b = {batches, v->big_batch ? 3 : 2, kSeqs, 3, kTokens, 1};
   layout_t layout;
   lower_result_t r;
   TU_ASSERT_OK(layout_weights(m->graph, &o, &b, &layout));
@@ -272,7 +271,7 @@ static void check_fixture(const char *name, int index, const variant_t *v) {
   TU_ASSERT_OK(bertc_context_create(model, NULL, &ctx));
   uint64_t seed = 0x1234567ull + (uint64_t)index;
   for (size_t b = 0; b < 2; b++)
-    for (size_t s = 0; s < NUM_SEQS; s++) check_bucket(name, m, ctx, kBatches[b], kSeqs[s], &seed);
+    for (size_t s = 0; s < 3; s++) check_bucket(name, m, ctx, kBatches[b], kSeqs[s], &seed);
   if (v && v->big_batch) check_bucket(name, m, ctx, v->big_batch, 16, &seed);
   /* The bucket of big_batch x 16 rows must have run on AMX. */
   if (v && v->gemm == FE_GEMM_AMX && count_amx_calls(dir, v) == 0)
